@@ -1,0 +1,59 @@
+"""Settings: one typed object, read once from the environment.
+
+Nothing else in masterplan reads environment variables. Secrets are ``SecretStr``
+so they never show in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+RateTier = Literal["1", "2", "3", "4", "none"]
+
+DEFAULT_HOME = Path(".masterplan")
+
+
+class Settings(BaseSettings):
+    """Every knob masterplan has. Environment names are ``MASTERPLAN_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MASTERPLAN_",
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    database_url: str = Field(
+        default=f"sqlite://./{DEFAULT_HOME}/masterplan.db",
+        description="sqlite:///ABSOLUTE/PATH, sqlite://./RELATIVE/PATH or postgresql://user@host:port/db",
+    )
+    workspace_root: Path = Field(default=DEFAULT_HOME / "workspaces")
+    api_token: SecretStr | None = Field(default=None, description="bearer token the HTTP API requires when set")
+    budget_usd: Decimal = Field(default=Decimal("20"), gt=0, description="default per-run budget")
+
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MASTERPLAN_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY", "anthropic_api_key"),
+    )
+    anthropic_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MASTERPLAN_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL", "anthropic_base_url"),
+    )
+    fast_model: str = "claude-haiku-4-5"
+    strong_model: str = "claude-sonnet-4-6"
+    rate_limit_tier: RateTier = Field(default="1", description="Anthropic usage tier whose limits the client starts from")
+    max_attempts: int = Field(default=5, ge=1, le=20, description="attempts per LLM call on 429/529/5xx/connection errors")
+    request_timeout_s: float = Field(default=600.0, gt=0)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    check_timeout_s: float = Field(default=300.0, gt=0, description="time limit of one check command")
+    max_file_bytes: int = Field(default=512_000, gt=0, description="largest file a task may write")
+    max_files_per_task: int = Field(default=50, gt=0)

@@ -1,0 +1,434 @@
+"""The domain model: what a run is, what the LLM roles produce, what is recorded.
+
+Everything an LLM produces is parsed with ``extra="forbid"`` so that a model
+inventing fields is caught by validation instead of being silently dropped.
+This module imports nothing of masterplan: the simulator and every layer share it.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Complexity = Literal["low", "medium", "high"]
+TaskType = Literal["setup", "model", "repository", "service", "api", "test", "docs", "config", "other"]
+ModelClass = Literal["fast", "strong"]
+QAMode = Literal["off", "task", "milestone"]
+Severity = Literal["critical", "high", "medium", "low"]
+
+MAX_TASKS = 100
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class LLMOutput(BaseModel):
+    """Base of everything an LLM answers: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Record(BaseModel):
+    """Base of masterplan's own records (rows, events, requests)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- runs
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    DISCOVERING = "discovering"
+    AWAITING_ANSWERS = "awaiting_answers"
+    PLANNING = "planning"
+    EXECUTING = "executing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    BUDGET_EXCEEDED = "budget_exceeded"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.BUDGET_EXCEEDED}
+)
+
+_STOPS = {RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.BUDGET_EXCEEDED}
+ALLOWED_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.QUEUED: frozenset({RunStatus.DISCOVERING, RunStatus.FAILED, RunStatus.CANCELLED}),
+    RunStatus.DISCOVERING: frozenset({RunStatus.AWAITING_ANSWERS, RunStatus.PLANNING, *_STOPS}),
+    # Answers arrive: discovery resumes with pass 3 (the domain model).
+    RunStatus.AWAITING_ANSWERS: frozenset({RunStatus.DISCOVERING, *_STOPS}),
+    RunStatus.PLANNING: frozenset({RunStatus.EXECUTING, *_STOPS}),
+    RunStatus.EXECUTING: frozenset({RunStatus.COMPLETED, *_STOPS}),
+    RunStatus.COMPLETED: frozenset(),
+    RunStatus.FAILED: frozenset(),
+    RunStatus.CANCELLED: frozenset(),
+    RunStatus.BUDGET_EXCEEDED: frozenset(),
+}
+
+
+class InvalidTransition(ValueError):
+    """A run was asked to move to a status its current status cannot reach."""
+
+    def __init__(self, current: RunStatus, target: RunStatus) -> None:
+        allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[current])) or "nothing (terminal)"
+        super().__init__(f"run cannot go from {current} to {target}; allowed: {allowed}")
+        self.current = current
+        self.target = target
+
+
+def check_transition(current: RunStatus, target: RunStatus) -> None:
+    if target not in ALLOWED_TRANSITIONS[current]:
+        raise InvalidTransition(current, target)
+
+
+class RunOptions(Record):
+    tasks: int = Field(default=12, ge=1, le=MAX_TASKS, description="target number of tasks in the plan")
+    auto_answer: bool = Field(default=False, description="let the model state assumptions instead of asking")
+    budget_usd: Decimal | None = Field(default=None, gt=0, description="per-run budget; settings default when null")
+    concurrency: int = Field(default=1, ge=1, le=16, description="independent ready tasks run side by side")
+    qa: QAMode = "off"
+    checks: list[str] | None = Field(default=None, description="check commands; default runs pytest")
+    git: bool = True
+
+
+class RunRequest(Record):
+    request: str = Field(min_length=1, max_length=20_000)
+    options: RunOptions = Field(default_factory=RunOptions)
+
+    @field_validator("request")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("request must not be blank")
+        return value
+
+
+class Usage(Record):
+    input_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_input_tokens(self) -> int:
+        return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
+
+    @property
+    def cache_read_share(self) -> float:
+        total = self.total_input_tokens
+        return self.cache_read_tokens / total if total else 0.0
+
+
+class Run(Record):
+    id: str
+    request: str
+    options: RunOptions
+    status: RunStatus = RunStatus.QUEUED
+    budget_usd: Decimal
+    cost_usd: Decimal = Decimal(0)
+    usage: Usage = Field(default_factory=Usage)
+    workspace: str
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    def transition(self, target: RunStatus) -> Run:
+        """The run in ``target`` status; raises InvalidTransition if not allowed."""
+        check_transition(self.status, target)
+        return self.model_copy(update={"status": target, "updated_at": utcnow()})
+
+
+# ------------------------------------------------------------------- discovery
+
+
+class DiscoveryQuestion(LLMOutput):
+    id: str = Field(pattern=_ID_PATTERN)
+    question: str = Field(min_length=1)
+    why: str = ""
+    default_assumption: str = ""
+
+
+class DiscoveryQuestions(LLMOutput):
+    """Discovery pass 1: questions for the user and the entities seen so far."""
+
+    questions: list[DiscoveryQuestion] = Field(max_length=20)
+    initial_entities: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> DiscoveryQuestions:
+        ids = [q.id for q in self.questions]
+        if len(ids) != len(set(ids)):
+            raise ValueError("question ids must be unique")
+        return self
+
+
+class AssumedAnswer(LLMOutput):
+    question_id: str
+    answer: str
+
+
+class DiscoveryAssumptions(LLMOutput):
+    """Discovery pass 2 with ``auto_answer``: the model answers its own questions."""
+
+    answers: list[AssumedAnswer]
+    assumptions: list[str] = Field(default_factory=list)
+
+
+class Attribute(LLMOutput):
+    name: str
+    type: str
+    required: bool = True
+    description: str = ""
+
+
+class Entity(LLMOutput):
+    name: str
+    description: str = ""
+    context: str = ""
+    attributes: list[Attribute] = Field(default_factory=list)
+
+
+class ValueObject(LLMOutput):
+    name: str
+    description: str = ""
+    attributes: list[Attribute] = Field(default_factory=list)
+
+
+class BoundedContext(LLMOutput):
+    name: str
+    description: str = ""
+    entities: list[str] = Field(default_factory=list)
+
+
+class Aggregate(LLMOutput):
+    root: str
+    members: list[str] = Field(default_factory=list)
+    invariants: list[str] = Field(default_factory=list)
+
+
+class DomainEvent(LLMOutput):
+    name: str
+    trigger: str = ""
+    payload: list[str] = Field(default_factory=list)
+
+
+class UseCase(LLMOutput):
+    name: str
+    actor: str = ""
+    description: str = ""
+
+
+class DiscoveryDocument(LLMOutput):
+    """Discovery pass 3: the domain model every later phase works from."""
+
+    project_name: str
+    summary: str
+    bounded_contexts: list[BoundedContext] = Field(default_factory=list)
+    entities: list[Entity] = Field(min_length=1)
+    value_objects: list[ValueObject] = Field(default_factory=list)
+    aggregates: list[Aggregate] = Field(default_factory=list)
+    domain_events: list[DomainEvent] = Field(default_factory=list)
+    use_cases: list[UseCase] = Field(default_factory=list)
+    assumptions: list[str] = Field(default_factory=list)
+
+
+# ----------------------------------------------------------------- master plan
+
+
+class PlanPhase(LLMOutput):
+    phase_id: str = Field(pattern=_ID_PATTERN)
+    name: str
+    goal: str = ""
+
+
+class Milestone(LLMOutput):
+    milestone_id: str = Field(pattern=_ID_PATTERN)
+    name: str
+    phase: str
+    description: str = ""
+
+
+class PlanTask(LLMOutput):
+    task_id: str = Field(pattern=_ID_PATTERN)
+    title: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    phase: str
+    milestone: str
+    complexity: Complexity
+    task_type: TaskType
+    depends_on: list[str] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list)
+    acceptance: list[str] = Field(default_factory=list)
+
+
+class MasterPlan(LLMOutput):
+    """The whole plan, produced in one call; structure checked by the planner's validator."""
+
+    project_name: str
+    summary: str = ""
+    phases: list[PlanPhase] = Field(min_length=1)
+    milestones: list[Milestone] = Field(min_length=1)
+    tasks: list[PlanTask] = Field(min_length=1, max_length=MAX_TASKS)
+
+
+# ------------------------------------------------------------- task execution
+
+
+class GeneratedFile(LLMOutput):
+    path: str = Field(min_length=1, max_length=255)
+    content: str
+
+
+class TaskOutput(LLMOutput):
+    """What the developer role returns for one task."""
+
+    files: list[GeneratedFile] = Field(min_length=1)
+    summary: str = Field(default="", max_length=2_000, description="one or two sentences: what was built")
+    notes: str = ""
+
+
+class QAIssue(LLMOutput):
+    severity: Severity
+    category: Literal["architecture", "code", "test", "docs", "security"]
+    description: str
+    location: str = ""
+    fix_required: bool = True
+
+
+class QAReport(LLMOutput):
+    passed: bool
+    issues: list[QAIssue] = Field(default_factory=list)
+    recommendations: list[str] = Field(default_factory=list)
+
+
+class PhaseSummary(LLMOutput):
+    phase: str
+    summary: str
+    key_files: list[str] = Field(default_factory=list)
+    key_decisions: list[str] = Field(default_factory=list)
+
+
+class TaskStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class TaskState(Record):
+    """A plan task as execution sees it: the plan's definition plus its progress."""
+
+    run_id: str
+    task_id: str
+    position: int
+    definition: PlanTask
+    status: TaskStatus = TaskStatus.PENDING
+    attempts: int = 0
+    model: str | None = None
+    cost_usd: Decimal = Decimal(0)
+    output: TaskOutput | None = None
+    check_passed: bool | None = None
+    error: str | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+# ------------------------------------------------------------------- records
+
+CallOutcome = Literal[
+    "ok",
+    "parse_error",
+    "validation_error",
+    "truncated",
+    "rate_limited",
+    "overloaded",
+    "server_error",
+    "connection_error",
+    "client_error",
+]
+
+
+class LLMCallRecord(Record):
+    """One attempt at an LLM call, failed ones included: the usage audit trail."""
+
+    id: int | None = None
+    run_id: str | None = None
+    task_id: str | None = None
+    phase: str
+    role: str
+    prompt_name: str
+    prompt_version: int
+    model: str
+    input_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = Field(default=0, description="the part of cache_write_tokens written with ttl 1h")
+    cache_read_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    attempt: int = 1
+    outcome: CallOutcome = "ok"
+    error: str | None = None
+    request_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Event(Record):
+    run_id: str
+    seq: int
+    type: str
+    ts: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Artifact(Record):
+    run_id: str
+    name: str
+    content_type: str = "text/markdown"
+    content: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RolePrompt(Record):
+    name: str
+    version: int
+    body: str
+    sha256: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PhaseConfig(Record):
+    """How one phase calls the LLM; loaded from ``prompts/phases.toml`` into the store."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    phase: str
+    role: str
+    prompt: str
+    schema_name: str = Field(alias="schema", description="name of the models.py class the answer must match")
+    model_class: ModelClass
+    max_tokens: int = Field(gt=0, le=128_000)
+    temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+    retries: int = Field(default=1, ge=0, le=5)
+
+
+class Learning(Record):
+    id: int | None = None
+    run_id: str
+    task_id: str
+    text: str
+    files: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utcnow)
