@@ -46,8 +46,12 @@ class Settings(BaseSettings):
     )
     fast_model: str = "claude-haiku-4-5"
     strong_model: str = "claude-sonnet-4-6"
-    rate_limit_tier: RateTier = Field(default="1", description="Anthropic usage tier whose limits the client starts from")
-    max_attempts: int = Field(default=5, ge=1, le=20, description="attempts per LLM call on 429/529/5xx/connection errors")
+    rate_limit_tier: RateTier = Field(
+        default="1", description="Anthropic usage tier whose limits the client starts from"
+    )
+    max_attempts: int = Field(
+        default=5, ge=1, le=20, description="attempts per LLM call on 429/529/5xx/connection errors"
+    )
     request_timeout_s: float = Field(default=600.0, gt=0)
 
     host: str = "127.0.0.1"

@@ -59,9 +59,7 @@ class RunStatus(enum.StrEnum):
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset(
-    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.BUDGET_EXCEEDED}
-)
+TERMINAL_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.BUDGET_EXCEEDED})
 
 _STOPS = {RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.BUDGET_EXCEEDED}
 ALLOWED_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
@@ -141,6 +139,8 @@ class Run(Record):
     usage: Usage = Field(default_factory=Usage)
     workspace: str
     error: str | None = None
+    questions: list[DiscoveryQuestion] = Field(default_factory=list)
+    answers: dict[str, str] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

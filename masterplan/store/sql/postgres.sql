@@ -1,0 +1,147 @@
+-- Named queries for PostgreSQL. Parameters are :name, compiled to $n by masterplan/store/queries.py.
+
+-- name: ping
+SELECT 1 AS ok;
+
+-- name: advisory_lock
+SELECT pg_advisory_xact_lock(:key);
+
+-- name: create_schema_migrations
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     INTEGER PRIMARY KEY,
+    name        TEXT        NOT NULL,
+    applied_at  TIMESTAMPTZ NOT NULL
+);
+
+-- name: applied_migrations
+SELECT version, name FROM schema_migrations ORDER BY version;
+
+-- name: record_migration
+INSERT INTO schema_migrations (version, name, applied_at) VALUES (:version, :name, :applied_at);
+
+-- name: schema_objects
+SELECT 'table' AS kind, tablename AS name FROM pg_tables WHERE schemaname = current_schema()
+UNION ALL
+SELECT 'index' AS kind, indexname AS name FROM pg_indexes WHERE schemaname = current_schema();
+
+-- name: insert_run
+INSERT INTO runs (id, request, options, status, budget_nanousd, workspace, questions, answers, created_at, updated_at)
+VALUES (:id, :request, :options::jsonb, :status, :budget_nanousd, :workspace, :questions::jsonb, :answers::jsonb,
+        :created_at, :updated_at);
+
+-- name: get_run
+SELECT * FROM runs WHERE id = :id;
+
+-- name: get_run_for_update
+SELECT * FROM runs WHERE id = :id FOR UPDATE;
+
+-- name: list_runs
+SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT :limit;
+
+-- name: list_unfinished_runs
+SELECT * FROM runs
+WHERE status NOT IN ('completed', 'failed', 'cancelled', 'budget_exceeded')
+ORDER BY created_at, id;
+
+-- name: update_run_status
+UPDATE runs SET status = :status, error = :error, updated_at = :updated_at WHERE id = :id;
+
+-- name: update_run_discovery
+UPDATE runs SET questions = :questions::jsonb, answers = :answers::jsonb, updated_at = :updated_at WHERE id = :id;
+
+-- name: add_run_usage
+UPDATE runs SET
+    cost_nanousd = cost_nanousd + :cost_nanousd,
+    input_tokens = input_tokens + :input_tokens,
+    cache_write_tokens = cache_write_tokens + :cache_write_tokens,
+    cache_read_tokens = cache_read_tokens + :cache_read_tokens,
+    output_tokens = output_tokens + :output_tokens,
+    updated_at = :updated_at
+WHERE id = :id;
+
+-- name: next_event_seq
+UPDATE runs SET last_event_seq = last_event_seq + 1 WHERE id = :run_id RETURNING last_event_seq AS seq;
+
+-- name: insert_event
+INSERT INTO events (run_id, seq, type, ts, data) VALUES (:run_id, :seq, :type, :ts, :data::jsonb);
+
+-- name: events_after
+SELECT run_id, seq, type, ts, data FROM events WHERE run_id = :run_id AND seq > :after ORDER BY seq LIMIT :limit;
+
+-- name: insert_task
+INSERT INTO tasks (run_id, task_id, position, definition, status, attempts, model, cost_nanousd, output,
+                   check_passed, error, updated_at)
+VALUES (:run_id, :task_id, :position, :definition::jsonb, :status, :attempts, :model, :cost_nanousd, :output::jsonb,
+        :check_passed, :error, :updated_at);
+
+-- name: update_task
+UPDATE tasks SET status = :status, attempts = :attempts, model = :model, cost_nanousd = :cost_nanousd,
+                 output = :output::jsonb, check_passed = :check_passed, error = :error, updated_at = :updated_at
+WHERE run_id = :run_id AND task_id = :task_id;
+
+-- name: get_task
+SELECT * FROM tasks WHERE run_id = :run_id AND task_id = :task_id;
+
+-- name: list_tasks
+SELECT * FROM tasks WHERE run_id = :run_id ORDER BY position;
+
+-- name: insert_llm_call
+INSERT INTO llm_calls (run_id, task_id, phase, role, prompt_name, prompt_version, model, input_tokens,
+                       cache_write_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_nanousd,
+                       latency_ms, ttft_ms, attempt, outcome, error, request_id, created_at)
+VALUES (:run_id, :task_id, :phase, :role, :prompt_name, :prompt_version, :model, :input_tokens,
+        :cache_write_tokens, :cache_write_1h_tokens, :cache_read_tokens, :output_tokens, :cost_nanousd,
+        :latency_ms, :ttft_ms, :attempt, :outcome, :error, :request_id, :created_at)
+RETURNING id;
+
+-- name: list_llm_calls
+SELECT * FROM llm_calls WHERE run_id = :run_id ORDER BY id;
+
+-- name: upsert_artifact
+INSERT INTO artifacts (run_id, name, content_type, content, created_at)
+VALUES (:run_id, :name, :content_type, :content, :created_at)
+ON CONFLICT (run_id, name) DO UPDATE SET content_type = excluded.content_type, content = excluded.content,
+                                         created_at = excluded.created_at;
+
+-- name: get_artifact
+SELECT * FROM artifacts WHERE run_id = :run_id AND name = :name;
+
+-- name: list_artifacts
+SELECT * FROM artifacts WHERE run_id = :run_id ORDER BY name;
+
+-- name: latest_prompt
+SELECT * FROM role_prompts WHERE name = :name ORDER BY version DESC LIMIT 1;
+
+-- name: get_prompt_version
+SELECT * FROM role_prompts WHERE name = :name AND version = :version;
+
+-- name: insert_prompt
+INSERT INTO role_prompts (name, version, body, sha256, created_at)
+VALUES (:name, :version, :body, :sha256, :created_at);
+
+-- name: list_latest_prompts
+SELECT DISTINCT ON (name) * FROM role_prompts ORDER BY name, version DESC;
+
+-- name: list_prompt_versions
+SELECT * FROM role_prompts WHERE name = :name ORDER BY version;
+
+-- name: latest_phase_config
+SELECT * FROM phase_configs WHERE phase = :phase ORDER BY version DESC LIMIT 1;
+
+-- name: insert_phase_config
+INSERT INTO phase_configs (phase, version, config, sha256, created_at)
+VALUES (:phase, :version, :config::jsonb, :sha256, :created_at);
+
+-- name: list_latest_phase_configs
+SELECT DISTINCT ON (phase) * FROM phase_configs ORDER BY phase, version DESC;
+
+-- name: insert_learning
+INSERT INTO learnings (run_id, task_id, text, files, created_at)
+VALUES (:run_id, :task_id, :text, :files::jsonb, :created_at)
+RETURNING id;
+
+-- name: search_learnings
+SELECT id, run_id, task_id, text, files, created_at FROM learnings
+WHERE search @@ websearch_to_tsquery('english', :terms) AND run_id <> :exclude_run_id
+ORDER BY ts_rank(search, websearch_to_tsquery('english', :terms)) DESC, id DESC
+LIMIT :limit;

@@ -1,0 +1,126 @@
+"""SQLite through aiosqlite: the embedded default (WAL, foreign keys on).
+
+One connection, one transaction at a time (an asyncio lock), each begun with
+``BEGIN IMMEDIATE`` so that another process writing the same file waits
+(``busy_timeout``) instead of failing halfway through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from masterplan.store.connector import Row
+from masterplan.store.errors import StoreUnavailable
+from masterplan.store.queries import Query, load_queries
+from masterplan.store.url import Dialect
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _bindable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a SQL script into complete statements (triggers keep their inner ``;``)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip() and not current.strip().startswith("--"):
+        statements.append(current.strip())
+    return statements
+
+
+class SQLiteTransaction:
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, connection: aiosqlite.Connection, queries: dict[str, Query]) -> None:
+        self._connection = connection
+        self._queries = queries
+
+    def _bind(self, name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        query = self._queries[name]
+        return query.sql, {param: _bindable(params[param]) for param in query.params}
+
+    async def execute(self, query: str, **params: Any) -> None:
+        sql, bound = self._bind(query, params)
+        await self._connection.execute(sql, bound)
+
+    async def fetch_one(self, query: str, **params: Any) -> Row | None:
+        sql, bound = self._bind(query, params)
+        async with self._connection.execute(sql, bound) as cursor:
+            row = await cursor.fetchone()
+        return dict(row) if row is not None else None
+
+    async def fetch_all(self, query: str, **params: Any) -> list[Row]:
+        sql, bound = self._bind(query, params)
+        async with self._connection.execute(sql, bound) as cursor:
+            rows = await cursor.fetchall()
+        return [dict(row) for row in rows]
+
+    async def execute_script(self, script: str) -> None:
+        for statement in split_statements(script):
+            await self._connection.execute(statement)
+
+
+class SQLiteConnector:
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._queries = load_queries("sqlite")
+
+    async def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = await aiosqlite.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise StoreUnavailable(f"cannot open SQLite database {self.path}: {error}") from None
+        connection.row_factory = sqlite3.Row
+        try:
+            await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await connection.execute("PRAGMA journal_mode = WAL")
+            await connection.execute("PRAGMA synchronous = NORMAL")
+            await connection.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as error:
+            await connection.close()
+            raise StoreUnavailable(f"cannot use SQLite database {self.path}: {error}") from None
+        self._connection = connection
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
+        if self._connection is None:
+            raise StoreUnavailable(f"SQLite database {self.path} is not open")
+        connection = self._connection
+        async with self._lock:
+            await connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield SQLiteTransaction(connection, self._queries)
+            except BaseException:
+                await connection.rollback()
+                raise
+            await connection.commit()
