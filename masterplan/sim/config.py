@@ -1,0 +1,100 @@
+"""The simulator's configuration and its command-line flags."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from masterplan.sim.faults import FAULT_KINDS, FaultKind, FaultSpecError, parse_fault_spec, validate_fault_rates
+from masterplan.sim.model_table import TIERS, Tier
+
+REALISTIC_LATENCY = 1.0
+
+
+def parse_latency(value: str | float) -> float:
+    """``none`` -> 0 (answer at once), ``realistic`` -> 1, a number -> that factor."""
+    if isinstance(value, int | float):
+        factor = float(value)
+    elif value.strip().lower() == "none":
+        return 0.0
+    elif value.strip().lower() == "realistic":
+        return REALISTIC_LATENCY
+    else:
+        try:
+            factor = float(value)
+        except ValueError:
+            raise ValueError(f"latency must be none, realistic or a non-negative factor; got {value!r}") from None
+    if factor < 0:
+        raise ValueError(f"latency factor must not be negative; got {factor}")
+    return factor
+
+
+class SimConfig(BaseModel):
+    """How the simulator behaves. ``faults`` and ``latency`` also accept their flag strings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tier: Tier = "1"
+    latency: float = Field(default=0.0, description="factor on the latency model: 0 answers at once, 1 is realistic")
+    faults: dict[FaultKind, float] = Field(default_factory=dict)
+    seed: int = 0
+    host: str = "127.0.0.1"
+    port: int = Field(default=8089, ge=0, le=65535)
+    slow_seconds: float = Field(default=5.0, ge=0, description="extra delay of a 'slow' fault")
+
+    @field_validator("latency", mode="before")
+    @classmethod
+    def _latency(cls, value: Any) -> float:
+        return parse_latency(value)
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _faults(cls, value: Any) -> dict[FaultKind, float]:
+        try:
+            if isinstance(value, str):
+                return parse_fault_spec(value)
+            if isinstance(value, dict):
+                return validate_fault_rates({str(k): float(v) for k, v in value.items()})
+        except FaultSpecError as error:
+            raise ValueError(str(error)) from None
+        raise ValueError("faults must be a spec string (kind=rate,...) or a mapping of kind to rate")
+
+
+def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``masterplan sim``."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8089, help="port to listen on (default 8089; 0 picks one)")
+    parser.add_argument("--tier", choices=TIERS, default="1", help="Anthropic rate-limit tier; none disables limits")
+    parser.add_argument(
+        "--latency", default="none", help="none (answer at once), realistic, or a factor on the realistic latency"
+    )
+    parser.add_argument(
+        "--faults",
+        default="",
+        help="comma-separated KIND=RATE with rates in [0, 1]; kinds: " + ", ".join(FAULT_KINDS),
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of fault draws and scripted answers")
+    parser.add_argument("--slow-seconds", type=float, default=5.0, help="extra delay of a 'slow' fault")
+
+
+def sim_config_from_args(ns: argparse.Namespace) -> SimConfig:
+    """A SimConfig from parsed flags; raises ValueError naming the bad flag."""
+    try:
+        faults = parse_fault_spec(ns.faults)
+    except FaultSpecError as error:
+        raise ValueError(f"--faults: {error}") from None
+    try:
+        latency = parse_latency(ns.latency)
+    except ValueError as error:
+        raise ValueError(f"--latency: {error}") from None
+    return SimConfig(
+        tier=ns.tier,
+        latency=latency,
+        faults=faults,
+        seed=ns.seed,
+        host=ns.host,
+        port=ns.port,
+        slow_seconds=ns.slow_seconds,
+    )

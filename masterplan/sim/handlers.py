@@ -1,0 +1,200 @@
+"""The HTTP handlers of the Anthropic API surface: ``/v1/messages`` and ``/v1/messages/count_tokens``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from masterplan.sim.compose import Answer, compose_answer
+from masterplan.sim.errors import (
+    SimAPIError,
+    authentication_error,
+    invalid_request,
+    overloaded,
+    request_too_large,
+    server_error,
+)
+from masterplan.sim.faults import FaultDraw
+from masterplan.sim.latency import LatencyModel
+from masterplan.sim.prompt_cache import CachePlan
+from masterplan.sim.request import MessagesRequest, parse_messages_request
+from masterplan.sim.roles import recognise_role, task_id_of
+from masterplan.sim.sse import stream_answer
+from masterplan.sim.state import SIM_STATE, SimState
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, headers=headers, content_type="application/json")
+
+
+def _check_auth(request: web.Request) -> None:
+    if request.headers.get("x-api-key", "").strip():
+        return
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return
+    raise authentication_error("x-api-key header is required (or Authorization: Bearer <key>)")
+
+
+async def _read_json(request: web.Request) -> tuple[bytes, Any]:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise request_too_large(f"Request exceeds the maximum allowed number of bytes ({MAX_BODY_BYTES}).")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise request_too_large(f"Request exceeds the maximum allowed number of bytes ({MAX_BODY_BYTES}).") from None
+    try:
+        return raw, orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise invalid_request(f"the request body is not valid JSON: {error}") from None
+
+
+def _error_response(
+    state: SimState, error: SimAPIError, headers: dict[str, str], rate_class: str | None
+) -> web.Response:
+    state.stats.requests_by_status[error.status] += 1
+    if error.status == 429:
+        state.stats.rate_limited += 1
+    elif rate_class is not None:
+        headers.update(state.limiter.headers(rate_class))
+    headers.update(error.headers)
+    response = json_response(error.body(headers["request-id"]), status=error.status, headers=headers)
+    if error.status == 413:
+        response.force_close()  # the unread body makes the connection unusable
+    return response
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    state = request.app[SIM_STATE]
+    request_id, _ = state.next_ids()
+    headers = {"request-id": request_id}
+    try:
+        _check_auth(request)
+        _, body = await _read_json(request)
+        parsed = parse_messages_request(body, state.table, counting=True)
+    except SimAPIError as error:
+        return _error_response(state, error, headers, None)
+    state.stats.requests_by_status[200] += 1
+    return json_response({"input_tokens": parsed.input_tokens}, headers=headers)
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    state = request.app[SIM_STATE]
+    request_id, message_id = state.next_ids()
+    headers = {"request-id": request_id}
+    rate_class: str | None = None
+    try:
+        _check_auth(request)
+        raw, body = await _read_json(request)
+        parsed = parse_messages_request(body, state.table)
+        rate_class = parsed.spec.rate_class
+        return await _serve(request, state, parsed, raw=raw, headers=headers, message_id=message_id)
+    except SimAPIError as error:
+        return _error_response(state, error, headers, rate_class)
+
+
+async def _serve(
+    request: web.Request,
+    state: SimState,
+    parsed: MessagesRequest,
+    *,
+    raw: bytes,
+    headers: dict[str, str],
+    message_id: str,
+) -> web.StreamResponse:
+    role = recognise_role(parsed.system_text, parsed.user_text)
+    draw = state.faults.draw(raw)
+    plan = state.cache.plan(parsed)
+    state.limiter.admit(parsed.spec.rate_class, parsed.model, plan.uncached_tokens + plan.write_tokens)
+    state.stats.requests_by_role[role] += 1
+    task_id = task_id_of(parsed.user_text) if role == "task_execution" else None
+    if task_id is not None:
+        state.stats.requests_by_task[task_id] += 1
+    _raise_transport_fault(state, draw)
+    state.cache.commit(plan)
+    answer = compose_answer(role, parsed, draw, state.config.seed)
+    state.limiter.charge_output(parsed.spec.rate_class, answer.output_tokens)
+    state.stats.faults.update(answer.faults)
+    headers.update(state.limiter.headers(parsed.spec.rate_class))
+    message = _message(message_id, parsed, plan, answer)
+    latency = LatencyModel(state.config.latency)
+    extra_s = state.config.slow_seconds if draw.get("slow") == "slow" else 0.0
+    if extra_s:
+        state.stats.faults["slow"] += 1
+    disconnect = draw.get("transport") == "disconnect"
+    if disconnect:
+        state.stats.faults["disconnect"] += 1
+    else:
+        _record_served(state, plan, answer)
+    if parsed.stream:
+        await asyncio.sleep(latency.first_token_s(parsed.spec) + extra_s)
+        response = web.StreamResponse(
+            headers={**headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        return await stream_answer(
+            request,
+            response,
+            message,
+            answer,
+            generation_s=latency.generation_s(parsed.spec, answer.output_tokens),
+            disconnect_midway=disconnect,
+        )
+    await asyncio.sleep(latency.total_s(parsed.spec, answer.output_tokens) + extra_s)
+    if disconnect:
+        return _drop_connection(request)
+    return json_response(message, headers=headers)
+
+
+def _raise_transport_fault(state: SimState, draw: FaultDraw) -> None:
+    fault = draw.get("transport")
+    if fault == "overloaded":
+        state.stats.faults[fault] += 1
+        raise overloaded("Overloaded")
+    if fault == "server_error":
+        state.stats.faults[fault] += 1
+        raise server_error("Internal server error")
+
+
+def _drop_connection(request: web.Request) -> web.StreamResponse:
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=200)
+
+
+def _record_served(state: SimState, plan: CachePlan, answer: Answer) -> None:
+    state.stats.requests_by_status[200] += 1
+    state.stats.record_tokens(
+        input_tokens=plan.uncached_tokens,
+        cache_write=plan.write_tokens,
+        cache_read=plan.read_tokens,
+        output=answer.output_tokens,
+    )
+
+
+def _message(message_id: str, parsed: MessagesRequest, plan: CachePlan, answer: Answer) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": parsed.model,
+        "content": [{"type": "text", "text": answer.text}],
+        "stop_reason": answer.stop_reason,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": plan.uncached_tokens,
+            "cache_creation_input_tokens": plan.write_tokens,
+            "cache_read_input_tokens": plan.read_tokens,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": plan.write_5m_tokens,
+                "ephemeral_1h_input_tokens": plan.write_1h_tokens,
+            },
+            "output_tokens": answer.output_tokens,
+            "service_tier": "standard",
+        },
+    }

@@ -1,0 +1,78 @@
+"""Recognising which masterplan role a request plays, from the request itself.
+
+Follows docs/request-layout.md: the role comes from ``<output_schema name="X">`` in the system
+prompt; a MasterPlan request with ``<feedback>`` is a repair. Tags are read from the last user
+message (the tail) first, then from the whole prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import orjson
+
+Role = Literal[
+    "discovery_questions",
+    "discovery_assumptions",
+    "domain_model",
+    "master_plan",
+    "repair",
+    "task_execution",
+    "qa_review",
+    "phase_summary",
+    "unknown",
+]
+
+_SCHEMA_PATTERN = re.compile(r'<output_schema\s+name="([A-Za-z]+)"')
+_ROLE_BY_SCHEMA: dict[str, Role] = {
+    "DiscoveryQuestions": "discovery_questions",
+    "DiscoveryAssumptions": "discovery_assumptions",
+    "DiscoveryDocument": "domain_model",
+    "MasterPlan": "master_plan",
+    "TaskOutput": "task_execution",
+    "QAReport": "qa_review",
+    "PhaseSummary": "phase_summary",
+}
+
+
+def schema_name(system_text: str, user_text: str) -> str | None:
+    match = _SCHEMA_PATTERN.search(system_text) or _SCHEMA_PATTERN.search(user_text)
+    return match.group(1) if match else None
+
+
+def tag_content(text: str, tag: str) -> str | None:
+    """The text between the last ``<tag>`` and its ``</tag>``, or None when absent."""
+    end = text.rfind(f"</{tag}>")
+    if end < 0:
+        return None
+    start = text.rfind(f"<{tag}>", 0, end)
+    if start < 0:
+        return None
+    return text[start + len(tag) + 2 : end]
+
+
+def find_tag(user_text: str, all_text: str, tag: str) -> str | None:
+    found = tag_content(user_text, tag)
+    return found if found is not None else tag_content(all_text, tag)
+
+
+def recognise_role(system_text: str, user_text: str) -> Role:
+    name = schema_name(system_text, user_text)
+    role = _ROLE_BY_SCHEMA.get(name or "", "unknown")
+    if role == "master_plan" and tag_content(user_text, "feedback") is not None:
+        return "repair"
+    return role
+
+
+def task_id_of(user_text: str) -> str | None:
+    """The ``task_id`` of the ``<task>`` JSON in the tail, when there is one that parses."""
+    raw = tag_content(user_text, "task")
+    if raw is None:
+        return None
+    try:
+        task = orjson.loads(raw.strip())
+    except orjson.JSONDecodeError:
+        return None
+    task_id = task.get("task_id") if isinstance(task, dict) else None
+    return task_id if isinstance(task_id, str) else None

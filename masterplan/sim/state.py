@@ -1,0 +1,57 @@
+"""Everything one simulator instance keeps, shared by its handlers."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from masterplan.sim.clock import SimClock
+from masterplan.sim.config import SimConfig
+from masterplan.sim.faults import FaultInjector
+from masterplan.sim.model_table import ModelTable, load_model_table
+from masterplan.sim.prompt_cache import PromptCache
+from masterplan.sim.rate_limits import RateLimiter
+from masterplan.sim.stats import SimStats
+
+
+@dataclass
+class SimState:
+    config: SimConfig
+    clock: SimClock
+    table: ModelTable
+    cache: PromptCache
+    limiter: RateLimiter
+    faults: FaultInjector
+    stats: SimStats = field(default_factory=SimStats)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    @classmethod
+    def create(cls, config: SimConfig, clock: SimClock) -> SimState:
+        table = load_model_table()
+        return cls(
+            config=config,
+            clock=clock,
+            table=table,
+            cache=PromptCache(clock),
+            limiter=RateLimiter(table, config.tier, clock),
+            faults=FaultInjector(config.faults, config.seed),
+        )
+
+    def next_ids(self) -> tuple[str, str]:
+        """A (request id, message id) pair, unique within this simulator."""
+        n = next(self._ids)
+        digest = hashlib.sha256(f"{self.config.seed}:{n}".encode()).hexdigest()
+        return f"req_sim{digest[:24]}", f"msg_sim{digest[24:48]}"
+
+    def reset(self) -> None:
+        """Forget counters, cached prefixes, rate-limit buckets and seen bodies."""
+        self.stats.reset()
+        self.cache.clear()
+        self.limiter.reset()
+        self.faults.reset()
+
+
+SIM_STATE = web.AppKey("sim_state", SimState)
