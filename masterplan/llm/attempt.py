@@ -1,0 +1,177 @@
+"""One streamed attempt at the Messages API, and what its failure means for retrying.
+
+The response is streamed so the time to first token can be measured. A failure is turned into
+an ``AttemptFailure`` that says how to record it and whether trying again can help.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import anthropic
+import httpx2
+
+from masterplan.llm.request import LLMRequest
+from masterplan.llm.retry import retry_after_seconds
+from masterplan.llm.usage import TokenUsage
+from masterplan.models import CallOutcome
+
+_RETRYABLE_STATUS: dict[int, CallOutcome] = {
+    408: "connection_error",
+    409: "server_error",
+    429: "rate_limited",
+    529: "overloaded",
+}
+_OUTCOME_BY_ERROR_TYPE: dict[str, CallOutcome] = {
+    "overloaded_error": "overloaded",
+    "rate_limit_error": "rate_limited",
+    "api_error": "server_error",
+    "timeout_error": "connection_error",
+}
+
+
+@dataclass(frozen=True)
+class AttemptSuccess:
+    text: str
+    stop_reason: str | None
+    usage: TokenUsage
+    request_id: str | None
+    latency_ms: float
+    ttft_ms: float | None
+
+
+@dataclass(frozen=True)
+class AttemptFailure:
+    outcome: CallOutcome
+    retryable: bool
+    message: str
+    cause: BaseException
+    usage: TokenUsage
+    """What the server reported before failing (message_start), zero when nothing arrived."""
+    request_id: str | None
+    latency_ms: float
+    ttft_ms: float | None
+    status_code: int | None = None
+    retry_after_s: float | None = None
+    headers: Mapping[str, str] | None = None
+
+
+class IncompleteStream(Exception):
+    """The stream ended without ``message_stop``: the connection was dropped mid-answer."""
+
+
+class _StreamProgress:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first_token: float | None = None
+        self.usage = TokenUsage()
+        self.request_id: str | None = None
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def ttft_ms(self) -> float | None:
+        return None if self.first_token is None else (self.first_token - self.started) * 1000
+
+
+async def stream_attempt(
+    client: anthropic.AsyncAnthropic,
+    request: LLMRequest,
+    on_headers: Callable[[Mapping[str, str]], None],
+) -> AttemptSuccess | AttemptFailure:
+    """Sends ``request`` once, streaming; ``on_headers`` sees the response headers as soon as they arrive."""
+    progress = _StreamProgress()
+    try:
+        return await _stream(client, request, on_headers, progress)
+    except anthropic.APIStatusError as error:
+        return _status_failure(error, progress)
+    except (anthropic.APIConnectionError, httpx2.TransportError, IncompleteStream) as error:
+        return AttemptFailure(
+            "connection_error",
+            True,
+            _describe(error),
+            error,
+            progress.usage,
+            progress.request_id,
+            progress.elapsed_ms(),
+            progress.ttft_ms(),
+        )
+
+
+async def _stream(
+    client: anthropic.AsyncAnthropic,
+    request: LLMRequest,
+    on_headers: Callable[[Mapping[str, str]], None],
+    progress: _StreamProgress,
+) -> AttemptSuccess:
+    async with client.messages.stream(**request.to_params()) as stream:
+        progress.request_id = stream.request_id
+        on_headers(stream.response.headers)
+        stopped = False
+        async for event in stream:
+            if event.type == "message_start":
+                progress.usage = TokenUsage.from_sdk(event.message.usage)
+            elif event.type == "content_block_delta" and progress.first_token is None:
+                progress.first_token = time.perf_counter()
+            elif event.type == "message_delta":
+                progress.usage = TokenUsage(
+                    input_tokens=progress.usage.input_tokens,
+                    cache_write_5m_tokens=progress.usage.cache_write_5m_tokens,
+                    cache_write_1h_tokens=progress.usage.cache_write_1h_tokens,
+                    cache_read_tokens=progress.usage.cache_read_tokens,
+                    output_tokens=event.usage.output_tokens,
+                )
+            elif event.type == "message_stop":
+                stopped = True
+        if not stopped:
+            raise IncompleteStream("the response stream ended before message_stop")
+        message = await stream.get_final_message()
+    text = "".join(block.text for block in message.content if block.type == "text")
+    return AttemptSuccess(
+        text=text,
+        stop_reason=message.stop_reason,
+        usage=TokenUsage.from_sdk(message.usage),
+        request_id=progress.request_id or getattr(message, "_request_id", None),
+        latency_ms=progress.elapsed_ms(),
+        ttft_ms=progress.ttft_ms(),
+    )
+
+
+def _status_failure(error: anthropic.APIStatusError, progress: _StreamProgress) -> AttemptFailure:
+    status = error.status_code
+    outcome: CallOutcome
+    if error.type in _OUTCOME_BY_ERROR_TYPE:
+        outcome = _OUTCOME_BY_ERROR_TYPE[error.type]
+    elif status in _RETRYABLE_STATUS:
+        outcome = _RETRYABLE_STATUS[status]
+    elif status >= 500:
+        outcome = "server_error"
+    elif status == 200:
+        # An error event inside a streamed answer of a type we do not know: a server-side failure.
+        outcome = "server_error"
+    else:
+        outcome = "client_error"
+    headers = error.response.headers
+    return AttemptFailure(
+        outcome=outcome,
+        retryable=outcome != "client_error",
+        message=_describe(error),
+        cause=error,
+        usage=progress.usage,
+        request_id=error.request_id or progress.request_id,
+        latency_ms=progress.elapsed_ms(),
+        ttft_ms=progress.ttft_ms(),
+        status_code=status,
+        retry_after_s=retry_after_seconds(headers),
+        headers=headers,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, anthropic.APIStatusError):
+        detail = error.api_message or error.message
+        kind = f" {error.type}" if error.type else ""
+        return f"HTTP {error.status_code}{kind}: {detail}"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -1,0 +1,142 @@
+"""Prices as data: ``pricing.toml`` read into exact Decimal prices per model.
+
+Cost of a call is each usage field times its own price. An unknown model is a
+start-up error naming the known ones, never a silent zero.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from masterplan.llm.usage import TokenUsage
+
+PER_MILLION = Decimal(1_000_000)
+_PRICE_FIELDS = ("input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
+
+
+class UnknownModel(LookupError):
+    """A model id that the price table does not list."""
+
+    def __init__(self, model: str, known: Iterable[str], *, setting: str | None = None) -> None:
+        where = f"{setting}: " if setting else ""
+        super().__init__(
+            f"{where}unknown model {model!r}: no price for it in pricing.toml; known models: {', '.join(known)}"
+        )
+        self.model = model
+
+
+class PriceTableError(ValueError):
+    """pricing.toml is malformed."""
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """USD per million tokens for each way a token can be billed, plus the model's limits."""
+
+    model: str
+    input: Decimal
+    cache_write_5m: Decimal
+    cache_write_1h: Decimal
+    cache_read: Decimal
+    output: Decimal
+    max_output_tokens: int
+    min_cacheable_tokens: int
+    rate_limit_group: str
+
+    def cost(self, usage: TokenUsage) -> Decimal:
+        """Exact cost in USD: each disjoint usage field at its own price."""
+        micro_units = (
+            usage.input_tokens * self.input
+            + usage.cache_write_5m_tokens * self.cache_write_5m
+            + usage.cache_write_1h_tokens * self.cache_write_1h
+            + usage.cache_read_tokens * self.cache_read
+            + usage.output_tokens * self.output
+        )
+        return micro_units / PER_MILLION
+
+    def uncached_cost(self, usage: TokenUsage) -> Decimal:
+        """The counterfactual: the same call with no prompt caching, every prompt token at the base input price."""
+        return (usage.total_input_tokens * self.input + usage.output_tokens * self.output) / PER_MILLION
+
+
+class PriceTable:
+    """Model id (or alias) -> ModelPrice."""
+
+    def __init__(self, prices: Mapping[str, ModelPrice], aliases: Mapping[str, str] | None = None) -> None:
+        self._prices = dict(prices)
+        self._aliases = dict(aliases or {})
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> PriceTable:
+        """Reads pricing.toml (the packaged one unless ``path`` is given)."""
+        if path is None:
+            text = resources.files("masterplan.llm").joinpath("pricing.toml").read_text(encoding="utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+        return cls.from_toml(text)
+
+    @classmethod
+    def from_toml(cls, text: str) -> PriceTable:
+        data = tomllib.loads(text, parse_float=Decimal)
+        entries = data.get("models")
+        if not isinstance(entries, dict) or not entries:
+            raise PriceTableError("pricing.toml has no [models.<id>] tables")
+        prices: dict[str, ModelPrice] = {}
+        aliases: dict[str, str] = {}
+        for model, entry in entries.items():
+            prices[model] = _parse_entry(model, entry)
+            for alias in entry.get("aliases", []):
+                aliases[str(alias)] = model
+        return cls(prices, aliases)
+
+    @property
+    def models(self) -> list[str]:
+        return sorted(self._prices)
+
+    def __contains__(self, model: object) -> bool:
+        return model in self._prices or model in self._aliases
+
+    def get(self, model: str) -> ModelPrice:
+        canonical = self._aliases.get(model, model)
+        try:
+            return self._prices[canonical]
+        except KeyError:
+            raise UnknownModel(model, self.models) from None
+
+    def cost(self, model: str, usage: TokenUsage) -> Decimal:
+        return self.get(model).cost(usage)
+
+    def require(self, *models: str) -> None:
+        """Raises UnknownModel for the first model the table does not list (a start-up check)."""
+        for model in models:
+            self.get(model)
+
+
+def _parse_entry(model: str, entry: Any) -> ModelPrice:
+    if not isinstance(entry, dict):
+        raise PriceTableError(f"pricing.toml: [models.{model}] must be a table")
+    missing = [f for f in (*_PRICE_FIELDS, "max_output_tokens", "min_cacheable_tokens") if f not in entry]
+    if missing:
+        raise PriceTableError(f"pricing.toml: [models.{model}] lacks {', '.join(missing)}")
+    values: dict[str, Decimal] = {}
+    for field in _PRICE_FIELDS:
+        raw = entry[field]
+        if isinstance(raw, bool) or not isinstance(raw, Decimal | int):
+            raise PriceTableError(f"pricing.toml: [models.{model}] {field} must be a number, got {raw!r}")
+        value = Decimal(raw)
+        if value < 0:
+            raise PriceTableError(f"pricing.toml: [models.{model}] {field} must not be negative")
+        values[field] = value
+    return ModelPrice(
+        model=model,
+        max_output_tokens=int(entry["max_output_tokens"]),
+        min_cacheable_tokens=int(entry["min_cacheable_tokens"]),
+        rate_limit_group=str(entry.get("rate_limit_group", model)),
+        **values,
+    )

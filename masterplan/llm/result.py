@@ -1,0 +1,67 @@
+"""What a completed call gives back: the parsed object or a structured failure, usage, cost, records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+
+from masterplan.llm.parser import Parsed, ParseFailure
+from masterplan.llm.usage import TokenUsage
+from masterplan.models import LLMCallRecord, ModelClass
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who is calling: copied into every LLMCallRecord of the call."""
+
+    phase: str
+    role: str
+    prompt_name: str
+    prompt_version: int
+    run_id: str | None = None
+    task_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LLMResult(Generic[T]):
+    """A call that got an answer. Inspect ``outcome``: a ``Parsed`` value or a ``ParseFailure``.
+
+    ``usage`` and ``cost_usd`` cover every attempt of the call, failed ones included, because
+    every attempt is billed and recorded; ``uncached_cost_usd`` is the same usage priced as if
+    nothing had been cached.
+    """
+
+    outcome: Parsed[T] | ParseFailure
+    text: str
+    model: str
+    model_class: ModelClass
+    stop_reason: str | None
+    usage: TokenUsage
+    cost_usd: Decimal
+    uncached_cost_usd: Decimal
+    records: tuple[LLMCallRecord, ...]
+
+    @property
+    def ok(self) -> bool:
+        return isinstance(self.outcome, Parsed)
+
+    @property
+    def parsed(self) -> T | None:
+        return self.outcome.value if isinstance(self.outcome, Parsed) else None
+
+    @property
+    def failure(self) -> ParseFailure | None:
+        return self.outcome if isinstance(self.outcome, ParseFailure) else None
+
+    @property
+    def cache_read_share(self) -> float:
+        return self.usage.cache_read_share
+
+    @property
+    def attempts(self) -> int:
+        return len(self.records)

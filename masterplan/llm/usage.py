@@ -1,0 +1,84 @@
+"""Token usage of one response, with the cache write split by TTL.
+
+Anthropic's ``input_tokens`` already excludes cached tokens: the uncached input,
+the 5-minute writes, the 1-hour writes and the cache reads are four disjoint
+counts. Keeping them apart here is what makes "never double-count" hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from anthropic.types import Usage as SDKUsage
+
+from masterplan import models
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    input_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+    output_tokens: int = 0
+
+    @classmethod
+    def from_sdk(cls, usage: SDKUsage) -> TokenUsage:
+        """Reads the SDK's usage; writes without a TTL breakdown are 5-minute writes (the API default)."""
+        written = usage.cache_creation_input_tokens or 0
+        written_1h = usage.cache_creation.ephemeral_1h_input_tokens if usage.cache_creation else 0
+        if usage.cache_creation is not None:
+            written = max(written, usage.cache_creation.ephemeral_5m_input_tokens + written_1h)
+        return cls(
+            input_tokens=usage.input_tokens,
+            cache_write_5m_tokens=written - written_1h,
+            cache_write_1h_tokens=written_1h,
+            cache_read_tokens=usage.cache_read_input_tokens or 0,
+            output_tokens=usage.output_tokens,
+        )
+
+    @property
+    def cache_write_tokens(self) -> int:
+        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
+
+    @property
+    def total_input_tokens(self) -> int:
+        """Every prompt token, however it was billed."""
+        return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
+
+    @property
+    def rate_limited_input_tokens(self) -> int:
+        """What counts towards input-tokens-per-minute: cache reads do not."""
+        return self.input_tokens + self.cache_write_tokens
+
+    @property
+    def cache_read_share(self) -> float:
+        total = self.total_input_tokens
+        return self.cache_read_tokens / total if total else 0.0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            cache_write_5m_tokens=self.cache_write_5m_tokens + other.cache_write_5m_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+    def to_model(self) -> models.Usage:
+        return models.Usage(
+            input_tokens=self.input_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            output_tokens=self.output_tokens,
+        )
+
+    @classmethod
+    def from_record(cls, record: models.LLMCallRecord) -> TokenUsage:
+        return cls(
+            input_tokens=record.input_tokens,
+            cache_write_5m_tokens=record.cache_write_tokens - record.cache_write_1h_tokens,
+            cache_write_1h_tokens=record.cache_write_1h_tokens,
+            cache_read_tokens=record.cache_read_tokens,
+            output_tokens=record.output_tokens,
+        )
