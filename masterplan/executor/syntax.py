@@ -1,0 +1,159 @@
+"""Syntax checks of generated files before they reach the workspace.
+
+A file that does not even parse is sent back to the model with the exact line and
+message, which is cheaper than running the checks to learn the same thing.
+Python is compiled in-process (in a worker thread: a 500 KB file takes a while);
+JavaScript goes through ``node --check`` when node is installed, and is skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+from masterplan.executor.workspace import FileProblem
+from masterplan.models import GeneratedFile
+
+logger = logging.getLogger(__name__)
+
+PYTHON_SUFFIXES = frozenset({".py"})
+JAVASCRIPT_SUFFIXES = frozenset({".js", ".mjs", ".cjs"})
+NODE_TIMEOUT_S = 10.0
+NODE_CONCURRENCY = 2
+MAX_MESSAGE_CHARS = 500
+
+_ESM_STATEMENT = re.compile(r"^\s*(import|export)\b", re.MULTILINE)
+_NODE_LOCATION = re.compile(r":(\d+)$")
+_NODE_ERROR = re.compile(r"^[A-Za-z]*Error\b.*$", re.MULTILINE)
+
+
+class _Lookup(enum.Enum):
+    """Default of ``node``: look the executable up on PATH when called."""
+
+    ON_PATH = "on_path"
+
+
+ON_PATH = _Lookup.ON_PATH
+
+
+def _suffix(path: str) -> str:
+    return PurePosixPath(path).suffix.lower()
+
+
+def python_problem(path: str, content: str) -> FileProblem | None:
+    """The first syntax error of a Python file, with its line, or None."""
+    try:
+        with warnings.catch_warnings():
+            # Invalid escapes and the like are warnings, not errors; under "-W error" compile would raise them.
+            warnings.simplefilter("ignore")
+            compile(content, path, "exec", dont_inherit=True)
+    except SyntaxError as error:
+        where = f"line {error.lineno}" if error.lineno else "an unknown line"
+        if error.lineno and error.offset:
+            where += f", column {error.offset}"
+        text = f": {error.text.strip()[:120]}" if error.text and error.text.strip() else ""
+        return FileProblem(path, f"Python syntax error at {where}: {error.msg}{text}")
+    except ValueError as error:  # NUL bytes in the source (Python 3.11)
+        return FileProblem(path, f"Python source cannot be compiled: {error}")
+    except (RecursionError, MemoryError):
+        return FileProblem(path, "Python source is nested too deeply to compile")
+    return None
+
+
+def _python_problems(files: Sequence[GeneratedFile]) -> list[FileProblem]:
+    found = (python_problem(file.path, file.content) for file in files if _suffix(file.path) in PYTHON_SUFFIXES)
+    return [problem for problem in found if problem is not None]
+
+
+def _node_message(stderr: str, temp_path: str, original: str) -> str:
+    """``node --check`` output reduced to 'line N: SyntaxError: ...' with the real file name."""
+    lines = stderr.replace(temp_path, original).strip().splitlines()
+    location = _NODE_LOCATION.search(lines[0]) if lines else None
+    error = _NODE_ERROR.search("\n".join(lines))
+    if error is None:
+        return f"JavaScript check failed: {' '.join(lines)[:MAX_MESSAGE_CHARS]}"
+    where = f" at line {location.group(1)}" if location else ""
+    return f"JavaScript syntax error{where}: {error.group(0).strip()[:MAX_MESSAGE_CHARS]}"
+
+
+async def _node_check(node: str, source: Path, timeout_s: float) -> tuple[bool, str]:
+    """(passed, stderr) of ``node --check source``."""
+    process = await asyncio.create_subprocess_exec(
+        node,
+        "--check",
+        str(source),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PATH": str(Path(node).parent), "NODE_OPTIONS": ""},
+        cwd=source.parent,
+    )
+    try:
+        async with asyncio.timeout(timeout_s):
+            _, stderr = await process.communicate()
+    except TimeoutError:
+        return False, f"node --check took more than {timeout_s:g} s"
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return process.returncode == 0, stderr.decode("utf-8", "replace")
+
+
+def javascript_dialect(path: str, content: str) -> str:
+    """The suffix node should see: .mjs and .cjs as written, a .js file by its content.
+
+    node's own guess for .js is not reliable: node 20 with module detection passes
+    ``node --check`` on an ES module that has a syntax error. So the choice is explicit.
+    """
+    suffix = _suffix(path)
+    if suffix != ".js":
+        return suffix
+    return ".mjs" if _ESM_STATEMENT.search(content) else ".cjs"
+
+
+async def javascript_problem(
+    node: str, file: GeneratedFile, *, timeout_s: float = NODE_TIMEOUT_S
+) -> FileProblem | None:
+    """``node --check`` on a copy of the file, as an ES module or a CommonJS script."""
+    with tempfile.TemporaryDirectory(prefix="masterplan-js-") as directory:
+        source = Path(directory, f"source{javascript_dialect(file.path, file.content)}")
+        await asyncio.to_thread(source.write_text, file.content, encoding="utf-8", errors="surrogatepass")
+        passed, stderr = await _node_check(node, source, timeout_s)
+        if passed:
+            return None
+        return FileProblem(file.path, _node_message(stderr, str(source), file.path))
+
+
+async def _javascript_problems(files: Sequence[GeneratedFile], node: str) -> list[FileProblem]:
+    limit = asyncio.Semaphore(NODE_CONCURRENCY)
+
+    async def check(file: GeneratedFile) -> FileProblem | None:
+        async with limit:
+            try:
+                return await javascript_problem(node, file)
+            except OSError as error:
+                logger.warning("JavaScript syntax check of %s skipped: node could not run (%s)", file.path, error)
+                return None
+
+    found = await asyncio.gather(*(check(file) for file in files if _suffix(file.path) in JAVASCRIPT_SUFFIXES))
+    return [problem for problem in found if problem is not None]
+
+
+async def syntax_problems(files: Sequence[GeneratedFile], *, node: str | _Lookup | None = ON_PATH) -> list[FileProblem]:
+    """Syntax errors of the Python and JavaScript files in ``files``, in file order.
+
+    ``node`` defaults to the ``node`` found on PATH at call time; ``node=None`` skips JavaScript.
+    """
+    node_path = shutil.which("node") if node is ON_PATH else node
+    python = asyncio.create_task(asyncio.to_thread(_python_problems, files))
+    javascript = await _javascript_problems(files, node_path) if isinstance(node_path, str) else []
+    first_index = {file.path: index for index, file in reversed(list(enumerate(files)))}
+    return sorted([*await python, *javascript], key=lambda problem: first_index[problem.path])
