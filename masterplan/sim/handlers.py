@@ -123,8 +123,9 @@ async def _serve(
     headers.update(state.limiter.headers(parsed.spec.rate_class))
     message = _message(message_id, parsed, plan, answer)
     latency = LatencyModel(state.config.latency)
-    extra_s = state.config.slow_seconds if draw.get("slow") == "slow" else 0.0
-    if extra_s:
+    slow = draw.get("slow") == "slow"
+    extra_s = state.config.slow_seconds if slow else 0.0
+    if slow:
         state.stats.faults["slow"] += 1
     disconnect = draw.get("transport") == "disconnect"
     if disconnect:

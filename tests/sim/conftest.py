@@ -37,7 +37,7 @@ async def sim(start_sim: StartSim) -> AsyncIterator[SimulatorHandle]:
 
 
 def sdk_client(handle: SimulatorHandle, **options: Any) -> AsyncAnthropic:
-    return AsyncAnthropic(api_key="sim-test-key", base_url=handle.base_url, max_retries=0, **options)
+    return AsyncAnthropic(api_key="sim-test-key", base_url=handle.base_url, **{"max_retries": 0, **options})
 
 
 @pytest.fixture
