@@ -222,6 +222,8 @@ class LLMGateway:
                 else:
                     # What the server reported is what it counted; a failure before message_start reports nothing.
                     pool.reconcile(reservation, outcome.usage.rate_limited_input_tokens, outcome.usage.output_tokens)
+                if isinstance(outcome, AttemptFailure) and outcome.headers is not None:
+                    pool.adopt_headers(outcome.headers)  # error responses carry the server's view of the limits too
             cost = price.cost(outcome.usage)
         finally:
             if budget is not None and hold is not None:
@@ -267,8 +269,6 @@ class LLMGateway:
 
     def _hold_pool(self, failure: AttemptFailure, pool: RatePool, model_class: ModelClass, failures: int) -> None:
         """A 429 stops every caller of the pool for the server's retry-after, not just this one."""
-        if failure.headers is not None:
-            pool.adopt_headers(failure.headers)
         hold_s = failure.retry_after_s if failure.retry_after_s is not None else self._backoff.delay(failures)
         pool.hold(hold_s)
         self._observer.on_rate_limited(model_class, hold_s)

@@ -1,0 +1,1 @@
+"""Gateway tests (a package so that its conftest never shadows another directory's)."""
