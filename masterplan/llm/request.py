@@ -118,11 +118,15 @@ class LLMRequest:
         return InputSplit(self.estimated_input_tokens - covered, written["5m"], written["1h"])
 
     def to_params(self) -> dict[str, Any]:
-        """Keyword arguments for ``client.messages.stream``."""
+        """Keyword arguments for ``client.messages.stream``.
+
+        anthropic 2.x dropped sampling parameters from its signatures (newer models refuse them);
+        the 4.x models masterplan defaults to still take ``temperature``, sent as an extra body field.
+        """
         return {
             "model": self.model,
             "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
+            "extra_body": {"temperature": self.temperature},
             "system": [block.to_param() for block in self.system],
             "messages": [{"role": "user", "content": [block.to_param() for block in self.user]}],
         }

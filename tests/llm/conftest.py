@@ -20,6 +20,7 @@ import pytest
 from masterplan.cache import ProjectContext, PromptCacheManager, RunCacheContext, TTLHint
 from masterplan.config import RateTier, Settings
 from masterplan.llm.gateway import LLMGateway
+from masterplan.llm.observer import GatewayObserver
 from masterplan.llm.pricing import PriceTable
 from masterplan.llm.request import LLMRequest
 from masterplan.models import DiscoveryDocument, Entity, LLMCallRecord, PhaseConfig, PlanTask
@@ -81,9 +82,9 @@ class SimGateway:
         self.clock = clock
 
     def sim_requests(self) -> int:
-        """How many /v1/messages requests the simulator answered, whatever the status."""
+        """How many /v1/messages requests reached the simulator: answered (any status) or dropped."""
         stats: dict[str, Any] = self.sim.stats()
-        return sum(stats["requests_by_status"].values())
+        return int(sum(stats["requests_by_status"].values()) + stats["faults"].get("disconnect", 0))
 
 
 SimGatewayFactory = Callable[..., AbstractAsyncContextManager[SimGateway]]
@@ -95,7 +96,13 @@ def sim_gateway() -> SimGatewayFactory:
 
     @asynccontextmanager
     async def open_gateway(
-        *, tier: RateTier = "1", faults: str = "", seed: int = 0, max_attempts: int = 5, **settings: Any
+        *,
+        tier: RateTier = "1",
+        faults: str = "",
+        seed: int = 0,
+        max_attempts: int = 5,
+        observer: GatewayObserver | None = None,
+        **settings: Any,
     ) -> AsyncIterator[SimGateway]:
         sim_clock = SimClock(frozen=True)
         config = SimConfig(port=0, tier=tier, faults=faults, seed=seed, latency=0)
@@ -112,6 +119,7 @@ def sim_gateway() -> SimGatewayFactory:
                 ),
                 recorder=recorded,
                 clock=clock,
+                observer=observer,
             )
             async with gateway:
                 yield SimGateway(gateway, sim, recorded, clock)
