@@ -1,0 +1,153 @@
+"""The workspace as a git repository: one commit per completed task.
+
+Git runs with no system or global configuration (GIT_CONFIG_NOSYSTEM, GIT_CONFIG_GLOBAL
+pointing at /dev/null, HOME at the workspace) and without hooks, so the machine's git setup,
+a signing requirement or a hook planted by generated code cannot change what happens.
+GIT_DIR is always the workspace's own .git: a workspace inside another checkout never
+commits into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+AUTHOR_NAME = "masterplan"
+AUTHOR_EMAIL = "masterplan@localhost"
+DEFAULT_BRANCH = "main"
+GITIGNORE_LINES = ("__pycache__/", "*.py[cod]", ".pytest_cache/")
+GIT_TIMEOUT_S = 60.0
+
+# Options given on every command line, so they win over anything in the repository's config.
+_FORCED_OPTIONS = (
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "commit.gpgSign=false",
+    "-c",
+    f"user.name={AUTHOR_NAME}",
+    "-c",
+    f"user.email={AUTHOR_EMAIL}",
+    "-c",
+    "core.autocrlf=false",
+)
+
+
+class _Lookup(enum.Enum):
+    """Default of ``git``: look the executable up on PATH when the repository is created."""
+
+    ON_PATH = "on_path"
+
+
+ON_PATH = _Lookup.ON_PATH
+
+
+class GitError(RuntimeError):
+    """A git command failed; the message holds the command and git's stderr."""
+
+
+@dataclass(frozen=True)
+class _GitResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class GitRepo:
+    """The git repository at ``root``. ``available`` is False when git is not installed."""
+
+    def __init__(self, root: Path, *, git: str | _Lookup | None = ON_PATH, timeout_s: float = GIT_TIMEOUT_S) -> None:
+        self.root = Path(root).absolute()
+        self.git = shutil.which("git") if git is ON_PATH else git
+        self.available = isinstance(self.git, str)
+        self.timeout_s = timeout_s
+        self._lock = asyncio.Lock()
+
+    def _environment(self) -> dict[str, str]:
+        search_path = [str(Path(self.git).parent)] if isinstance(self.git, str) else []
+        return {
+            "PATH": os.pathsep.join([*search_path, "/usr/bin", "/bin"]),
+            "HOME": str(self.root),
+            "LANG": "C",
+            # Never the repository of a directory above (masterplan's own checkout, say), even before init.
+            "GIT_DIR": str(self.root / ".git"),
+            "GIT_WORK_TREE": str(self.root),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0",
+        }
+
+    async def _run(self, *args: str, check: bool = True) -> _GitResult:
+        if not isinstance(self.git, str):
+            raise GitError("git is not installed")
+        process = await asyncio.create_subprocess_exec(
+            self.git,
+            *_FORCED_OPTIONS,
+            *args,
+            cwd=self.root,
+            env=self._environment(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                stdout, stderr = await process.communicate()
+        except TimeoutError:
+            raise GitError(f"git {' '.join(args)} took more than {self.timeout_s:g} s") from None
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        result = _GitResult(
+            process.returncode or 0, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace")
+        )
+        if check and result.exit_code != 0:
+            raise GitError(f"git {' '.join(args)} failed ({result.exit_code}): {result.stderr.strip()}")
+        return result
+
+    async def init(self) -> None:
+        """Creates the repository (again harmlessly if it exists) with masterplan's identity and .gitignore."""
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        await self._run("init", "-q", f"--initial-branch={DEFAULT_BRANCH}")
+        await self._run("config", "user.name", AUTHOR_NAME)
+        await self._run("config", "user.email", AUTHOR_EMAIL)
+        await self._run("config", "commit.gpgSign", "false")
+        await asyncio.to_thread(self._ensure_gitignore)
+
+    def _ensure_gitignore(self) -> None:
+        path = self.root / ".gitignore"
+        if path.is_symlink():
+            return  # generated content put it there; never write through a link
+        existing = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        missing = [line for line in GITIGNORE_LINES if line not in existing.splitlines()]
+        if missing:
+            separator = "" if not existing or existing.endswith("\n") else "\n"
+            path.write_text(existing + separator + "\n".join(missing) + "\n", encoding="utf-8")
+
+    async def commit_all(self, message: str) -> str | None:
+        """Stages everything and commits; the new commit's sha, or None when nothing changed."""
+        if not message.strip():
+            raise ValueError("a commit message must not be blank")
+        async with self._lock:
+            await self._run("add", "--all")
+            staged = await self._run("diff", "--cached", "--quiet", check=False)
+            if staged.exit_code == 0:
+                return None
+            if staged.exit_code != 1:
+                raise GitError(f"git diff --cached failed ({staged.exit_code}): {staged.stderr.strip()}")
+            await self._run("commit", "-q", "--no-verify", "-m", message)
+            return await self.head()
+
+    async def head(self) -> str | None:
+        """The sha of HEAD, or None before the first commit."""
+        result = await self._run("rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
+        if result.exit_code == 0:
+            return result.stdout.strip()
+        if "not a git repository" in result.stderr:
+            raise GitError(f"{self.root} is not a git repository: {result.stderr.strip()}")
+        return None
