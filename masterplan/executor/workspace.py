@@ -253,6 +253,33 @@ class Workspace:
             parts = [*Path(resolved).relative_to(root).parts, *parts[link_at + 1 :]]
         raise WorkspaceError([FileProblem(display, "too many symlinks on the path")])
 
+    def remove(self, paths: Sequence[str]) -> list[str]:
+        """Deletes these files (absent ones are fine); returns the relative paths that were deleted.
+
+        For undoing a write: a symlink on the way is followed only while it stays inside the
+        root, and a symlink named by a path is removed itself, never its target.
+        """
+        problems = [
+            FileProblem(path, message)
+            for path in paths
+            for message in path_syntax_problems(path, internal_dirs=self.internal_dirs)
+        ]
+        if problems:
+            raise WorkspaceError(problems)
+        removed: list[str] = []
+        for path in paths:
+            relative = normalize(path)
+            *parents, name = relative.split("/")
+            try:
+                with self._open_dir(parents, create=False, display=path) as dir_fd:
+                    os.unlink(name, dir_fd=dir_fd)
+            except FileNotFoundError:
+                continue
+            except IsADirectoryError:
+                raise WorkspaceError([FileProblem(path, "a directory exists at this path")]) from None
+            removed.append(relative)
+        return removed
+
     # ------------------------------------------------------------------ reading
 
     def read(self, paths: Sequence[str]) -> dict[str, str | None]:

@@ -278,6 +278,31 @@ def test_read_returns_current_content_and_none_for_absent_or_bad_paths(
     }
 
 
+def test_remove_deletes_files_and_accepts_absent_ones(workspace: Workspace) -> None:
+    workspace.write([gen("src/a.py"), gen("src/b.py")])
+
+    assert workspace.remove(["src/a.py", "src/never.py", "nowhere/x.py"]) == ["src/a.py"]
+
+    assert tree(workspace.root) == {"src": "<dir>", "src/b.py": "x = 1\n"}
+
+
+def test_remove_never_deletes_outside_the_workspace(tmp_path: Path, workspace: Workspace, outside: Path) -> None:
+    (workspace.root / "escape").symlink_to(outside, target_is_directory=True)
+    (workspace.root / "secret.txt").symlink_to(outside / "secret.txt")
+    (workspace.root / "dir").mkdir()
+
+    with pytest.raises(WorkspaceError, match="points outside the workspace"):
+        workspace.remove(["escape/secret.txt"])
+    with pytest.raises(WorkspaceError, match="leaves the workspace"):
+        workspace.remove(["../outside/secret.txt"])
+    with pytest.raises(WorkspaceError, match="a directory exists at this path"):
+        workspace.remove(["dir"])
+    assert workspace.remove(["secret.txt"]) == ["secret.txt"]  # the link goes, its target stays
+
+    assert (outside / "secret.txt").read_text() == "do not touch\n"
+    assert tree(workspace.root) == {"dir": "<dir>", "escape": f"-> {outside}"}
+
+
 def test_snapshot_holds_every_text_file_except_git_and_internal_ones(workspace: Workspace, outside: Path) -> None:
     workspace.write([gen("b.py", "B\n"), gen("pkg/a.py", "A\n")])
     (workspace.root / ".git").mkdir()
