@@ -7,7 +7,7 @@ import httpx2
 import orjson
 import pytest
 from anthropic import AsyncAnthropic
-from conftest import FAST_MODEL, STRONG_MODEL, system_for, user_blocks
+from sim_helpers import FAST_MODEL, STRONG_MODEL, system_for, user_blocks
 
 from masterplan import models
 from masterplan.sim import SimulatorHandle

@@ -7,7 +7,7 @@ from typing import Any
 import httpx2
 from anthropic import AsyncAnthropic
 from anthropic.types import Usage
-from conftest import FAST_MODEL, STRONG_MODEL, long_text, system_for, user_blocks
+from sim_helpers import FAST_MODEL, STRONG_MODEL, long_text, system_for, user_blocks
 
 from masterplan.sim import SimulatorHandle
 

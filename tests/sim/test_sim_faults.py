@@ -13,7 +13,7 @@ import anthropic
 import orjson
 import pytest
 from anthropic import AsyncAnthropic
-from conftest import FAST_MODEL, STRONG_MODEL, StartSim, sdk_client, system_for, user_blocks
+from sim_helpers import FAST_MODEL, STRONG_MODEL, StartSim, sdk_client, system_for, user_blocks
 
 from masterplan import models
 from masterplan.sim import (

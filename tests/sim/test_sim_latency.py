@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import FAST_MODEL, StartSim, sdk_client
+from sim_helpers import FAST_MODEL, StartSim, sdk_client
 
 from masterplan.sim.latency import LatencyModel
 from masterplan.sim.model_table import load_model_table

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anthropic
 import pytest
 from anthropic import AsyncAnthropic
-from conftest import FAST_MODEL, STRONG_MODEL, StartSim, long_text, sdk_client, system_for, user_blocks
+from sim_helpers import FAST_MODEL, STRONG_MODEL, StartSim, long_text, sdk_client, system_for, user_blocks
 
 HELLO = [{"role": "user", "content": "Hello there"}]
 LIMIT_HEADERS = [

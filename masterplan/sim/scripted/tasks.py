@@ -2,10 +2,59 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from masterplan.sim.scripted.entities import parse_json
+from masterplan.sim.scripted.codegen import delivery, extras, foundation, services, storage
+from masterplan.sim.scripted.codegen.entity_model import model_files
+from masterplan.sim.scripted.entities import EntityInfo, Project, parse_json, project_entities
 from masterplan.sim.scripted.generic import generic_files
+from masterplan.sim.scripted.layout import TaskKind, TaskShape, shape_of
+from masterplan.sim.scripted.naming import snake
+
+EntityGenerator = Callable[[str, EntityInfo, Project], dict[str, str]]
+
+_ENTITY_GENERATORS: dict[TaskKind, EntityGenerator] = {
+    "model": lambda package, entity, project: model_files(package, entity),
+    "repository": lambda package, entity, project: storage.repository_files(package, entity),
+    "service": services.service_files,
+    "api": services.api_files,
+    "queries": lambda package, entity, project: extras.queries_files(package, entity),
+    "exchange": lambda package, entity, project: extras.exchange_files(package, entity),
+    "report": lambda package, entity, project: extras.report_files(package, entity),
+}
+
+
+def _plan_entity_order(plan: Any) -> list[str]:
+    """Snake names of the entities the plan has model tasks for, in plan order."""
+    if not isinstance(plan, dict):
+        return []
+    order = []
+    for task in plan.get("tasks", []):
+        shape = shape_of([p for p in task.get("files", []) if isinstance(p, str)]) if isinstance(task, dict) else None
+        if shape is not None and shape.kind == "model" and shape.entity is not None:
+            order.append(snake(shape.entity))
+    return order
+
+
+def _generate(shape: TaskShape, files: list[str], title: str, project: Project) -> dict[str, str]:
+    package = project.package if shape.kind == "docs" else shape.package
+    names = [entity.name for entity in project.entities]
+    fixed: dict[TaskKind, Callable[[], dict[str, str]]] = {
+        "setup": lambda: foundation.setup_files(package, package, names),
+        "core": lambda: foundation.core_files(package),
+        "repository_base": lambda: foundation.repository_base_files(package),
+        "events": lambda: foundation.events_files(package),
+        "app": lambda: delivery.app_files(package, project),
+        "docs": lambda: delivery.docs_files(package, project),
+    }
+    if shape.kind in fixed:
+        return fixed[shape.kind]()
+    entity = project.entity(snake(shape.entity)) if shape.entity is not None else None
+    generator = _ENTITY_GENERATORS.get(shape.kind)
+    if generator is not None and entity is not None:
+        return generator(package, entity, project)
+    return generic_files(files, title)
 
 
 def task_output(
@@ -16,9 +65,11 @@ def task_output(
         task = {"task_id": "task", "title": "task", "files": []}
     files = [path for path in task.get("files", []) if isinstance(path, str)]
     title = str(task.get("title", "task"))
-    generated = generic_files(files, title)
+    shape = shape_of(files)
+    project = project_entities(request, document_json, seed, order=_plan_entity_order(parse_json(plan_json)))
+    generated = _generate(shape, files, title, project)
     return {
         "files": [{"path": path, "content": content} for path, content in generated.items()],
-        "summary": f"{task.get('task_id', 'task')}: {title} in {', '.join(generated)}."[:2000],
+        "summary": f"{task.get('task_id', 'task')}: {title}, in {', '.join(generated)}."[:2000],
         "notes": "",
     }
