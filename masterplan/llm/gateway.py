@@ -92,6 +92,10 @@ class LLMGateway:
         )
 
     @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
     def prices(self) -> PriceTable:
         return self._prices
 

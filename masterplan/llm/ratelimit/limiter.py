@@ -102,7 +102,8 @@ class RatePool:
             raise ValueError(f"token estimates must not be negative: input={input_tokens} output={output_tokens}")
         need = (1, input_tokens, output_tokens)
         started = self._clock.now()
-        if not self._waiters and self._grantable(need):
+        queued = bool(self._waiters) or not self._grantable(need)
+        if not queued:
             self._take(need)
         else:
             waiter = _Waiter(need, asyncio.get_running_loop().create_future())
@@ -113,9 +114,9 @@ class RatePool:
             except asyncio.CancelledError:
                 self._abandon(waiter)
                 raise
-        waited = self._clock.now() - started
+        waited = self._clock.now() - started if queued else 0.0
         self.stats.acquisitions += 1
-        if waited > 0:
+        if queued:
             self.stats.waits += 1
             self.stats.wait_seconds += waited
             self._observer.on_rate_limit_wait(model_class, waited)
