@@ -77,7 +77,7 @@ class PromptCacheManager:
         request = LLMRequest(
             model=model,
             max_tokens=min(phase.max_tokens, price.max_output_tokens),
-            temperature=phase.temperature,
+            temperature=phase.temperature if price.sampling_parameters else None,
             system=layout.system,
             user=layout.user,
             schema_name=phase.schema_name,

@@ -48,6 +48,8 @@ class ModelPrice:
     max_output_tokens: int
     min_cacheable_tokens: int
     rate_limit_group: str
+    sampling_parameters: bool = True
+    """False for models that refuse a temperature (requests for them leave it out)."""
 
     def cost(self, usage: TokenUsage) -> Decimal:
         """Exact cost in USD: each disjoint usage field at its own price."""
@@ -138,5 +140,6 @@ def _parse_entry(model: str, entry: Any) -> ModelPrice:
         max_output_tokens=int(entry["max_output_tokens"]),
         min_cacheable_tokens=int(entry["min_cacheable_tokens"]),
         rate_limit_group=str(entry.get("rate_limit_group", model)),
+        sampling_parameters=bool(entry.get("sampling_parameters", True)),
         **values,
     )

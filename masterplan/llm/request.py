@@ -62,7 +62,8 @@ class LLMRequest:
     user: tuple[PromptBlock, ...]
     schema_name: str
     phase: str
-    temperature: float = 0.0
+    temperature: float | None = 0.0
+    """None leaves the temperature out (models that refuse sampling parameters)."""
     expected_cache_read_tokens: int = 0
     """Tokens the request is expected to read from cache (they do not count towards input rate limits)."""
     block_tokens: tuple[int, ...] = field(init=False, repr=False)
@@ -123,13 +124,15 @@ class LLMRequest:
         anthropic 2.x dropped sampling parameters from its signatures (newer models refuse them);
         the 4.x models masterplan defaults to still take ``temperature``, sent as an extra body field.
         """
-        return {
+        params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.max_tokens,
-            "extra_body": {"temperature": self.temperature},
             "system": [block.to_param() for block in self.system],
             "messages": [{"role": "user", "content": [block.to_param() for block in self.user]}],
         }
+        if self.temperature is not None:
+            params["extra_body"] = {"temperature": self.temperature}
+        return params
 
     def content_bytes(self, blocks: int | None = None) -> bytes:
         """The exact text of the first ``blocks`` blocks (all by default), with where each one sits.

@@ -232,3 +232,13 @@ def test_request_with_five_breakpoints_is_refused() -> None:
     blocks = tuple(PromptBlock(f"b{i}", "x", "5m") for i in range(5))
     with pytest.raises(RequestLayoutError, match="5 cache breakpoints"):
         LLMRequest(model="m", max_tokens=1, system=(), user=blocks, schema_name="TaskOutput", phase="p")
+
+
+def test_temperature_is_left_out_for_models_that_refuse_it(prices: PriceTable, phases: dict[str, PhaseConfig]) -> None:
+    manager = PromptCacheManager(prices)
+    refusing = manager.build_request(phases["master_plan"], "claude-sonnet-5", "You plan.", tail="<request>x</request>")
+    accepting = manager.build_request(
+        phases["master_plan"], "claude-sonnet-4-6", "You plan.", tail="<request>x</request>"
+    )
+    assert "extra_body" not in refusing.to_params()
+    assert accepting.to_params()["extra_body"] == {"temperature": 0.2}
