@@ -24,7 +24,7 @@ from masterplan.llm.budget import BudgetExceeded, RunBudget
 from masterplan.llm.clock import Clock, SystemClock
 from masterplan.llm.errors import GatewayConfigError, LLMRequestRejected, LLMUnavailable
 from masterplan.llm.observer import GatewayObserver
-from masterplan.llm.parser import LLMResponseParser, Parsed
+from masterplan.llm.parser import LLMResponseParser, ParseFailure
 from masterplan.llm.pricing import ModelPrice, PriceTable
 from masterplan.llm.ratelimit import RateLimiter, RatePool, tier_limits
 from masterplan.llm.request import LLMRequest, RequestLayoutError
@@ -148,10 +148,10 @@ class LLMGateway:
         model_class = class_of_model(request.model, self._settings)
         pool = self._limiter.pool(model_class)
         records: list[LLMCallRecord] = []
-        usage = TokenUsage()
-        last_failure: AttemptFailure | None = None
-        for attempt in range(1, self._settings.max_attempts + 1):
-            result = await self._attempt(
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome, record = await self._attempt(
                 request,
                 context=context,
                 budget=budget,
@@ -160,41 +160,61 @@ class LLMGateway:
                 price=price,
                 attempt=attempt,
             )
-            outcome, record = result
-            records.append(record)
-            usage = usage + TokenUsage.from_record(record)
             if isinstance(outcome, AttemptSuccess):
-                parsed = self._parser.parse(
-                    outcome.text, schema, stop_reason=outcome.stop_reason, max_tokens=request.max_tokens
-                )
-                if not isinstance(parsed, Parsed):
-                    records[-1] = record = record.model_copy(update={"outcome": parsed.outcome})
-                await self._record(record)
-                return LLMResult(
-                    outcome=parsed,
-                    text=outcome.text,
-                    model=request.model,
+                return await self._finish(
+                    request,
+                    schema,
+                    outcome=outcome,
+                    record=record,
+                    earlier=records,
                     model_class=model_class,
-                    stop_reason=outcome.stop_reason,
-                    usage=usage,
-                    cost_usd=sum((r.cost_usd for r in records), Decimal(0)),
-                    uncached_cost_usd=price.uncached_cost(usage),
-                    records=tuple(records),
+                    price=price,
                 )
+            records.append(record)
             await self._record(record)
-            last_failure = outcome
             if not outcome.retryable:
                 raise LLMRequestRejected(outcome.message, records, outcome.status_code or 0) from outcome.cause
             if outcome.outcome == "rate_limited":
                 self._hold_pool(outcome, pool, model_class, attempt)
-            if attempt < self._settings.max_attempts:
-                await self._wait_before_retry(outcome, model_class, attempt)
-        assert last_failure is not None
-        raise LLMUnavailable(
-            f"{request.model} unavailable after {len(records)} attempts; last: {last_failure.message}",
-            records,
-            last_failure.cause,
-        ) from last_failure.cause
+            if attempt >= self._settings.max_attempts:
+                raise LLMUnavailable(
+                    f"{request.model} unavailable after {attempt} attempts; last: {outcome.message}",
+                    records,
+                    outcome.cause,
+                ) from outcome.cause
+            await self._wait_before_retry(outcome, model_class, attempt)
+
+    async def _finish(
+        self,
+        request: LLMRequest,
+        schema: type[T],
+        *,
+        outcome: AttemptSuccess,
+        record: LLMCallRecord,
+        earlier: list[LLMCallRecord],
+        model_class: ModelClass,
+        price: ModelPrice,
+    ) -> LLMResult[T]:
+        """Parses the answer, records the attempt with the parse outcome, and sums the call up."""
+        parsed = self._parser.parse(
+            outcome.text, schema, stop_reason=outcome.stop_reason, max_tokens=request.max_tokens
+        )
+        if isinstance(parsed, ParseFailure):
+            record = record.model_copy(update={"outcome": parsed.outcome, "error": parsed.summary})
+        await self._record(record)
+        records = (*earlier, record)
+        usage = sum((TokenUsage.from_record(r) for r in records), TokenUsage())
+        return LLMResult(
+            outcome=parsed,
+            text=outcome.text,
+            model=request.model,
+            model_class=model_class,
+            stop_reason=outcome.stop_reason,
+            usage=usage,
+            cost_usd=sum((r.cost_usd for r in records), Decimal(0)),
+            uncached_cost_usd=price.uncached_cost(usage),
+            records=records,
+        )
 
     async def _attempt(
         self,

@@ -63,6 +63,15 @@ class ParseFailure:
         return "validation_error" if self.kind == "validation" else "parse_error"
 
     @property
+    def summary(self) -> str:
+        """One line for logs and the call record: the kind and the first issue."""
+        if not self.issues:
+            return self.kind
+        first = self.issues[0]
+        more = f" (+{len(self.issues) - 1} more)" if len(self.issues) > 1 else ""
+        return f"{self.kind}: {first.location}: {first.message}{more}"
+
+    @property
     def feedback(self) -> str:
         """What to tell the model in the retry prompt's <feedback>."""
         lines = [self._headline()]

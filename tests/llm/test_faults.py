@@ -106,6 +106,7 @@ async def test_malformed_json_gives_structured_feedback(
         assert result.outcome.issues
         assert "JSON" in result.outcome.feedback
         assert sg.recorded.records[-1].outcome == "parse_error"
+        assert sg.recorded.records[-1].error == result.outcome.summary
         assert sg.sim_requests() == 1  # a parse failure is the caller's to retry, with feedback
 
 
