@@ -53,10 +53,10 @@ def project_name(request: str) -> str:
 
 
 def entity_attributes(name: str, earlier: list[str], seed: int) -> list[dict[str, Any]]:
-    """Typed attributes of an entity: a name, five to seven drawn ones, references to earlier entities."""
+    """Typed attributes of an entity: a name, eight to ten drawn ones, references to earlier entities."""
     rng = rng_for(seed, "attributes", name)
     attributes = [{"name": "name", "type": "str", "required": True, "description": f"name of the {title_words(name)}"}]
-    for attr_name, attr_type, description in rng.sample(_ATTRIBUTE_POOL, rng.randint(5, 7)):
+    for attr_name, attr_type, description in rng.sample(_ATTRIBUTE_POOL, rng.randint(8, 10)):
         required = attr_type not in ("list[str]",) and attr_name != "description"
         attributes.append({"name": attr_name, "type": attr_type, "required": required, "description": description})
     for other in earlier[-2:]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -71,5 +72,27 @@ def task_output(
     return {
         "files": [{"path": path, "content": content} for path, content in generated.items()],
         "summary": f"{task.get('task_id', 'task')}: {title}, in {', '.join(generated)}."[:2000],
-        "notes": "",
+        "notes": task_notes(generated),
     }
+
+
+_DEFINITION = re.compile(r"^(?:class|def) (\w+)", re.MULTILINE)
+_TEST = re.compile(r"^def (test_\w+)", re.MULTILINE)
+
+
+def task_notes(generated: dict[str, str]) -> str:
+    """What each file holds, the way a developer reports a change: definitions, tests, size."""
+    lines = []
+    for path, content in generated.items():
+        size = content.count("\n") + 1
+        if path.startswith("tests/"):
+            tests = _TEST.findall(content)
+            lines.append(
+                f"- {path} ({size} lines): {len(tests)} tests: " + "; ".join(t[5:].replace("_", " ") for t in tests)
+            )
+        elif path.endswith(".py"):
+            names = [name for name in _DEFINITION.findall(content) if not name.startswith("_")]
+            lines.append(f"- {path} ({size} lines): defines " + (", ".join(names) or "the package docstring"))
+        else:
+            lines.append(f"- {path} ({size} lines)")
+    return "Files:\n" + "\n".join(lines)

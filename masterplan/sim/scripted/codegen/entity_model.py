@@ -133,6 +133,35 @@ def model_source(package: str, entity: EntityInfo) -> str:
             def summary(self) -> str:
                 return f"$Entity {self.id}: {self.name}"
 
+            @classmethod
+            def field_names(cls) -> list[str]:
+                """Every field, in declaration order (id last)."""
+                return [item.name for item in fields(cls)]
+
+            def diff(self, other: $Entity) -> dict[str, tuple[Any, Any]]:
+                """The fields whose values differ, as ``name -> (mine, theirs)``; the id is ignored."""
+                changes: dict[str, tuple[Any, Any]] = {}
+                for name in self.field_names():
+                    if name == "id":
+                        continue
+                    mine, theirs = getattr(self, name), getattr(other, name)
+                    if mine != theirs:
+                        changes[name] = (mine, theirs)
+                return changes
+
+            def matches(self, **criteria: Any) -> bool:
+                """Whether every given field equals the given value (text compared ignoring case)."""
+                for name, wanted in criteria.items():
+                    if name not in self.field_names():
+                        raise ValueError(f"$Entity has no field {name!r}")
+                    value = getattr(self, name)
+                    if isinstance(value, str) and isinstance(wanted, str):
+                        if value.strip().casefold() != wanted.strip().casefold():
+                            return False
+                    elif value != wanted:
+                        return False
+                return True
+
 
         REQUIRED_FIELDS = frozenset($required)
         ''',
@@ -256,6 +285,45 @@ def model_tests(package: str, entity: EntityInfo) -> str:
                 $entity.with_changes(id="$entity-999")
 
 
+        def test_field_names_list_every_attribute_and_the_id() -> None:
+            assert $Entity.field_names() == $field_names
+
+
+        def test_diff_is_empty_for_equal_values() -> None:
+            assert make_$entity().diff(make_$entity()) == {}
+
+
+        @pytest.mark.parametrize(
+            ("field_name", "other_value"),
+            [
+        $variant_cases
+            ],
+        )
+        def test_diff_names_each_changed_field(field_name: str, other_value: Any) -> None:
+            mine = make_$entity()
+            theirs = make_$entity(**{field_name: other_value})
+            assert mine.diff(theirs) == {field_name: (getattr(mine, field_name), other_value)}
+
+
+        @pytest.mark.parametrize(
+            ("field_name", "value"),
+            [
+        $sample_cases
+            ],
+        )
+        def test_matches_compares_each_field(field_name: str, value: Any) -> None:
+            $entity = make_$entity()
+            assert $entity.matches(**{field_name: value})
+            assert $entity.matches(**{"name": ${name_sample}.upper(), field_name: value})
+
+
+        def test_matches_is_false_for_another_value_and_refuses_unknown_fields() -> None:
+            $entity = make_$entity()
+            assert not $entity.matches(name="somebody else")
+            with pytest.raises(ValueError, match="no field"):
+                $entity.matches(colour="blue")
+
+
         def test_${entity}s_are_immutable() -> None:
             $entity = make_$entity()
             with pytest.raises(AttributeError):
@@ -269,6 +337,8 @@ def model_tests(package: str, entity: EntityInfo) -> str:
         name_sample=sample(entity, next(a for a in entity.attrs if a.name == "name"), 1),
         invalid_cases=_invalid_cases(entity),
         variant_cases=_variant_cases(entity),
+        sample_cases="\n".join(f'        ("{a.name}", {sample(entity, a, 1)}),' for a in entity.attrs),
+        field_names=repr([a.name for a in ordered(entity)] + ["id"]),
         bad_call=", ".join(f"{a.name}={invalid(a)}" for a in bad),
         bad_count=str(len(bad)),
     )

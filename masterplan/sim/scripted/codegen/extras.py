@@ -29,7 +29,48 @@ def _make_function(entity: EntityInfo) -> str:
     )  # fmt: skip
 
 
+def _filters(entity: EntityInfo) -> tuple[str, str, str]:
+    """Query fields, the checks that apply them, and tests, one filter per attribute."""
+    fields: list[str] = []
+    checks: list[str] = []
+    tests: list[str] = []
+    for attr in entity.attrs:
+        name = attr.name
+        if attr.ref is not None:
+            fields.append(f"    {name}: str | None = None")
+            checks.append(f"    if query.{name} is not None and item.{name} != query.{name}:\n        return False")
+            tests.append(f'    ({{"{name}": "{attr.ref}-2"}}, ["{entity.name} name 2"]),')
+        elif attr.type in ("int", "float"):
+            fields += [f"    min_{name}: float | None = None", f"    max_{name}: float | None = None"]
+            checks.append(
+                f"    if query.min_{name} is not None and item.{name} < query.min_{name}:\n        return False\n"
+                f"    if query.max_{name} is not None and item.{name} > query.max_{name}:\n        return False"
+            )
+            low, high = (4, 5) if attr.type == "int" else (13.5, 14.5)
+            tests.append(f'    ({{"min_{name}": {high}}}, ["{entity.name} name 2", "{entity.name} name 3"]),')
+            tests.append(f'    ({{"max_{name}": {low}}}, ["{entity.name} name 1"]),')
+        elif attr.type == "bool":
+            fields.append(f"    {name}: bool | None = None")
+            checks.append(f"    if query.{name} is not None and item.{name} is not query.{name}:\n        return False")
+            tests.append(f'    ({{"{name}": False}}, ["{entity.name} name 2"]),')
+        elif attr.type == "datetime":
+            fields += [f"    {name}_from: datetime | None = None", f"    {name}_until: datetime | None = None"]
+            checks.append(
+                f"    if query.{name}_from is not None and item.{name} < query.{name}_from:\n        return False\n"
+                f"    if query.{name}_until is not None and item.{name} > query.{name}_until:\n        return False"
+            )
+            tests.append(f'    ({{"{name}_from": datetime(2024, 1, 13)}}, ["{entity.name} name 3"]),')
+            tests.append(f'    ({{"{name}_until": datetime(2024, 1, 12)}}, ["{entity.name} name 1"]),')
+    return "\n".join(fields), "\n".join(checks) or "    pass", "\n".join(tests)
+
+
+def _no_filter_case(entity: EntityInfo) -> str:
+    names = ", ".join(f'"{entity.name} name {n}"' for n in (1, 2, 3))
+    return f"    ({{}}, [{names}]),"
+
+
 def queries_files(package: str, entity: EntityInfo) -> dict[str, str]:
+    filter_fields, filter_checks, filter_tests = _filters(entity)
     text_fields = [a.name for a in texts(entity)]
     sortable = ["id", *[a.name for a in entity.attrs if a.type != "list[str]"]]
     plural_name = plural(entity.snake)
@@ -40,6 +81,7 @@ def queries_files(package: str, entity: EntityInfo) -> dict[str, str]:
         from __future__ import annotations
 
         from dataclasses import dataclass
+        from datetime import datetime
 
         from $package.models.$entity import $Entity
         from $package.repositories.${entity}_repository import ${Entity}Repository
@@ -56,6 +98,7 @@ def queries_files(package: str, entity: EntityInfo) -> dict[str, str]:
             descending: bool = False
             offset: int = 0
             limit: int = 20
+        $filter_fields
 
             def __post_init__(self) -> None:
                 if self.sort_by not in SORTABLE_FIELDS:
@@ -84,15 +127,22 @@ def queries_files(package: str, entity: EntityInfo) -> dict[str, str]:
             return not wanted or any(wanted in str(getattr(item, name)).casefold() for name in TEXT_FIELDS)
 
 
+        def passes_filters(item: $Entity, query: ${Entity}Query) -> bool:
+            """Whether ``item`` satisfies every filter set on ``query`` (unset filters pass)."""
+        $filter_checks
+            return True
+
+
         def search_$plural(repository: ${Entity}Repository, query: ${Entity}Query | None = None) -> ${Entity}Page:
             query = query or ${Entity}Query()
-            found = [item for item in repository.list() if matches(item, query.text)]
+            found = [item for item in repository.list() if matches(item, query.text) and passes_filters(item, query)]
             found.sort(key=lambda item: getattr(item, query.sort_by), reverse=query.descending)
             window = found[query.offset : query.offset + query.limit]
             return ${Entity}Page(items=window, total=len(found), offset=query.offset, limit=query.limit)
         ''',
         package=package, Entity=entity.name, entity=entity.snake, words=title_words(entity.name),
         text_fields=repr(tuple(text_fields)), sortable=repr(tuple(sortable)), plural=plural_name,
+        filter_fields=filter_fields, filter_checks=filter_checks,
     )  # fmt: skip
     tests = render(
         '''
@@ -145,6 +195,19 @@ def queries_files(package: str, entity: EntityInfo) -> dict[str, str]:
 
 
         @pytest.mark.parametrize(
+            ("filters", "names"),
+            [
+        $filter_tests
+            ],
+        )
+        def test_each_filter_narrows_the_results(
+            repository: ${Entity}Repository, filters: dict, names: list[str]
+        ) -> None:
+            page = search_$plural(repository, ${Entity}Query(**filters))
+            assert [item.name for item in page.items] == names
+
+
+        @pytest.mark.parametrize(
             "arguments",
             [{"sort_by": "colour"}, {"offset": -1}, {"limit": 0}, {"limit": 101}],
         )
@@ -154,7 +217,7 @@ def queries_files(package: str, entity: EntityInfo) -> dict[str, str]:
         ''',
         package=package, Entity=entity.name, entity=entity.snake, words=title_words(entity.name),
         plural=plural_name, make=_make_function(entity).rstrip(), sortable=repr(sortable),
-        upper_name=f"{entity.name} NAME".upper(),
+        upper_name=f"{entity.name} NAME".upper(), filter_tests=filter_tests or _no_filter_case(entity),
     )  # fmt: skip
     return {
         f"{package}/queries/{entity.snake}_queries.py": source,

@@ -59,6 +59,7 @@ def service_source(package: str, entity: EntityInfo, project: Project) -> str:
             ) -> None:
                 self._$plural = $plural
         $assigns        self._publish = publish
+                self._history: dict[str, list[str]] = {}
 
             def create(self, **values: Any) -> $Entity:
                 """A new $words from ``values``; raises ValidationError, NotFoundError or ConflictError."""
@@ -66,8 +67,34 @@ def service_source(package: str, entity: EntityInfo, project: Project) -> str:
                 if self._$plural.name_taken(str(values.get("name", ""))):
                     raise ConflictError("$Entity", str(values.get("name")), "name already used")
                 $entity = self._$plural.add($Entity(**values))
+                self._record($entity.id, "created")
                 self._publish("$entity.created", {"id": $entity.id, "name": $entity.name})
                 return $entity
+
+            def create_many(self, rows: list[dict[str, Any]]) -> list[$Entity]:
+                """Create every row or none: all rows are checked before the first is stored."""
+                names = [str(row.get("name", "")).strip().casefold() for row in rows]
+                duplicates = sorted({name for name in names if names.count(name) > 1})
+                if duplicates:
+                    raise ConflictError("$Entity", duplicates[0], "name repeated in the batch")
+                for row in rows:
+                    self._check_references(row)
+                    $Entity(**row)
+                    if self._$plural.name_taken(str(row.get("name", ""))):
+                        raise ConflictError("$Entity", str(row.get("name")), "name already used")
+                return [self.create(**row) for row in rows]
+
+            def find(self, text: str) -> list[$Entity]:
+                """The ${words}s whose name contains ``text``, ignoring case."""
+                wanted = text.strip().casefold()
+                return [item for item in self._$plural.list() if wanted in item.name.casefold()]
+
+            def history(self, ${entity}_id: str) -> list[str]:
+                """What happened to one $words, oldest first (``created``, ``updated name``, ``deleted``)."""
+                return list(self._history.get(${entity}_id, []))
+
+            def _record(self, ${entity}_id: str, what: str) -> None:
+                self._history.setdefault(${entity}_id, []).append(what)
 
             def get(self, ${entity}_id: str) -> $Entity:
                 return self._$plural.get(${entity}_id)
@@ -82,6 +109,7 @@ def service_source(package: str, entity: EntityInfo, project: Project) -> str:
                 if "name" in changes and self._$plural.name_taken(str(changes["name"]), except_id=${entity}_id):
                     raise ConflictError("$Entity", ${entity}_id, "name already used")
                 updated = self._$plural.update(current.with_changes(**changes))
+                self._record(${entity}_id, "updated " + ", ".join(sorted(changes)))
                 self._publish("$entity.updated", {"id": ${entity}_id, "fields": sorted(changes)})
                 return updated
 
@@ -90,6 +118,7 @@ def service_source(package: str, entity: EntityInfo, project: Project) -> str:
 
             def delete(self, ${entity}_id: str) -> $Entity:
                 removed = self._$plural.remove(${entity}_id)
+                self._record(${entity}_id, "deleted")
                 self._publish("$entity.deleted", {"id": ${entity}_id})
                 return removed
 
@@ -218,6 +247,37 @@ def service_tests(package: str, entity: EntityInfo, project: Project) -> str:
                 service.get(created.id)
 
 
+        def test_create_many_stores_every_row(service: ${Entity}Service, events: list) -> None:
+            created = service.create_many([values(1), values(2), values(3)])
+            assert [item.name for item in created] == ["$Entity number 1", "$Entity number 2", "$Entity number 3"]
+            assert len(events) == 3
+
+
+        def test_create_many_stores_nothing_when_one_row_is_bad(service: ${Entity}Service) -> None:
+            with pytest.raises(ValidationError):
+                service.create_many([values(1), values(2, name="")])
+            with pytest.raises(ConflictError, match="repeated"):
+                service.create_many([values(1), values(1)])
+            service.create(**values(3))
+            with pytest.raises(ConflictError, match="already used"):
+                service.create_many([values(4), values(3)])
+            assert [item.name for item in service.list()] == ["$Entity number 3"]
+
+
+        def test_find_matches_part_of_the_name(service: ${Entity}Service) -> None:
+            service.create_many([values(1), values(2), values(12)])
+            assert [item.name for item in service.find("NUMBER 1")] == ["$Entity number 1", "$Entity number 12"]
+            assert service.find("nothing") == []
+
+
+        def test_history_tells_what_happened(service: ${Entity}Service) -> None:
+            created = service.create(**values(1))
+            service.rename(created.id, "Renamed")
+            service.delete(created.id)
+            assert service.history(created.id) == ["created", "updated name", "deleted"]
+            assert service.history("$entity-404") == []
+
+
         def test_unknown_ids_raise_not_found(service: ${Entity}Service) -> None:
             for action in (service.get, service.delete, lambda i: service.rename(i, "x")):
                 with pytest.raises(NotFoundError):
@@ -311,11 +371,40 @@ def api_source(package: str, entity: EntityInfo) -> str:
                 return self._guard(lambda: (204, {"deleted": self._service.delete(${entity}_id).id}))
 
 
+        class ${Entity}Router:
+            """Maps ``(method, path)`` to the handlers: ``/$plural`` and ``/$plural/<id>``."""
+
+            def __init__(self, handlers: ${Entity}Handlers) -> None:
+                self._handlers = handlers
+
+            def dispatch(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Response:
+                parts = [part for part in path.split("?")[0].split("/") if part]
+                query = dict(pair.split("=", 1) for pair in path.partition("?")[2].split("&") if "=" in pair)
+                if not parts or parts[0] != "$plural" or len(parts) > 2:
+                    return 404, {"error": "not_found", "message": f"no route for {path}"}
+                verb = method.upper()
+                if len(parts) == 1:
+                    if verb == "GET":
+                        return self._handlers.index(query)
+                    if verb == "POST":
+                        return self._handlers.create(body or {})
+                    return 405, {"error": "method_not_allowed", "allowed": ["GET", "POST"]}
+                item_id = parts[1]
+                if verb == "GET":
+                    return self._handlers.show(item_id)
+                if verb == "PATCH":
+                    return self._handlers.patch(item_id, body or {})
+                if verb == "DELETE":
+                    return self._handlers.destroy(item_id)
+                return 405, {"error": "method_not_allowed", "allowed": ["GET", "PATCH", "DELETE"]}
+
+
         def as_entity(body: Mapping[str, Any]) -> $Entity:
             """Decode a full JSON body (with id) into a $words."""
             return $Entity.from_dict(body)
         ''',
         package=package, Entity=entity.name, entity=entity.snake, words=title_words(entity.name),
+        plural=plural(entity.snake),
     )  # fmt: skip
 
 
@@ -330,7 +419,7 @@ def api_tests(package: str, entity: EntityInfo, project: Project) -> str:
 
         import pytest
 
-        from $package.api.${entity}_handlers import ${Entity}Handlers, as_entity
+        from $package.api.${entity}_handlers import ${Entity}Handlers, ${Entity}Router, as_entity
         from $package.models.$entity import $Entity
         from $package.repositories.${entity}_repository import ${Entity}Repository
         from $package.services.${entity}_service import ${Entity}Service
@@ -390,6 +479,31 @@ def api_tests(package: str, entity: EntityInfo, project: Project) -> str:
             assert [item["name"] for item in found["items"]] == ["$Entity 1", "$Entity 12"]
 
 
+        def test_the_router_maps_methods_and_paths(handlers: ${Entity}Handlers) -> None:
+            router = ${Entity}Router(handlers)
+            status, created = router.dispatch("POST", "/$plural", body())
+            assert status == 201
+            assert router.dispatch("GET", f"/$plural/{created['id']}") == (200, created)
+            assert router.dispatch("GET", "/$plural?name=$Entity")[1]["count"] == 1
+            assert router.dispatch("PATCH", f"/$plural/{created['id']}", {"name": "Routed"})[1]["name"] == "Routed"
+            assert router.dispatch("DELETE", f"/$plural/{created['id']}")[0] == 204
+
+
+        @pytest.mark.parametrize(
+            ("method", "path", "status"),
+            [
+                ("GET", "/elsewhere", 404),
+                ("GET", "/$plural/a/b", 404),
+                ("PUT", "/$plural", 405),
+                ("POST", "/$plural/x", 405),
+            ],
+        )
+        def test_the_router_refuses_unknown_routes(
+            handlers: ${Entity}Handlers, method: str, path: str, status: int
+        ) -> None:
+            assert ${Entity}Router(handlers).dispatch(method, path)[0] == status
+
+
         def test_patch_changes_fields_and_destroy_deletes(handlers: ${Entity}Handlers) -> None:
             _, created = handlers.create(body())
             status, patched = handlers.patch(created["id"], {"name": "Patched"})
@@ -398,7 +512,7 @@ def api_tests(package: str, entity: EntityInfo, project: Project) -> str:
             assert handlers.index()[1]["count"] == 0
         ''',
         package=package, Entity=entity.name, entity=entity.snake, imports=imports, setup=setup, args=args,
-        kwargs=kwargs(entity, 1, "        "),
+        kwargs=kwargs(entity, 1, "        "), plural=plural(entity.snake),
     )  # fmt: skip
 
 

@@ -120,7 +120,9 @@ def repository_source(package: str, entity: EntityInfo) -> str:
         from __future__ import annotations
 
         from datetime import datetime
+        from typing import Any
 
+        from $package.core.errors import ConflictError
         from $package.models.$entity import $Entity
         from $package.repositories.base import InMemoryRepository
 
@@ -142,6 +144,49 @@ def repository_source(package: str, entity: EntityInfo) -> str:
 
             def names(self) -> list[str]:
                 return sorted(item.name for item in self.list())
+
+            def add_all(self, items: list[$Entity]) -> list[$Entity]:
+                """Add every item, or none of them when one id is already stored."""
+                taken = [item.id for item in items if item.id in self]
+                if taken:
+                    raise ConflictError("$Entity", taken[0], "already stored")
+                return [self.add(item) for item in items]
+
+            def upsert(self, item: $Entity) -> bool:
+                """Store ``item``, replacing a stored one with its id; True when it was new."""
+                is_new = item.id not in self
+                if is_new:
+                    self.add(item)
+                else:
+                    self.update(item)
+                return is_new
+
+            def group_by(self, field_name: str) -> dict[Any, list[$Entity]]:
+                """The ${words}s grouped by the value of a sortable field, groups in first-seen order."""
+                self._check_field(field_name)
+                groups: dict[Any, list[$Entity]] = {}
+                for item in self.list():
+                    groups.setdefault(getattr(item, field_name), []).append(item)
+                return groups
+
+            def count_by(self, field_name: str) -> dict[Any, int]:
+                return {value: len(items) for value, items in self.group_by(field_name).items()}
+
+            def distinct(self, field_name: str) -> list[Any]:
+                """The different values of a field, sorted."""
+                return sorted(self.group_by(field_name))
+
+            def snapshot(self) -> list[$Entity]:
+                """Every stored $words; ``restore`` puts exactly these back."""
+                return self.list()
+
+            def restore(self, items: list[$Entity]) -> None:
+                self.clear()
+                self.add_all(items)
+
+            def _check_field(self, field_name: str) -> None:
+                if field_name not in SORTABLE_FIELDS:
+                    raise ValueError(f"cannot use {field_name!r}; choose one of {SORTABLE_FIELDS}")
 
             def sorted_by(self, field_name: str, descending: bool = False) -> list[$Entity]:
                 if field_name not in SORTABLE_FIELDS:
@@ -233,13 +278,50 @@ def repository_tests(package: str, entity: EntityInfo) -> str:
             assert ${entity}_repository.get(first.id).name == "Changed"
 
 
+        def test_add_all_is_all_or_nothing(${entity}_repository: ${Entity}Repository) -> None:
+            fresh = make(1)
+            with pytest.raises(ConflictError):
+                ${entity}_repository.add_all([fresh, ${entity}_repository.list()[0]])
+            assert fresh.id not in ${entity}_repository
+            assert ${entity}_repository.add_all([fresh]) == [fresh]
+
+
+        def test_upsert_adds_then_replaces(${entity}_repository: ${Entity}Repository) -> None:
+            fresh = make(2)
+            assert ${entity}_repository.upsert(fresh) is True
+            assert ${entity}_repository.upsert(fresh.with_changes(name="Replaced")) is False
+            assert ${entity}_repository.get(fresh.id).name == "Replaced"
+
+
+        @pytest.mark.parametrize("field_name", $sortable_fields)
+        def test_group_by_and_count_by_agree(${entity}_repository: ${Entity}Repository, field_name: str) -> None:
+            groups = ${entity}_repository.group_by(field_name)
+            counts = ${entity}_repository.count_by(field_name)
+            assert {value: len(items) for value, items in groups.items()} == counts
+            assert sum(counts.values()) == 3
+            assert ${entity}_repository.distinct(field_name) == sorted(counts)
+
+
+        def test_group_by_refuses_unknown_fields(${entity}_repository: ${Entity}Repository) -> None:
+            with pytest.raises(ValueError, match="cannot use"):
+                ${entity}_repository.group_by("colour")
+
+
+        def test_restore_puts_back_a_snapshot(${entity}_repository: ${Entity}Repository) -> None:
+            saved = ${entity}_repository.snapshot()
+            ${entity}_repository.remove(saved[0].id)
+            ${entity}_repository.add(make(3))
+            ${entity}_repository.restore(saved)
+            assert ${entity}_repository.list() == saved
+
+
         $tests
         ''',
         package=package, Entity=entity.name, entity=e,
         kwargs1=kwargs(entity, 1, "            "), kwargs2=kwargs(entity, 2, "            "),
         kwargs3=kwargs(entity, 3, "            "),
         name1=repr(f"{entity.name} name 1"), name2=repr(f"{entity.name} name 2"), name3=repr(f"{entity.name} name 3"),
-        tests=tests,
+        tests=tests, sortable_fields=repr([a.name for a in entity.attrs if a.type != "list[str]"]),
     )  # fmt: skip
 
 
