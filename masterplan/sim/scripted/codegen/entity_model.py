@@ -8,6 +8,7 @@ from masterplan.sim.scripted.codegen.values import (
     default,
     has_default,
     invalid,
+    invalid_variants,
     kwargs,
     ordered,
     render,
@@ -179,7 +180,7 @@ def model_source(package: str, entity: EntityInfo) -> str:
 
 
 def _invalid_cases(entity: EntityInfo) -> str:
-    return "\n".join(f'        ("{a.name}", {invalid(a)}),' for a in entity.attrs)
+    return "\n".join(f'        ("{a.name}", {value}),' for a in entity.attrs for value in invalid_variants(a))
 
 
 def _variant_cases(entity: EntityInfo) -> str:

@@ -245,6 +245,7 @@ def exchange_files(package: str, entity: EntityInfo) -> dict[str, str]:
 
         import csv
         import io
+        import json
         from collections.abc import Iterable
         from datetime import datetime
         from typing import Any
@@ -316,6 +317,32 @@ def exchange_files(package: str, entity: EntityInfo) -> dict[str, str]:
             if problems:
                 raise ValidationError("$Entity", problems)
             return items
+
+
+        def export_${plural}_jsonl(items: Iterable[$Entity]) -> str:
+            """One JSON object per line, as ``$Entity.to_dict`` gives it."""
+            return "".join(json.dumps(item.to_dict(), sort_keys=True) + "\\n" for item in items)
+
+
+        def import_${plural}_jsonl(text: str) -> list[$Entity]:
+            """Parse JSON lines; blank lines are skipped, bad lines reported by number."""
+            items: list[$Entity] = []
+            problems: list[str] = []
+            for line_number, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                    if not isinstance(data, dict):
+                        raise ValueError("expected a JSON object")
+                    items.append($Entity.from_dict(data))
+                except ValidationError as error:
+                    problems.extend(f"line {line_number}: {problem}" for problem in error.problems)
+                except ValueError as error:
+                    problems.append(f"line {line_number}: {error}")
+            if problems:
+                raise ValidationError("$Entity", problems)
+            return items
         ''',
         package=package, Entity=entity.name, entity=entity.snake, plural=plural_name, columns=columns, types=types,
     )  # fmt: skip
@@ -328,7 +355,13 @@ def exchange_files(package: str, entity: EntityInfo) -> dict[str, str]:
         import pytest
 
         from $package.core.errors import ValidationError
-        from $package.exchange.${entity}_csv import COLUMNS, export_$plural, import_$plural
+        from $package.exchange.${entity}_csv import (
+            COLUMNS,
+            export_$plural,
+            export_${plural}_jsonl,
+            import_$plural,
+            import_${plural}_jsonl,
+        )
         from $package.models.$entity import $Entity
 
 
@@ -365,6 +398,23 @@ def exchange_files(package: str, entity: EntityInfo) -> dict[str, str]:
             problems = info.value.problems
             assert any(problem.startswith("line 3: expected") for problem in problems)
             assert any(problem.startswith("line 4: name") for problem in problems)
+
+
+        def test_json_lines_round_trip() -> None:
+            originals = [make(1), make(2), make(3)]
+            text = export_${plural}_jsonl(originals)
+            assert len(text.splitlines()) == 3
+            assert import_${plural}_jsonl(text + "\\n\\n") == originals
+
+
+        def test_bad_json_lines_are_reported_with_their_numbers() -> None:
+            good = export_${plural}_jsonl([make(1)]).strip()
+            with pytest.raises(ValidationError) as info:
+                import_${plural}_jsonl("\\n".join([good, "not json", "[1, 2]", good.replace('"name": ', '"nom": ')]))
+            problems = info.value.problems
+            assert any(problem.startswith("line 2:") for problem in problems)
+            assert any(problem.startswith("line 3: expected a JSON object") for problem in problems)
+            assert any(problem.startswith("line 4: unknown field nom") for problem in problems)
         ''',
         package=package, Entity=entity.name, entity=entity.snake, plural=plural_name,
         make=_make_function(entity).rstrip(),

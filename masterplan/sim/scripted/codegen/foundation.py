@@ -26,7 +26,6 @@ def setup_files(package: str, project: str, entity_names: list[str]) -> dict[str
             [tool.pytest.ini_options]
             pythonpath = ["."]
             testpaths = ["tests"]
-            addopts = "-q"
             """,
             project=project.replace("_", "-"),
             package=package,

@@ -82,6 +82,20 @@ def invalid(attr: Attr) -> str:
     return '"   "' if attr.required else "42"
 
 
+def invalid_variants(attr: Attr) -> list[str]:
+    """Several literals the entity must reject for this attribute, the main one first."""
+    more = {
+        "int": ["-7", "2.5", '"3"', "None", "True"],
+        "float": ["-0.5", '"1.5"', "None", "True", 'float("nan")'],
+        "bool": ['"yes"', "1", "None"],
+        "datetime": ['"2024-01-01"', "None", "20240101"],
+        "list[str]": ['["ok", ""]', '"alpha"', "[1, 2]", "None"],
+    }
+    if attr.type in more:
+        return more[attr.type]
+    return ['"   "', '""', "None", "42"] if attr.required else ["42", "None", '["a"]']
+
+
 def ordered(entity: EntityInfo) -> list[Attr]:
     """Attributes in dataclass order: those without defaults first."""
     return [a for a in entity.attrs if not has_default(a)] + [a for a in entity.attrs if has_default(a)]
