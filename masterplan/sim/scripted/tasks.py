@@ -6,7 +6,16 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from masterplan.sim.scripted.codegen import delivery, extras, foundation, services, storage
+from masterplan.sim.scripted.codegen import (
+    api,
+    delivery,
+    exchange,
+    extras,
+    foundation,
+    services,
+    shared_modules,
+    storage,
+)
 from masterplan.sim.scripted.codegen.entity_model import model_files
 from masterplan.sim.scripted.entities import EntityInfo, Project, parse_json, project_entities
 from masterplan.sim.scripted.generic import generic_files
@@ -19,10 +28,10 @@ _ENTITY_GENERATORS: dict[TaskKind, EntityGenerator] = {
     "model": lambda package, entity, project: model_files(package, entity),
     "repository": lambda package, entity, project: storage.repository_files(package, entity),
     "service": services.service_files,
-    "api": services.api_files,
+    "api": api.api_files,
     "queries": lambda package, entity, project: extras.queries_files(package, entity),
-    "exchange": lambda package, entity, project: extras.exchange_files(package, entity),
-    "report": lambda package, entity, project: extras.report_files(package, entity),
+    "exchange": lambda package, entity, project: exchange.exchange_files(package, entity),
+    "report": lambda package, entity, project: exchange.report_files(package, entity),
 }
 
 
@@ -44,8 +53,8 @@ def _generate(shape: TaskShape, files: list[str], title: str, project: Project) 
     fixed: dict[TaskKind, Callable[[], dict[str, str]]] = {
         "setup": lambda: foundation.setup_files(package, package, names),
         "core": lambda: foundation.core_files(package),
-        "repository_base": lambda: foundation.repository_base_files(package),
-        "events": lambda: foundation.events_files(package),
+        "repository_base": lambda: shared_modules.repository_base_files(package),
+        "events": lambda: shared_modules.events_files(package),
         "app": lambda: delivery.app_files(package, project),
         "docs": lambda: delivery.docs_files(package, project),
     }
