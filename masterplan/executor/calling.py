@@ -1,0 +1,158 @@
+"""One phase's LLM call for one run: configuration, prompt version, model, request layout, budget.
+
+The prompt version is pinned for the run at first use, so a prompt edited while
+a run is going neither breaks its cache prefix nor mixes versions in one run.
+The cache TTL follows the gap actually seen between this run's calls: once
+checks or waits make gaps near 5 minutes, the 1-hour TTL is cheaper than
+rewriting a 5-minute entry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from masterplan.cache.context import RunCacheContext
+from masterplan.cache.manager import PromptCacheManager
+from masterplan.cache.ttl import TTLHint
+from masterplan.config import Settings
+from masterplan.executor.context import CallResult, RunCancelled
+from masterplan.executor.journal import Journal
+from masterplan.llm.budget import RunBudget
+from masterplan.llm.gateway import LLMGateway
+from masterplan.llm.result import CallContext, LLMResult
+from masterplan.llm.routing import select_model
+from masterplan.models import Complexity, PhaseConfig, RolePrompt
+
+T = TypeVar("T", bound=BaseModel)
+
+BUDGET_WARNING_SHARE = Decimal("0.8")
+PHASES_WITH_LOG = frozenset({"task_execution", "qa_review", "phase_summary"})
+RECENT_GAPS = 3
+
+
+@dataclass(frozen=True)
+class _PhaseSetup:
+    config: PhaseConfig
+    prompt: RolePrompt
+
+
+class PhaseCaller:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        gateway: LLMGateway,
+        cache_manager: PromptCacheManager,
+        journal: Journal,
+        settings: Settings,
+        budget: RunBudget,
+        cache: RunCacheContext,
+        is_cancelled: Callable[[], bool],
+    ) -> None:
+        self.run_id = run_id
+        self._gateway = gateway
+        self._cache_manager = cache_manager
+        self._journal = journal
+        self._settings = settings
+        self.budget = budget
+        self._cache = cache
+        self._is_cancelled = is_cancelled
+        self._setups: dict[str, _PhaseSetup] = {}
+        self._last_call_end: float | None = None
+        self._gaps: deque[float] = deque(maxlen=RECENT_GAPS)
+
+    async def _setup(self, phase: str) -> _PhaseSetup:
+        setup = self._setups.get(phase)
+        if setup is None:
+            async with self._journal.read() as tx:
+                config = await tx.get_phase_config(phase)
+                prompt = await tx.get_prompt(config.prompt)
+            setup = self._setups[phase] = _PhaseSetup(config, prompt)
+        return setup
+
+    def _ttl_hint(self) -> TTLHint:
+        return TTLHint(stable_gap_s=max(self._gaps, default=0.0))
+
+    async def call(
+        self,
+        phase: str,
+        schema: type[T],
+        *,
+        tail: str,
+        task_id: str | None = None,
+        complexity: Complexity | None = None,
+        escalate: bool = False,
+    ) -> CallResult[T]:
+        if self._is_cancelled():
+            raise RunCancelled(self.run_id)
+        setup = await self._setup(phase)
+        model = select_model(setup.config, complexity, escalate, self._settings)
+        request = self._cache_manager.build_request(
+            setup.config,
+            model,
+            setup.prompt.body,
+            tail=tail,
+            run=self._cache,
+            ttl_hint=self._ttl_hint(),
+            include_completed_tasks=phase in PHASES_WITH_LOG,
+        )
+        context = CallContext(
+            phase=phase,
+            role=setup.config.role,
+            prompt_name=setup.prompt.name,
+            prompt_version=setup.prompt.version,
+            run_id=self.run_id,
+            task_id=task_id,
+        )
+        spent_before = self.budget.spent_usd
+        started = time.monotonic()
+        if self._last_call_end is not None:
+            self._gaps.append(started - self._last_call_end)
+        try:
+            result = await self._gateway.complete(request, schema=schema, context=context, budget=self.budget)
+        finally:
+            self._last_call_end = time.monotonic()
+        await self._record(result, phase, task_id, spent_before)
+        failure = result.failure
+        return CallResult(
+            value=result.parsed,
+            feedback=failure.feedback if failure is not None else None,
+            outcome=failure.outcome if failure is not None else "ok",
+            model=result.model,
+            cost_usd=result.cost_usd,
+            truncated=failure.truncated if failure is not None else False,
+        )
+
+    async def _record(self, result: LLMResult[T], phase: str, task_id: str | None, spent_before: Decimal) -> None:
+        threshold = self.budget.limit_usd * BUDGET_WARNING_SHARE
+        async with self._journal.write() as tx:
+            await tx.append_event(
+                self.run_id,
+                "llm.call",
+                {
+                    "phase": phase,
+                    "task_id": task_id,
+                    "model": result.model,
+                    "attempts": result.attempts,
+                    "outcome": result.failure.outcome if result.failure is not None else "ok",
+                    "input_tokens": result.usage.input_tokens,
+                    "cache_write_tokens": result.usage.cache_write_tokens,
+                    "cache_read_tokens": result.usage.cache_read_tokens,
+                    "output_tokens": result.usage.output_tokens,
+                    "cost_usd": str(result.cost_usd),
+                    "cache_read_share": round(result.cache_read_share, 4),
+                },
+            )
+            if spent_before < threshold <= self.budget.spent_usd:
+                await tx.append_event(
+                    self.run_id,
+                    "budget.warning",
+                    {"spent_usd": str(self.budget.spent_usd), "budget_usd": str(self.budget.limit_usd)},
+                )

@@ -1,0 +1,75 @@
+"""What every step of one run works with, bundled once per run."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from masterplan.cache.context import RunCacheContext
+from masterplan.config import Settings
+from masterplan.executor.journal import Journal
+from masterplan.executor.workspace import Workspace
+from masterplan.models import Complexity, PhaseSummary, Run, TaskOutput
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class RunCancelled(Exception):
+    """The run was cancelled; raised between calls, never during one."""
+
+
+@dataclass(frozen=True)
+class CallResult(Generic[T]):
+    """A finished LLM call: the parsed answer, or why it could not be used (``feedback``)."""
+
+    value: T | None
+    feedback: str | None
+    outcome: str
+    model: str
+    cost_usd: Decimal
+    truncated: bool = False
+
+
+class Caller(Protocol):
+    """Makes one phase's LLM call for a run (see ``masterplan.executor.calling.PhaseCaller``)."""
+
+    async def call(
+        self,
+        phase: str,
+        schema: type[T],
+        *,
+        tail: str,
+        task_id: str | None = None,
+        complexity: Complexity | None = None,
+        escalate: bool = False,
+    ) -> CallResult[T]: ...
+
+
+@dataclass
+class RunContext:
+    run: Run
+    journal: Journal
+    caller: Caller
+    settings: Settings
+    workspace: Workspace
+    cache: RunCacheContext
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    workspace_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Writing files and running checks on the shared workspace happen one task at a time."""
+    outputs: dict[str, TaskOutput] = field(default_factory=dict)
+    """Outputs of the completed tasks, by task id."""
+
+    def dependency_outputs(self, task_ids: list[str]) -> list[TaskOutput]:
+        return [self.outputs[task_id] for task_id in task_ids if task_id in self.outputs]
+
+    def log_completed(self, task_id: str, summary: str, output: TaskOutput) -> None:
+        """Remember a completed task's output and add it to the cached completed-task log."""
+        self.outputs[task_id] = output
+        self.cache.append_completed(task_id, summary, [file.path for file in output.files])
+
+    def log_phase_summary(self, summary: PhaseSummary) -> None:
+        self.cache.append_phase_summary(summary)

@@ -1,0 +1,295 @@
+"""One task, from the model's answer to files that pass the run's checks.
+
+Per attempt: call the developer role, store its answer on the task row (so a
+crash after the call never pays for it twice), validate it (schema, paths,
+sizes, syntax), write it atomically, run the checks. A failed attempt is undone
+on disk and its error fed back to one retry on the strong model; an optional QA
+review may send the work back once more. A task that still fails is ``failed``
+with its cause; the scheduler skips its dependents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from masterplan.executor.checks import DEFAULT_CHECKS, CheckResult, run_checks
+from masterplan.executor.context import RunContext
+from masterplan.executor.gitrepo import GitRepo
+from masterplan.executor.syntax import syntax_problems
+from masterplan.executor.tags import canonical_json, file_tags, tag
+from masterplan.executor.workspace import FileProblem
+from masterplan.models import GeneratedFile, Learning, QAReport, TaskOutput, TaskState, TaskStatus
+
+MAX_FEEDBACK_CHARS = 6_000
+MAX_ERROR_CHARS = 2_000
+QA_ROUNDS = 1
+
+
+@dataclass
+class Attempt:
+    """What one attempt learned: the output if it is good, else the feedback for the next."""
+
+    output: TaskOutput | None = None
+    feedback: str | None = None
+    check: CheckResult | None = None
+    previous: dict[str, str | None] | None = None
+    """What the written files held before this attempt, to undo it."""
+
+
+class TaskRunner:
+    def __init__(self, ctx: RunContext, git: GitRepo | None, *, max_attempts: int = 2) -> None:
+        self.ctx = ctx
+        self.git = git
+        self.max_attempts = max_attempts
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        configured = self.ctx.run.options.checks
+        return DEFAULT_CHECKS if configured is None else tuple(configured)
+
+    async def skip(self, state: TaskState, reason: str) -> TaskState:
+        async with self.ctx.journal.write() as tx:
+            state = await tx.update_task(state.model_copy(update={"status": TaskStatus.SKIPPED, "error": reason}))
+            await tx.append_event(state.run_id, "task.skipped", {"task_id": state.task_id, "reason": reason})
+        return state
+
+    async def execute(self, state: TaskState) -> TaskState:
+        async with self.ctx.journal.write() as tx:
+            state = await tx.update_task(state.model_copy(update={"status": TaskStatus.RUNNING}))
+            await tx.append_event(
+                state.run_id,
+                "task.started",
+                {"task_id": state.task_id, "title": state.definition.title, "complexity": state.definition.complexity},
+            )
+        feedback: str | None = None
+        qa_rounds = 0
+        limit = self.max_attempts
+        while state.attempts < limit:
+            state, attempt = await self._attempt(state, feedback)
+            if attempt.output is not None:
+                report = await self._review(state, attempt) if qa_rounds < QA_ROUNDS else None
+                if report is None or _accepted(report):
+                    return await self._complete(state, attempt)
+                qa_rounds += 1
+                limit += 1
+                await self._undo(attempt)
+                attempt.feedback = _qa_feedback(report)
+            feedback = attempt.feedback
+            await self.ctx.journal.event(
+                state.run_id,
+                "task.retry" if state.attempts < limit else "task.attempt_failed",
+                {"task_id": state.task_id, "attempt": state.attempts, "cause": _clip(feedback or "", 500)},
+            )
+        return await self._fail(state, feedback or "no usable answer")
+
+    # ------------------------------------------------------------- attempts
+
+    async def _attempt(self, state: TaskState, feedback: str | None) -> tuple[TaskState, Attempt]:
+        output = state.output if state.status is TaskStatus.RUNNING and feedback is None else None
+        if output is None:
+            state, output, feedback = await self._call(state, feedback)
+            if output is None:
+                return state, Attempt(feedback=feedback)
+        elif state.attempts == 0:
+            state = state.model_copy(update={"attempts": 1})
+        problems = self.ctx.workspace.problems(output.files) + await syntax_problems(output.files)
+        if problems:
+            await self._clear_output(state)
+            return state, Attempt(feedback=_problems_feedback(problems))
+        async with self.ctx.workspace_lock:
+            previous = self.ctx.workspace.read([file.path for file in output.files])
+            self.ctx.workspace.write(output.files)
+            results = await run_checks(
+                self.checks, self.ctx.workspace.root, timeout_s=self.ctx.settings.check_timeout_s
+            )
+            failed = next((result for result in results if not result.passed), None)
+            if failed is not None:
+                self._restore(previous)
+        check = results[-1] if results else None
+        if failed is not None:
+            await self._clear_output(state)
+            await self.ctx.journal.event(
+                state.run_id,
+                "task.check_failed",
+                {
+                    "task_id": state.task_id,
+                    "command": failed.command,
+                    "exit_code": failed.exit_code,
+                    "timed_out": failed.timed_out,
+                },
+            )
+            return state, Attempt(feedback=_check_feedback(failed), check=failed)
+        return state, Attempt(output=output, check=check, previous=previous)
+
+    async def _call(self, state: TaskState, feedback: str | None) -> tuple[TaskState, TaskOutput | None, str | None]:
+        escalate = state.attempts > 0
+        result = await self.ctx.caller.call(
+            "task_execution",
+            TaskOutput,
+            tail=self._tail(state, feedback),
+            task_id=state.task_id,
+            complexity=state.definition.complexity,
+            escalate=escalate,
+        )
+        state = state.model_copy(
+            update={"attempts": state.attempts + 1, "model": result.model, "cost_usd": state.cost_usd + result.cost_usd}
+        )
+        async with self.ctx.journal.write() as tx:
+            state = await tx.update_task(state.model_copy(update={"output": result.value}))
+            if result.value is None:
+                await tx.append_event(
+                    state.run_id,
+                    "task.invalid_output",
+                    {"task_id": state.task_id, "outcome": result.outcome, "cause": _clip(result.feedback or "", 500)},
+                )
+        return state, result.value, result.feedback
+
+    def _tail(self, state: TaskState, feedback: str | None) -> str:
+        task = state.definition
+        dependency_files = self._dependency_files(state)
+        current = self.ctx.workspace.read(task.files)
+        parts = [tag("task", canonical_json(task))]
+        if dependency_files:
+            parts.append(tag("dependency_outputs", file_tags(dependency_files)))
+        if any(content is not None for content in current.values()):
+            parts.append(tag("current_files", file_tags(current)))
+        if feedback:
+            parts.append(tag("feedback", _clip(feedback, MAX_FEEDBACK_CHARS)))
+        return "\n".join(parts)
+
+    def _dependency_files(self, state: TaskState) -> dict[str, str | None]:
+        paths = [
+            file.path for output in self.ctx.dependency_outputs(state.definition.depends_on) for file in output.files
+        ]
+        return self.ctx.workspace.read(list(dict.fromkeys(paths)))
+
+    # --------------------------------------------------------------- review
+
+    async def _review(self, state: TaskState, attempt: Attempt) -> QAReport | None:
+        if self.ctx.run.options.qa != "task" or attempt.output is None:
+            return None
+        check = attempt.check
+        check_text = "no checks configured" if check is None else f"{check.command}: passed\n{check.output}"
+        tail = "\n".join(
+            [
+                tag("task", canonical_json(state.definition)),
+                tag("task_output", canonical_json(attempt.output)),
+                tag("check_result", _clip(check_text, MAX_FEEDBACK_CHARS)),
+            ]
+        )
+        result = await self.ctx.caller.call("qa_review", QAReport, tail=tail, task_id=state.task_id)
+        if result.value is None:
+            await self.ctx.journal.event(
+                state.run_id, "qa.unparsed", {"task_id": state.task_id, "cause": _clip(result.feedback or "", 500)}
+            )
+            return None
+        report = result.value
+        await self.ctx.journal.event(
+            state.run_id,
+            "qa.passed" if _accepted(report) else "qa.rejected",
+            {"task_id": state.task_id, "issues": [issue.model_dump() for issue in report.issues]},
+        )
+        return report
+
+    # -------------------------------------------------------------- endings
+
+    async def _complete(self, state: TaskState, attempt: Attempt) -> TaskState:
+        output = attempt.output
+        assert output is not None
+        commit = None
+        if self.git is not None and self.git.available:
+            async with self.ctx.workspace_lock:
+                commit = await self.git.commit_all(f"{state.task_id}: {state.definition.title}")
+        files = [file.path for file in output.files]
+        summary = output.summary or state.definition.title
+        async with self.ctx.journal.write() as tx:
+            state = await tx.update_task(
+                state.model_copy(
+                    update={
+                        "status": TaskStatus.COMPLETED,
+                        "output": output,
+                        "check_passed": attempt.check.passed if attempt.check else None,
+                        "error": None,
+                    }
+                )
+            )
+            await tx.add_learning(
+                Learning(
+                    run_id=state.run_id,
+                    task_id=state.task_id,
+                    text=f"{state.definition.title} ({state.definition.task_type}): {summary}",
+                    files=files,
+                )
+            )
+            await tx.append_event(
+                state.run_id,
+                "task.completed",
+                {
+                    "task_id": state.task_id,
+                    "model": state.model,
+                    "attempts": state.attempts,
+                    "cost_usd": str(state.cost_usd),
+                    "files": files,
+                    "check_passed": state.check_passed,
+                    "commit": commit,
+                },
+            )
+        self.ctx.log_completed(state.task_id, summary, output)
+        return state
+
+    async def _fail(self, state: TaskState, cause: str) -> TaskState:
+        async with self.ctx.journal.write() as tx:
+            state = await tx.update_task(
+                state.model_copy(update={"status": TaskStatus.FAILED, "error": _clip(cause, MAX_ERROR_CHARS)})
+            )
+            await tx.append_event(
+                state.run_id,
+                "task.failed",
+                {"task_id": state.task_id, "attempts": state.attempts, "cause": _clip(cause, 500)},
+            )
+        return state
+
+    async def _clear_output(self, state: TaskState) -> None:
+        """Forget a stored answer that failed, so a resume asks again instead of reusing it."""
+        async with self.ctx.journal.write() as tx:
+            await tx.update_task(state.model_copy(update={"output": None}))
+
+    async def _undo(self, attempt: Attempt) -> None:
+        """Used after a QA rejection: the files go back to what the attempt found."""
+        if attempt.previous is not None:
+            async with self.ctx.workspace_lock:
+                self._restore(attempt.previous)
+
+    def _restore(self, previous: dict[str, str | None]) -> None:
+        """Put the files back as they were: rewrite old contents, remove files the attempt created."""
+        existing = [GeneratedFile(path=path, content=text) for path, text in previous.items() if text is not None]
+        if existing:
+            self.ctx.workspace.write(existing)
+        self.ctx.workspace.remove([path for path, text in previous.items() if text is None])
+
+
+def _accepted(report: QAReport) -> bool:
+    return report.passed or not any(issue.fix_required for issue in report.issues)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 20] + "\n[... truncated ...]"
+
+
+def _problems_feedback(problems: list[FileProblem]) -> str:
+    lines = "\n".join(f"- {problem.path}: {problem.message}" for problem in problems)
+    return f"The files were rejected before anything was written:\n{lines}"
+
+
+def _check_feedback(result: CheckResult) -> str:
+    status = "timed out" if result.timed_out else f"exited with {result.exit_code}"
+    return f"The check `{result.command}` {status}. Its output:\n{result.output}"
+
+
+def _qa_feedback(report: QAReport) -> str:
+    lines = "\n".join(
+        f"- [{issue.severity}/{issue.category}] {issue.location}: {issue.description}"
+        for issue in report.issues
+        if issue.fix_required
+    )
+    return f"QA review rejected the work. Fix these issues:\n{lines}"

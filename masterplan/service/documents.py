@@ -1,0 +1,128 @@
+"""Human documents rendered from the stored JSON with Jinja2 templates; the model never writes them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from masterplan.models import DiscoveryDocument, DiscoveryQuestion, LLMCallRecord, MasterPlan, Run, TaskState
+
+
+@dataclass(frozen=True)
+class FinalCheck:
+    command: str
+    passed: bool
+
+
+@dataclass
+class PhaseCost:
+    name: str
+    calls: int = 0
+    input: int = 0
+    cache_write: int = 0
+    cache_read: int = 0
+    output: int = 0
+    cost: Decimal = field(default_factory=Decimal)
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    task: TaskState
+    cache_share: float
+
+
+def _cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell: one line, no pipes."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def _usd(value: Decimal) -> str:
+    return f"${value:.6f}"
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1%}"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("masterplan", "prompts/templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # Markdown, not HTML; cells are made safe by the `cell` filter
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["cell"] = _cell
+    environment.globals.update(usd=_usd, percent=_percent)
+    return environment
+
+
+def render_discovery(
+    doc: DiscoveryDocument, request: str, questions: Sequence[DiscoveryQuestion], answers: dict[str, str]
+) -> str:
+    template = _environment().get_template("DISCOVERY.md.j2")
+    return template.render(doc=doc, request=request, questions=questions, answers=answers)
+
+
+def render_master_plan(plan: MasterPlan) -> str:
+    return _environment().get_template("MASTERPLAN.md.j2").render(plan=plan)
+
+
+def _cache_share(calls: Sequence[LLMCallRecord]) -> float:
+    read = sum(call.cache_read_tokens for call in calls)
+    total = sum(call.input_tokens + call.cache_write_tokens + call.cache_read_tokens for call in calls)
+    return read / total if total else 0.0
+
+
+def _phase_costs(calls: Sequence[LLMCallRecord]) -> list[PhaseCost]:
+    phases: dict[str, PhaseCost] = {}
+    for call in calls:
+        phase = phases.setdefault(call.phase, PhaseCost(call.phase))
+        phase.calls += 1
+        phase.input += call.input_tokens
+        phase.cache_write += call.cache_write_tokens
+        phase.cache_read += call.cache_read_tokens
+        phase.output += call.output_tokens
+        phase.cost += call.cost_usd
+    return list(phases.values())
+
+
+def render_report(
+    run: Run,
+    tasks: Sequence[TaskState],
+    calls: Sequence[LLMCallRecord],
+    *,
+    uncached_cost: Decimal,
+    final_check: FinalCheck | None,
+) -> str:
+    calls_by_task: dict[str | None, list[LLMCallRecord]] = defaultdict(list)
+    for call in calls:
+        calls_by_task[call.task_id].append(call)
+    counts = {status: 0 for status in ("completed", "failed", "skipped", "pending", "running")}
+    for task in tasks:
+        counts[task.status.value] += 1
+    counts["pending"] += counts.pop("running")
+    counts["total"] = len(tasks)
+    return (
+        _environment()
+        .get_template("REPORT.md.j2")
+        .render(
+            run=run,
+            counts=counts,
+            calls=calls,
+            failed_calls=sum(1 for call in calls if call.outcome != "ok"),
+            uncached_cost=uncached_cost,
+            final_check=final_check,
+            task_rows=[TaskRow(task, _cache_share(calls_by_task[task.task_id])) for task in tasks],
+            phases=_phase_costs(calls),
+            failures=[task for task in tasks if task.error and task.status.value in ("failed", "skipped")],
+        )
+    )

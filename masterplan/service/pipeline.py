@@ -1,0 +1,205 @@
+"""One run from its current status to the end: discovery, plan, execution, documents.
+
+``drive`` is re-entrant: it starts from whatever the store says, so the same code
+starts a new run and resumes one after a crash. Each phase stores its result
+before the next begins; nothing finished is asked of the model again.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import orjson
+
+from masterplan.cache.context import ProjectContext
+from masterplan.executor.checks import DEFAULT_CHECKS, run_checks
+from masterplan.executor.context import RunContext
+from masterplan.executor.gitrepo import GitRepo
+from masterplan.executor.plan_execution import PlanExecution
+from masterplan.executor.tags import canonical_json
+from masterplan.llm.budget import BudgetExceeded
+from masterplan.llm.errors import LLMUnavailable
+from masterplan.llm.pricing import PriceTable
+from masterplan.llm.usage import TokenUsage
+from masterplan.models import (
+    Artifact,
+    DiscoveryDocument,
+    InvalidTransition,
+    RunStatus,
+    TaskStatus,
+)
+from masterplan.service.discovery import run_discovery, stored_discovery
+from masterplan.service.documents import FinalCheck, render_report
+from masterplan.service.errors import PhaseFailed, RunCancelled
+from masterplan.service.planning import make_plan, stored_plan
+
+logger = logging.getLogger(__name__)
+
+LEARNINGS_JSON = "learnings.json"
+DOCUMENTS = ("DISCOVERY.md", "MASTERPLAN.md", "REPORT.md")
+
+
+class RunPipeline:
+    def __init__(self, prices: PriceTable) -> None:
+        self.prices = prices
+
+    async def drive(self, ctx: RunContext) -> None:
+        """Advance the run as far as it can go now; record how it ended."""
+        try:
+            await self._advance(ctx)
+        except BudgetExceeded as error:
+            await self._stop(ctx, RunStatus.BUDGET_EXCEEDED, str(error), needed=str(error.needed))
+        except RunCancelled:
+            await self._stop(ctx, RunStatus.CANCELLED, "cancelled by request")
+        except (PhaseFailed, LLMUnavailable) as error:
+            await self._stop(ctx, RunStatus.FAILED, str(error))
+
+    async def _advance(self, ctx: RunContext) -> None:
+        while True:
+            if ctx.cancel.is_set():
+                raise RunCancelled(ctx.run.id)
+            status = ctx.run.status
+            if status is RunStatus.QUEUED:
+                await self._transition(ctx, RunStatus.DISCOVERING)
+            elif status is RunStatus.DISCOVERING:
+                ctx.cache.project = ProjectContext(request=ctx.run.request)
+                if await run_discovery(ctx) is None:
+                    ctx.run = ctx.run.model_copy(update={"status": RunStatus.AWAITING_ANSWERS})
+                    return
+                await self._transition(ctx, RunStatus.PLANNING)
+            elif status is RunStatus.PLANNING:
+                document = await self._require_discovery(ctx)
+                ctx.cache.project = await self._project_context(ctx, document)
+                await make_plan(ctx, document)
+                ctx.run = ctx.run.model_copy(update={"status": RunStatus.EXECUTING})
+            elif status is RunStatus.EXECUTING:
+                await self._execute(ctx)
+                return
+            else:
+                return
+
+    async def _transition(self, ctx: RunContext, target: RunStatus) -> None:
+        async with ctx.journal.write() as tx:
+            ctx.run, _ = await tx.transition_run(ctx.run.id, target)
+
+    async def _stop(self, ctx: RunContext, target: RunStatus, error: str, **data: str) -> None:
+        try:
+            async with ctx.journal.write() as tx:
+                ctx.run, _ = await tx.transition_run(ctx.run.id, target, error=error, data=data)
+        except InvalidTransition:
+            logger.info("run %s already ended; not moving it to %s", ctx.run.id, target)
+            return
+        await self._write_report(ctx)
+
+    async def _require_discovery(self, ctx: RunContext) -> DiscoveryDocument:
+        document = await stored_discovery(ctx)
+        if document is None:
+            raise PhaseFailed("the run is planning but its discovery document is missing")
+        return document
+
+    async def _project_context(self, ctx: RunContext, document: DiscoveryDocument) -> ProjectContext:
+        """The cached project block; learnings are retrieved once and stored, so a resume sends the same bytes."""
+        async with ctx.journal.read() as tx:
+            stored = await tx.get_artifact(ctx.run.id, LEARNINGS_JSON)
+        if stored is not None:
+            texts = tuple(str(text) for text in _json_list(stored.content))
+        else:
+            query = " ".join([ctx.run.request, *(entity.name for entity in document.entities)])
+            async with ctx.journal.write() as tx:
+                learnings = await tx.search_learnings(query, exclude_run_id=ctx.run.id, limit=5)
+                texts = tuple(learning.text for learning in learnings)
+                await tx.put_artifact(
+                    Artifact(
+                        run_id=ctx.run.id,
+                        name=LEARNINGS_JSON,
+                        content_type="application/json",
+                        content=canonical_json(list(texts)),
+                    )
+                )
+                await tx.append_event(ctx.run.id, "learnings.retrieved", {"count": len(texts)})
+        plan = await stored_plan(ctx)
+        return ProjectContext(request=ctx.run.request, discovery_document=document, master_plan=plan, learnings=texts)
+
+    async def _execute(self, ctx: RunContext) -> None:
+        document = await self._require_discovery(ctx)
+        plan = await stored_plan(ctx)
+        if plan is None:
+            raise PhaseFailed("the run is executing but its master plan is missing")
+        ctx.cache.project = await self._project_context(ctx, document)
+        git = GitRepo(ctx.workspace.root) if ctx.run.options.git else None
+        states = await PlanExecution(ctx, plan, git).run()
+        final = await self._final_check(ctx)
+        completed = sum(1 for state in states if state.status is TaskStatus.COMPLETED)
+        target = RunStatus.COMPLETED if completed else RunStatus.FAILED
+        error = None if completed else "no task completed"
+        await self._write_documents(ctx, final, target, git)
+        async with ctx.journal.write() as tx:
+            ctx.run, _ = await tx.transition_run(
+                ctx.run.id,
+                target,
+                error=error,
+                data={
+                    "completed": completed,
+                    "failed": sum(1 for state in states if state.status is TaskStatus.FAILED),
+                    "skipped": sum(1 for state in states if state.status is TaskStatus.SKIPPED),
+                    "final_check": None if final is None else final.passed,
+                },
+            )
+
+    async def _final_check(self, ctx: RunContext) -> FinalCheck | None:
+        commands = DEFAULT_CHECKS if ctx.run.options.checks is None else tuple(ctx.run.options.checks)
+        if not commands:
+            return None
+        results = await run_checks(commands, ctx.workspace.root, timeout_s=ctx.settings.check_timeout_s)
+        passed = all(result.passed for result in results)
+        last = results[-1]
+        await ctx.journal.event(
+            ctx.run.id, "check.final", {"command": last.command, "passed": passed, "exit_code": last.exit_code}
+        )
+        return FinalCheck(command=" && ".join(commands), passed=passed)
+
+    async def _report(self, ctx: RunContext, final: FinalCheck | None, status: RunStatus) -> str:
+        async with ctx.journal.read() as tx:
+            run = await tx.require_run(ctx.run.id)
+            tasks = await tx.list_tasks(run.id)
+            calls = await tx.list_llm_calls(run.id)
+        uncached = sum(
+            (
+                self.prices.get(call.model).uncached_cost(TokenUsage.from_record(call))
+                for call in calls
+                if call.model in self.prices
+            ),
+            Decimal(0),
+        )
+        shown = run.model_copy(update={"status": status}) if not run.status.is_terminal else run
+        return render_report(shown, tasks, calls, uncached_cost=uncached, final_check=final)
+
+    async def _write_report(self, ctx: RunContext, final: FinalCheck | None = None) -> None:
+        report = await self._report(ctx, final, ctx.run.status)
+        async with ctx.journal.write() as tx:
+            await tx.put_artifact(Artifact(run_id=ctx.run.id, name="REPORT.md", content=report))
+
+    async def _write_documents(
+        self,
+        ctx: RunContext,
+        final: FinalCheck | None,
+        status: RunStatus,
+        git: GitRepo | None,
+    ) -> None:
+        report = await self._report(ctx, final, status)
+        async with ctx.journal.write() as tx:
+            await tx.put_artifact(Artifact(run_id=ctx.run.id, name="REPORT.md", content=report))
+            documents = {name: await tx.get_artifact(ctx.run.id, name) for name in DOCUMENTS}
+            await tx.append_event(ctx.run.id, "documents.rendered", {"names": list(DOCUMENTS)})
+        async with ctx.workspace_lock:
+            for name, artifact in documents.items():
+                if artifact is not None:
+                    (ctx.workspace.root / name).write_text(artifact.content, encoding="utf-8")
+            if git is not None and git.available:
+                await git.commit_all("masterplan: discovery, plan and report")
+
+
+def _json_list(text: str) -> list[object]:
+    value = orjson.loads(text)
+    return value if isinstance(value, list) else []

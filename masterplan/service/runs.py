@@ -1,0 +1,212 @@
+"""The run lifecycle as the outside sees it: create, answer, cancel, watch, resume.
+
+Each active run is driven by one supervised background task. On start the
+service resumes every unfinished run from the store; on close it cancels the
+drivers, so a call in flight is abandoned and, being unrecorded as a result,
+made again when the run resumes — finished work is never paid for twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from pathlib import Path
+
+from masterplan.cache.context import RunCacheContext
+from masterplan.cache.manager import PromptCacheManager
+from masterplan.config import Settings
+from masterplan.executor.calling import PhaseCaller
+from masterplan.executor.context import RunContext
+from masterplan.executor.journal import Journal
+from masterplan.executor.workspace import Workspace
+from masterplan.llm.budget import RunBudget
+from masterplan.llm.gateway import LLMGateway
+from masterplan.models import Run, RunRequest, RunStatus
+from masterplan.service.errors import RunConflict, RunNotFound
+from masterplan.service.events import EventBus
+from masterplan.service.pipeline import RunPipeline
+from masterplan.store import NotFound, Store
+
+logger = logging.getLogger(__name__)
+
+
+class RunService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        gateway: LLMGateway,
+        cache_manager: PromptCacheManager,
+        settings: Settings,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.cache_manager = cache_manager
+        self.settings = settings
+        self.bus = bus or EventBus()
+        self.journal = Journal(store, self.bus.publish)
+        self.pipeline = RunPipeline(gateway.prices)
+        self._drivers: dict[str, asyncio.Task[None]] = {}
+        self._cancel_flags: dict[str, asyncio.Event] = {}
+
+    # ---------------------------------------------------------------- queries
+
+    async def get(self, run_id: str) -> Run:
+        async with self.store.transaction() as tx:
+            run = await tx.get_run(run_id)
+        if run is None:
+            raise RunNotFound(f"no run with id {run_id!r}")
+        return run
+
+    async def list_runs(self, limit: int = 100) -> list[Run]:
+        async with self.store.transaction() as tx:
+            return await tx.list_runs(limit)
+
+    # -------------------------------------------------------------- commands
+
+    async def create(self, request: RunRequest) -> Run:
+        run_id = uuid.uuid4().hex[:16]
+        workspace = (Path(self.settings.workspace_root) / run_id).resolve()
+        run = Run(
+            id=run_id,
+            request=request.request,
+            options=request.options,
+            budget_usd=request.options.budget_usd or self.settings.budget_usd,
+            workspace=str(workspace),
+        )
+        async with self.journal.write() as tx:
+            await tx.insert_run(run)
+        self.start(run)
+        return run
+
+    async def answer(self, run_id: str, answers: dict[str, str]) -> Run:
+        """Record the user's answers to a waiting run's questions and let discovery go on."""
+        async with self.journal.write() as tx:
+            try:
+                run = await tx.require_run(run_id, for_update=True)
+            except NotFound:
+                raise RunNotFound(f"no run with id {run_id!r}") from None
+            if run.status is not RunStatus.AWAITING_ANSWERS:
+                raise RunConflict(f"run {run_id} is {run.status}, not awaiting answers")
+            known = {question.id for question in run.questions}
+            unknown = sorted(set(answers) - known)
+            if unknown:
+                raise RunConflict(f"unknown question ids: {', '.join(unknown)}; the questions are {sorted(known)}")
+            blank = sorted(key for key, value in answers.items() if not value.strip())
+            if blank:
+                raise RunConflict(f"empty answers for: {', '.join(blank)}")
+            merged = {
+                question.id: answers.get(question.id)
+                or question.default_assumption
+                or "no preference; use the conventional choice"
+                for question in run.questions
+            }
+            await tx.set_discovery(run_id, run.questions, merged)
+            await tx.append_event(run_id, "discovery.answers", {"answers": merged})
+            run, _ = await tx.transition_run(run_id, RunStatus.DISCOVERING)
+        run = run.model_copy(update={"answers": merged})
+        self.start(run)
+        return run
+
+    async def cancel(self, run_id: str) -> Run:
+        """Stop a run between calls; a run nobody is driving is cancelled at once."""
+        run = await self.get(run_id)
+        if run.status.is_terminal:
+            raise RunConflict(f"run {run_id} already ended ({run.status})")
+        driver = self._drivers.get(run_id)
+        if driver is not None and not driver.done():
+            self._cancel_flags[run_id].set()
+            await self.journal.event(run_id, "run.cancel_requested")
+            await asyncio.shield(driver)
+            return await self.get(run_id)
+        async with self.journal.write() as tx:
+            run, _ = await tx.transition_run(run_id, RunStatus.CANCELLED, error="cancelled by request")
+        return run
+
+    async def resume_unfinished(self) -> list[str]:
+        """Start a driver for every run the store says is unfinished (after a crash or restart)."""
+        async with self.store.transaction() as tx:
+            runs = await tx.list_unfinished_runs()
+        resumed = []
+        for run in runs:
+            if run.status is RunStatus.AWAITING_ANSWERS or run.id in self._drivers:
+                continue
+            await self.journal.event(run.id, "run.resumed", {"status": run.status.value})
+            self.start(run)
+            resumed.append(run.id)
+        return resumed
+
+    async def wait(self, run_id: str) -> Run:
+        """Wait until the run's driver stops (the run ended or waits for answers)."""
+        driver = self._drivers.get(run_id)
+        if driver is not None:
+            await asyncio.shield(driver)
+        return await self.get(run_id)
+
+    @property
+    def active_runs(self) -> int:
+        return sum(1 for driver in self._drivers.values() if not driver.done())
+
+    # ---------------------------------------------------------------- drivers
+
+    def start(self, run: Run) -> None:
+        if run.id in self._drivers and not self._drivers[run.id].done():
+            return
+        cancel = self._cancel_flags.setdefault(run.id, asyncio.Event())
+        self._drivers[run.id] = asyncio.create_task(self._drive(run, cancel), name=f"run {run.id}")
+
+    def _context(self, run: Run, cancel: asyncio.Event) -> RunContext:
+        cache = RunCacheContext(run_id=run.id)
+        caller = PhaseCaller(
+            run_id=run.id,
+            gateway=self.gateway,
+            cache_manager=self.cache_manager,
+            journal=self.journal,
+            settings=self.settings,
+            budget=RunBudget(run.budget_usd, run.cost_usd, run_id=run.id),
+            cache=cache,
+            is_cancelled=cancel.is_set,
+        )
+        workspace = Workspace(
+            Path(run.workspace),
+            max_file_bytes=self.settings.max_file_bytes,
+            max_files=self.settings.max_files_per_task,
+        )
+        return RunContext(
+            run=run,
+            journal=self.journal,
+            caller=caller,
+            settings=self.settings,
+            workspace=workspace,
+            cache=cache,
+            cancel=cancel,
+        )
+
+    async def _drive(self, run: Run, cancel: asyncio.Event) -> None:
+        try:
+            await self.pipeline.drive(self._context(run, cancel))
+        except asyncio.CancelledError:
+            logger.info("run %s interrupted; it resumes at the next start", run.id)
+            raise
+        except Exception as error:  # the supervisor's boundary: record, never lose the run silently
+            logger.exception("run %s failed unexpectedly", run.id)
+            await self._fail_unexpectedly(run.id, error)
+
+    async def _fail_unexpectedly(self, run_id: str, error: Exception) -> None:
+        try:
+            async with self.journal.write() as tx:
+                await tx.transition_run(
+                    run_id, RunStatus.FAILED, error=f"internal error: {type(error).__name__}: {error}"
+                )
+        except Exception:
+            logger.exception("could not record the failure of run %s", run_id)
+
+    async def close(self) -> None:
+        """Stop every driver; their runs resume at the next start."""
+        drivers = [driver for driver in self._drivers.values() if not driver.done()]
+        for driver in drivers:
+            driver.cancel()
+        await asyncio.gather(*drivers, return_exceptions=True)
+        self._drivers.clear()
