@@ -6,12 +6,27 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AsyncExitStack
+from decimal import Decimal
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from masterplan.config import Settings
+from masterplan.llm.errors import GatewayConfigError
+from masterplan.llm.pricing import UnknownModel
+from masterplan.models import Run, RunOptions, RunRequest, RunStatus
+from masterplan.progress import describe
+from masterplan.service.assembly import open_service
+from masterplan.service.runs import RunService
+from masterplan.sim import SimConfig, add_sim_arguments, running_simulator, serve_simulator, sim_config_from_args
 from masterplan.store import StoreError, apply_migrations, create_store, load_prompt_files
+
+NO_KEY = (
+    "no Anthropic API key: set MASTERPLAN_ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY) for real generation, "
+    "or pass --sim to rehearse against the built-in simulator"
+)
+SIM_KEY = "sim-key"
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -39,6 +54,122 @@ async def migrate_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _with_overrides(args: argparse.Namespace, settings: Settings) -> Settings:
+    updates: dict[str, object] = {}
+    if getattr(args, "db", None):
+        updates["database_url"] = args.db
+    if getattr(args, "workspace_root", None):
+        updates["workspace_root"] = args.workspace_root
+    return settings.model_copy(update=updates)
+
+
+async def _llm_settings(args: argparse.Namespace, settings: Settings, stack: AsyncExitStack) -> Settings:
+    """Point the gateway at an in-process simulator with --sim; otherwise require a key. Never simulate silently."""
+    if getattr(args, "sim", False):
+        tier = args.sim_tier
+        config = SimConfig(port=0, tier=tier, latency=args.sim_latency, faults=args.sim_faults, seed=args.sim_seed)
+        simulator = await stack.enter_async_context(running_simulator(config))
+        print(f"simulator: {simulator.base_url}, tier {tier} (scripted model, no real generation)")
+        return settings.model_copy(
+            update={
+                "anthropic_base_url": simulator.base_url,
+                "anthropic_api_key": SecretStr(SIM_KEY),
+                "rate_limit_tier": tier,
+            }
+        )
+    if settings.anthropic_api_key is None:
+        raise CLIError(NO_KEY)
+    return settings
+
+
+async def _follow(service: RunService, run: Run) -> Run:
+    """Print the run's events until its driver stops; answer questions interactively on a terminal."""
+    with service.bus.subscribe(run.id) as subscription:
+        waiter = asyncio.create_task(service.wait(run.id))
+        while not waiter.done():
+            getter = asyncio.create_task(subscription.get())
+            await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                line = describe(getter.result())
+                if line:
+                    print(line, flush=True)
+            else:
+                getter.cancel()
+        run = waiter.result()
+    if run.status is RunStatus.AWAITING_ANSWERS and sys.stdin.isatty():
+        answers = {}
+        for question in run.questions:
+            default = question.default_assumption
+            text = await asyncio.to_thread(input, f"{question.question} [{default}] ")
+            answers[question.id] = text.strip() or default or "no preference"
+        return await _follow(service, await service.answer(run.id, answers))
+    return run
+
+
+def _print_summary(run: Run) -> None:
+    print(
+        f"run {run.id} {run.status}: ${run.cost_usd:.6f} of ${run.budget_usd}, "
+        f"cache-read share {run.usage.cache_read_share:.1%}, workspace {run.workspace}"
+    )
+    if run.error:
+        print(f"error: {run.error}")
+    if run.status is RunStatus.AWAITING_ANSWERS:
+        print("the run waits for answers to its questions: use --auto-answer, or answer over the HTTP API")
+
+
+async def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _with_overrides(args, settings)
+    options = RunOptions(
+        tasks=args.tasks,
+        auto_answer=args.auto_answer,
+        budget_usd=Decimal(args.budget) if args.budget is not None else None,
+        concurrency=args.concurrency,
+        qa=args.qa,
+    )
+    request = RunRequest(request=args.request, options=options)
+    async with AsyncExitStack() as stack:
+        settings = await _llm_settings(args, settings, stack)
+        service = await stack.enter_async_context(open_service(settings))
+        run = await _follow(service, await service.create(request))
+    _print_summary(run)
+    return 0 if run.status in (RunStatus.COMPLETED, RunStatus.AWAITING_ANSWERS) else 1
+
+
+async def resume_command(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _with_overrides(args, settings)
+    async with AsyncExitStack() as stack:
+        settings = await _llm_settings(args, settings, stack)
+        service = await stack.enter_async_context(open_service(settings))
+        resumed = await service.resume_unfinished()
+        print(f"resuming {len(resumed)} run(s)")
+        runs = [await _follow(service, await service.get(run_id)) for run_id in resumed]
+    for run in runs:
+        _print_summary(run)
+    return 0 if all(run.status is not RunStatus.FAILED for run in runs) else 1
+
+
+async def sim_command(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        config = sim_config_from_args(args)
+    except ValueError as error:
+        raise CLIError(str(error)) from None
+    print(f"simulator listening on http://{config.host}:{config.port} (tier {config.tier})", flush=True)
+    await serve_simulator(config)
+    return 0
+
+
+def _add_run_target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", help="database URL (default: MASTERPLAN_DATABASE_URL or the embedded SQLite file)")
+    parser.add_argument("--workspace-root", help="where run workspaces go (default: MASTERPLAN_WORKSPACE_ROOT)")
+    parser.add_argument("--sim", action="store_true", help="rehearse against an in-process simulator (no real LLM)")
+    parser.add_argument("--sim-faults", default="", help="fault spec for --sim, e.g. overloaded=0.05")
+    parser.add_argument("--sim-seed", type=int, default=0, help="seed for --sim")
+    parser.add_argument("--sim-latency", default="none", help="latency for --sim: none, realistic or a factor")
+    parser.add_argument(
+        "--sim-tier", choices=["1", "2", "3", "4", "none"], default="none", help="rate-limit tier for --sim"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="masterplan", description="Turn a software request into a workspace of working code."
@@ -48,6 +179,24 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations and load the shipped prompts")
     migrate.add_argument("--db", help="database URL (default: MASTERPLAN_DATABASE_URL or the embedded SQLite file)")
     migrate.set_defaults(handler=migrate_command)
+
+    run = commands.add_parser("run", help="turn a request into a workspace of code, in this process")
+    run.add_argument("request", help="what to build, in plain words")
+    run.add_argument("--tasks", type=int, default=12, help="target number of tasks in the plan (default 12)")
+    run.add_argument("--auto-answer", action="store_true", help="let the model state assumptions instead of asking")
+    run.add_argument("--budget", help="budget in USD (default: MASTERPLAN_BUDGET_USD)")
+    run.add_argument("--concurrency", type=int, default=1, help="independent tasks run side by side (default 1)")
+    run.add_argument("--qa", choices=["off", "task", "milestone"], default="off", help="QA review (default off)")
+    _add_run_target_arguments(run)
+    run.set_defaults(handler=run_command)
+
+    resume = commands.add_parser("resume", help="finish every unfinished run in the database (after a crash)")
+    _add_run_target_arguments(resume)
+    resume.set_defaults(handler=resume_command)
+
+    sim = commands.add_parser("sim", help="serve the Anthropic Messages API simulator")
+    add_sim_arguments(sim)
+    sim.set_defaults(handler=sim_command)
     return parser
 
 
@@ -62,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Command = args.handler
     try:
         return asyncio.run(handler(args, settings))
-    except (StoreError, CLIError) as error:
+    except (StoreError, CLIError, GatewayConfigError, UnknownModel, ValidationError) as error:
         print(f"masterplan: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

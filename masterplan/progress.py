@@ -1,0 +1,39 @@
+"""One line of terminal text per event worth showing while a run goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from masterplan.models import Event
+
+Formatter = Callable[[dict[str, Any]], str]
+
+_FORMATS: dict[str, Formatter] = {
+    "run.status": lambda d: f"run is {d['status']}" + (f": {d['error']}" if d.get("error") else ""),
+    "discovery.questions": lambda d: f"discovery: {len(d['questions'])} questions",
+    "discovery.assumptions": lambda d: f"discovery: {len(d['answers'])} answers assumed",
+    "discovery.completed": lambda d: f"domain model: {', '.join(d['entities'])}",
+    "plan.completed": lambda d: f"master plan: {d['tasks']} tasks in {len(d['phases'])} phases",
+    "plan.invalid": lambda d: f"plan invalid ({len(d['problems'])} problems); repairing",
+    "task.started": lambda d: f"task {d['task_id']} started: {d['title']} ({d['complexity']})",
+    "task.completed": lambda d: (
+        f"task {d['task_id']} completed with {d['model']} in {d['attempts']} attempt(s), ${float(d['cost_usd']):.4f}"
+    ),
+    "task.retry": lambda d: f"task {d['task_id']} retrying: {d['cause'].splitlines()[0] if d['cause'] else ''}",
+    "task.failed": lambda d: f"task {d['task_id']} failed: {d['cause'].splitlines()[0] if d['cause'] else ''}",
+    "task.skipped": lambda d: f"task {d['task_id']} skipped: {d['reason']}",
+    "budget.warning": lambda d: f"budget: ${float(d['spent_usd']):.2f} of ${float(d['budget_usd']):.2f} spent",
+    "check.final": lambda d: f"final check {'passed' if d['passed'] else 'failed'}: {d['command']}",
+    "run.resumed": lambda d: f"run resumed from {d['status']}",
+}
+
+
+def describe(event: Event) -> str | None:
+    formatter = _FORMATS.get(event.type)
+    if formatter is None:
+        return None
+    try:
+        return f"[{event.run_id[:8]} #{event.seq}] {formatter(event.data)}"
+    except (KeyError, TypeError, ValueError):
+        return f"[{event.run_id[:8]} #{event.seq}] {event.type}"

@@ -1,0 +1,49 @@
+"""Opens everything a RunService needs, in one place, and closes it in reverse order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from masterplan.cache.manager import PromptCacheManager
+from masterplan.config import Settings
+from masterplan.llm.gateway import LLMGateway
+from masterplan.llm.observer import GatewayObserver
+from masterplan.models import LLMCallRecord
+from masterplan.service.events import EventBus
+from masterplan.service.runs import RunService
+from masterplan.store import Store, open_store
+
+
+def store_recorder(store: Store) -> Callable[[LLMCallRecord], Awaitable[None]]:
+    async def record(record: LLMCallRecord) -> None:
+        async with store.transaction() as tx:
+            await tx.record_llm_call(record)
+
+    return record
+
+
+@asynccontextmanager
+async def open_service(
+    settings: Settings, *, observer: GatewayObserver | None = None, bus: EventBus | None = None
+) -> AsyncIterator[RunService]:
+    """A migrated store, the gateway and the run service; GatewayConfigError if the LLM settings are unusable."""
+    store = await open_store(settings.database_url, migrate=True)
+    try:
+        gateway = LLMGateway(settings, recorder=store_recorder(store), observer=observer)
+        try:
+            service = RunService(
+                store=store,
+                gateway=gateway,
+                cache_manager=PromptCacheManager(gateway.prices, observer=observer),
+                settings=settings,
+                bus=bus,
+            )
+            try:
+                yield service
+            finally:
+                await service.close()
+        finally:
+            await gateway.aclose()
+    finally:
+        await store.close()
