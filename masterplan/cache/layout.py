@@ -6,6 +6,7 @@ JSON is serialized with orjson and sorted keys, so a document or plan renders id
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import orjson
 from pydantic import BaseModel
@@ -42,9 +43,14 @@ def schema_for(name: str) -> type[models.LLMOutput]:
     return candidate
 
 
+@cache
+def _schema_json(schema: type[BaseModel]) -> str:
+    return orjson.dumps(schema.model_json_schema(), option=orjson.OPT_SORT_KEYS).decode()
+
+
 def system_text(role_prompt: str, schema: type[BaseModel]) -> str:
     """Role prompt, blank line, then the output schema the answer must match."""
-    schema_json = orjson.dumps(schema.model_json_schema(), option=orjson.OPT_SORT_KEYS).decode()
+    schema_json = _schema_json(schema)
     return role_prompt.rstrip() + "\n\n" + tagged("output_schema", schema_json, name=schema.__name__)
 
 

@@ -114,13 +114,17 @@ class Workspace:
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         max_files: int = DEFAULT_MAX_FILES,
         internal_dirs: Sequence[str] = INTERNAL_DIRS,
+        durable: bool = True,
     ) -> None:
+        """``durable=False`` skips fsync: a rename is still atomic for readers, and a workspace the store can
+        rebuild after a crash (every completed output is stored) need not pay a disk flush per file."""
         if max_file_bytes <= 0 or max_files <= 0:
             raise ValueError("max_file_bytes and max_files must be positive")
         self.root = Path(root).absolute()
         self.max_file_bytes = max_file_bytes
         self.max_files = max_files
         self.internal_dirs = tuple(internal_dirs)
+        self.durable = durable
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -203,14 +207,16 @@ class Workspace:
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                    if self.durable:
+                        handle.flush()
+                        os.fsync(handle.fileno())
                 os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             except BaseException:
                 with suppress(FileNotFoundError):
                     os.unlink(temp, dir_fd=dir_fd)
                 raise
-            os.fsync(dir_fd)
+            if self.durable:
+                os.fsync(dir_fd)
 
     @contextmanager
     def _open_dir(self, parts: Sequence[str], *, create: bool, display: str) -> Iterator[int]:

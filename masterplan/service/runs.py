@@ -173,6 +173,7 @@ class RunService:
             Path(run.workspace),
             max_file_bytes=self.settings.max_file_bytes,
             max_files=self.settings.max_files_per_task,
+            durable=False,
         )
         return RunContext(
             run=run,

@@ -1,0 +1,152 @@
+"""The 50-task reference run against the simulator: cost, cache, and masterplan's own time per LLM call.
+
+The simulator runs in its own process (``masterplan sim``) so its work is not
+counted as masterplan's. masterplan's own time per call is the time between one
+call's end and the next call's start (store writes, validation, workspace,
+git, request building), read from the audit trail: a record's ``created_at`` is
+when the attempt ended and ``latency_ms`` how long it waited on the simulator.
+
+    .venv/bin/python bench/bench_reference_run.py                 # 50 tasks, checks off, git on
+    .venv/bin/python bench/bench_reference_run.py --checks --tasks 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from masterplan.config import Settings
+from masterplan.llm.pricing import PriceTable
+from masterplan.llm.usage import TokenUsage
+from masterplan.models import LLMCallRecord, RunOptions, RunRequest
+from masterplan.service.assembly import open_service
+
+REQUEST = "A task-tracking API with users and projects"
+DESIGN_NOTE_ESTIMATE_USD = Decimal("11.88")  # design note 003, hybrid 60% Haiku / 40% Sonnet, 50 tasks
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_simulator(port: int, seed: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "masterplan.cli",
+        "sim",
+        "--port",
+        str(port),
+        "--tier",
+        "none",
+        "--seed",
+        str(seed),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/sim/stats", timeout=1):
+                return process
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the simulator did not start")
+
+
+def own_time_per_call_ms(records: list[LLMCallRecord], started: float, ended: float) -> list[float]:
+    """Gaps between calls: from the run's start (or a call's end) to the next call's start, and the tail."""
+    gaps: list[float] = []
+    previous_end = started
+    for record in sorted(records, key=lambda r: r.created_at):
+        end = record.created_at.timestamp()
+        start = (record.created_at - timedelta(milliseconds=record.latency_ms)).timestamp()
+        gaps.append((start - previous_end) * 1000)
+        previous_end = end
+    gaps[-1] += max(0.0, ended - previous_end) * 1000
+    return gaps
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+async def run(args: argparse.Namespace, base_url: str, home: Path) -> None:
+    settings = Settings(
+        anthropic_api_key="sim-key",
+        anthropic_base_url=base_url,
+        rate_limit_tier="none",
+        database_url=args.db or f"sqlite://{home / 'masterplan.db'}",
+        workspace_root=home / "workspaces",
+    )
+    options = RunOptions(tasks=args.tasks, auto_answer=True, checks=None if args.checks else [], git=args.git)
+    async with open_service(settings) as service:
+        started = time.time()
+        run = await service.create(RunRequest(request=REQUEST, options=options))
+        run = await service.wait(run.id)
+        ended = time.time()
+        async with service.store.transaction() as tx:
+            records = await tx.list_llm_calls(run.id)
+            tasks = await tx.list_tasks(run.id)
+    prices = PriceTable.load()
+    uncached = sum((prices.get(r.model).uncached_cost(TokenUsage.from_record(r)) for r in records), Decimal(0))
+    execution = [r for r in records if r.phase == "task_execution"]
+    gaps = own_time_per_call_ms(records, started, ended)
+    waiting_s = sum(r.latency_ms for r in records) / 1000
+    print(f"run {run.id}: {run.status}, {sum(t.status == 'completed' for t in tasks)}/{len(tasks)} tasks completed")
+    print(f"LLM calls: {len(records)} ({len(execution)} task executions)")
+    print(
+        f"tokens: input {run.usage.input_tokens}, cache write {run.usage.cache_write_tokens}, "
+        f"cache read {run.usage.cache_read_tokens}, output {run.usage.output_tokens}"
+    )
+    print(f"output tokens per task answer: {statistics.mean(r.output_tokens for r in execution):.0f}")
+    print(f"cache-read share of input tokens: {run.usage.cache_read_share:.1%}")
+    print(
+        f"cost: ${run.cost_usd:.4f}   without prompt caching: ${uncached:.4f}   "
+        f"saved: {1 - run.cost_usd / uncached:.1%}   (design note 003 estimate: ${DESIGN_NOTE_ESTIMATE_USD})"
+    )
+    print(
+        f"wall time {ended - started:.2f} s, waiting on the simulator {waiting_s:.2f} s "
+        f"(checks {'on' if args.checks else 'off'}, git {'on' if args.git else 'off'})"
+    )
+    print(
+        f"masterplan's own time per LLM call: mean {statistics.mean(gaps):.2f} ms, "
+        f"p50 {percentile(gaps, 0.5):.2f} ms, p99 {percentile(gaps, 0.99):.2f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=50)
+    parser.add_argument("--checks", action="store_true", help="run pytest after every task (default off)")
+    parser.add_argument("--no-git", dest="git", action="store_false", help="no commit per task")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--db", help="database URL (default: a fresh SQLite file)")
+    args = parser.parse_args()
+    port = free_port()
+    simulator = start_simulator(port, args.seed)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mp-bench-") as home:
+            asyncio.run(run(args, f"http://127.0.0.1:{port}", Path(home)))
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
