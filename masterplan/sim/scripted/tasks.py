@@ -8,12 +8,14 @@ from typing import Any
 
 from masterplan.sim.scripted.codegen import (
     api,
+    core_source,
     delivery,
+    events,
     exchange,
     extras,
-    foundation,
+    project_setup,
+    repository_base,
     services,
-    shared_modules,
     storage,
 )
 from masterplan.sim.scripted.codegen.entity_model import model_files
@@ -51,10 +53,10 @@ def _generate(shape: TaskShape, files: list[str], title: str, project: Project) 
     package = project.package if shape.kind == "docs" else shape.package
     names = [entity.name for entity in project.entities]
     fixed: dict[TaskKind, Callable[[], dict[str, str]]] = {
-        "setup": lambda: foundation.setup_files(package, package, names),
-        "core": lambda: foundation.core_files(package),
-        "repository_base": lambda: shared_modules.repository_base_files(package),
-        "events": lambda: shared_modules.events_files(package),
+        "setup": lambda: project_setup.setup_files(package, package, names),
+        "core": lambda: core_source.core_files(package),
+        "repository_base": lambda: repository_base.repository_base_files(package),
+        "events": lambda: events.events_files(package),
         "app": lambda: delivery.app_files(package, project),
         "docs": lambda: delivery.docs_files(package, project),
     }

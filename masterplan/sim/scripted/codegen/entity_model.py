@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from masterplan.sim.scripted.codegen.values import (
     annotation,
-    check_function,
+    check_call,
     default,
     has_default,
     invalid,
@@ -27,7 +27,7 @@ def _field_lines(entity: EntityInfo) -> str:
 
 
 def _check_lines(entity: EntityInfo) -> str:
-    return "\n".join(f'        check.{check_function(a)}(problems, "{a.name}", self.{a.name})' for a in entity.attrs)
+    return "\n".join(f"        {check_call(a, 'self.' + a.name)}" for a in entity.attrs)
 
 
 def _describe(attr: Attr) -> str:
