@@ -10,7 +10,7 @@ rewriting a 5-minute entry.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,6 +26,7 @@ from masterplan.executor.context import CallResult, RunCancelled
 from masterplan.executor.journal import Journal
 from masterplan.llm.budget import RunBudget
 from masterplan.llm.gateway import LLMGateway
+from masterplan.llm.observer import GatewayObserver, ShortCacheBreakpoint
 from masterplan.llm.result import CallContext, LLMResult
 from masterplan.llm.routing import select_model
 from masterplan.models import Complexity, PhaseConfig, RolePrompt
@@ -35,6 +36,20 @@ T = TypeVar("T", bound=BaseModel)
 BUDGET_WARNING_SHARE = Decimal("0.8")
 PHASES_WITH_LOG = frozenset({"task_execution", "qa_review", "phase_summary"})
 RECENT_GAPS = 3
+
+
+class ShortPrefixReports(GatewayObserver):
+    """Collects the cache manager's too-short-prefix reports per run until that run's caller records them."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str | None, list[ShortCacheBreakpoint]] = defaultdict(list)
+
+    def on_cache_breakpoint_too_short(self, breakpoint: ShortCacheBreakpoint) -> None:
+        if breakpoint.first_in_run:
+            self._pending[breakpoint.run_id].append(breakpoint)
+
+    def take(self, run_id: str) -> list[ShortCacheBreakpoint]:
+        return self._pending.pop(run_id, [])
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,7 @@ class PhaseCaller:
         budget: RunBudget,
         cache: RunCacheContext,
         is_cancelled: Callable[[], bool],
+        short_prefixes: ShortPrefixReports | None = None,
     ) -> None:
         self.run_id = run_id
         self._gateway = gateway
@@ -64,6 +80,7 @@ class PhaseCaller:
         self.budget = budget
         self._cache = cache
         self._is_cancelled = is_cancelled
+        self._short_prefixes = short_prefixes or ShortPrefixReports()
         self._setups: dict[str, _PhaseSetup] = {}
         self._last_call_end: float | None = None
         self._gaps: deque[float] = deque(maxlen=RECENT_GAPS)
@@ -150,6 +167,18 @@ class PhaseCaller:
                     "cache_read_share": round(result.cache_read_share, 4),
                 },
             )
+            for short in self._short_prefixes.take(self.run_id):
+                await tx.append_event(
+                    self.run_id,
+                    "cache.prefix_too_short",
+                    {
+                        "phase": short.phase,
+                        "model": short.model,
+                        "block": short.block,
+                        "prefix_tokens": short.prefix_tokens,
+                        "minimum_tokens": short.minimum_tokens,
+                    },
+                )
             if spent_before < threshold <= self.budget.spent_usd:
                 await tx.append_event(
                     self.run_id,

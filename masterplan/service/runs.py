@@ -16,7 +16,7 @@ from pathlib import Path
 from masterplan.cache.context import RunCacheContext
 from masterplan.cache.manager import PromptCacheManager
 from masterplan.config import Settings
-from masterplan.executor.calling import PhaseCaller
+from masterplan.executor.calling import PhaseCaller, ShortPrefixReports
 from masterplan.executor.context import RunContext
 from masterplan.executor.journal import Journal
 from masterplan.executor.workspace import Workspace
@@ -40,8 +40,10 @@ class RunService:
         cache_manager: PromptCacheManager,
         settings: Settings,
         bus: EventBus | None = None,
+        short_prefixes: ShortPrefixReports | None = None,
     ) -> None:
         self.store = store
+        self.short_prefixes = short_prefixes or ShortPrefixReports()
         self.gateway = gateway
         self.cache_manager = cache_manager
         self.settings = settings
@@ -168,6 +170,7 @@ class RunService:
             budget=RunBudget(run.budget_usd, run.cost_usd, run_id=run.id),
             cache=cache,
             is_cancelled=cancel.is_set,
+            short_prefixes=self.short_prefixes,
         )
         workspace = Workspace(
             Path(run.workspace),
