@@ -1,0 +1,104 @@
+"""Prometheus metrics of the LLM gateway, fed through its observer hooks.
+
+Names follow Prometheus conventions (base units, ``_total`` for counters, units
+in the name). Each instance owns its registry, so tests and several services in
+one process never collide; label children are cached by prometheus_client.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from masterplan.llm.observer import GatewayObserver, ShortCacheBreakpoint
+from masterplan.models import LLMCallRecord, ModelClass
+
+LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300)
+WAIT_BUCKETS_S = (0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120)
+
+
+class LLMMetrics(GatewayObserver):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "masterplan_llm_requests_total",
+            "LLM request attempts by model, phase and outcome",
+            ["model", "phase", "outcome"],
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "masterplan_llm_tokens_total",
+            "Tokens by model and kind (input, cache_write, cache_read, output)",
+            ["model", "kind"],
+            registry=registry,
+        )
+        self.cost = Counter(
+            "masterplan_llm_cost_usd_total", "Cost of LLM calls in US dollars", ["model", "phase"], registry=registry
+        )
+        self.duration = Histogram(
+            "masterplan_llm_request_duration_seconds",
+            "Duration of one LLM request attempt",
+            ["model"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.ttft = Histogram(
+            "masterplan_llm_time_to_first_token_seconds",
+            "Time to the first streamed token",
+            ["model"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.rate_limit_wait = Histogram(
+            "masterplan_rate_limiter_wait_seconds",
+            "Time a call waited for the client-side rate limiter",
+            ["model_class"],
+            buckets=WAIT_BUCKETS_S,
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "masterplan_llm_rate_limited_total", "429 answers received", ["model_class"], registry=registry
+        )
+        self.retries = Counter(
+            "masterplan_llm_retries_total", "Attempts retried, by cause", ["model_class", "outcome"], registry=registry
+        )
+        self.short_prefixes = Counter(
+            "masterplan_cache_prefix_too_short_total",
+            "Requests whose cache breakpoints sit on a prefix below the model's minimum cacheable length",
+            ["model", "block"],
+            registry=registry,
+        )
+        self.budget_refusals = Counter(
+            "masterplan_budget_refusals_total", "Calls not sent because they could exceed the budget", registry=registry
+        )
+
+    def on_call(self, record: LLMCallRecord) -> None:
+        self.requests.labels(record.model, record.phase, record.outcome).inc()
+        for kind, count in (
+            ("input", record.input_tokens),
+            ("cache_write", record.cache_write_tokens),
+            ("cache_read", record.cache_read_tokens),
+            ("output", record.output_tokens),
+        ):
+            if count:
+                self.tokens.labels(record.model, kind).inc(count)
+        if record.cost_usd:
+            self.cost.labels(record.model, record.phase).inc(float(record.cost_usd))
+        self.duration.labels(record.model).observe(record.latency_ms / 1000)
+        if record.ttft_ms is not None:
+            self.ttft.labels(record.model).observe(record.ttft_ms / 1000)
+
+    def on_rate_limit_wait(self, model_class: ModelClass, seconds: float) -> None:
+        self.rate_limit_wait.labels(model_class).observe(seconds)
+
+    def on_rate_limited(self, model_class: ModelClass, retry_after_s: float) -> None:
+        self.rate_limited.labels(model_class).inc()
+
+    def on_retry(self, model_class: ModelClass, outcome: str, delay_s: float) -> None:
+        self.retries.labels(model_class, outcome).inc()
+
+    def on_cache_breakpoint_too_short(self, breakpoint: ShortCacheBreakpoint) -> None:
+        self.short_prefixes.labels(breakpoint.model, breakpoint.block).inc()
+
+    def on_budget_exceeded(self, run_id: str | None, needed_usd: Decimal, remaining_usd: Decimal) -> None:
+        self.budget_refusals.inc()
