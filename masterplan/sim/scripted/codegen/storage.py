@@ -1,327 +1,196 @@
-"""The entity repository (finders per attribute) and its tests."""
+"""The entity repository: storage with uniqueness checks and finders per attribute."""
 
 from __future__ import annotations
 
-from masterplan.sim.scripted.codegen.values import kwargs, plural, render, sample
+from masterplan.sim.scripted.codegen.storage_tests import repository_tests
+from masterplan.sim.scripted.codegen.values import plural, render, texts, unique_fields
 from masterplan.sim.scripted.entities import Attr, EntityInfo
 from masterplan.sim.scripted.naming import title_words
 
 
-def _finder(entity: EntityInfo, attr: Attr) -> str:
-    e, name = entity.name, attr.name
-    if attr.ref is not None:
-        return (
-            f"    def for_{attr.ref}(self, {name}: str) -> list[{e}]:\n"
-            f'        """The {plural(entity.snake)} that belong to one {title_words(attr.ref)}."""\n'
-            f"        return self.filter(lambda item: item.{name} == {name})\n"
-        )
-    if attr.type == "str":
-        return (
-            f"    def find_by_{name}(self, value: str) -> list[{e}]:\n"
-            f'        """Exact match on {name}, ignoring case and surrounding spaces."""\n'
-            f"        wanted = value.strip().casefold()\n"
-            f"        return self.filter(lambda item: item.{name}.strip().casefold() == wanted)\n"
-        )
-    if attr.type in ("int", "float"):
-        return (
-            f"    def with_{name}_between(self, low: float, high: float) -> list[{e}]:\n"
-            f'        """{name} within [low, high], both ends included."""\n'
-            f"        if low > high:\n"
-            f'            raise ValueError(f"low {{low}} is above high {{high}}")\n'
-            f"        return self.filter(lambda item: low <= item.{name} <= high)\n"
-        )
-    if attr.type == "bool":
-        return (
-            f"    def where_{name}(self, value: bool = True) -> list[{e}]:\n"
-            f"        return self.filter(lambda item: item.{name} is value)\n"
-        )
-    if attr.type == "datetime":
-        return (
-            f"    def {name}_before(self, moment: datetime) -> list[{e}]:\n"
-            f'        """{name} strictly before ``moment``."""\n'
-            f"        return self.filter(lambda item: item.{name} < moment)\n"
-        )
-    return (
-        f"    def with_{name}_item(self, value: str) -> list[{e}]:\n"
-        f"        return self.filter(lambda item: value in item.{name})\n"
-    )
-
-
-def _finder_test(entity: EntityInfo, attr: Attr) -> str:
-    name, repo = attr.name, f"{entity.snake}_repository"
-    if attr.ref is not None:
-        return render(
-            """
-            def test_for_${ref}_selects_by_reference($repo: $Repo) -> None:
-                assert [item.$name for item in $repo.for_$ref($second)] == [$second]
-                assert $repo.for_$ref("$ref-404") == []
-            """,
-            ref=attr.ref, repo=repo, Repo=f"{entity.name}Repository", name=name, second=sample(entity, attr, 2),
-        )  # fmt: skip
-    if attr.type == "str":
-        value = sample(entity, attr, 2)
-        return render(
-            """
-            def test_find_by_${name}_ignores_case_and_spaces($repo: $Repo) -> None:
-                found = $repo.find_by_$name("  " + $value.upper() + " ")
-                assert [item.$name for item in found] == [$value]
-                assert $repo.find_by_$name("no such value") == []
-            """,
-            name=name, repo=repo, Repo=f"{entity.name}Repository", value=value,
-        )  # fmt: skip
-    if attr.type in ("int", "float"):
-        return render(
-            """
-            def test_with_${name}_between_includes_both_ends($repo: $Repo) -> None:
-                found = $repo.with_${name}_between($low, $high)
-                assert [item.$name for item in found] == [$low, $high]
-                with pytest.raises(ValueError, match="is above"):
-                    $repo.with_${name}_between(10, 1)
-            """,
-            name=name, repo=repo, Repo=f"{entity.name}Repository",
-            low=sample(entity, attr, 1), high=sample(entity, attr, 2),
-        )  # fmt: skip
-    if attr.type == "bool":
-        return render(
-            """
-            def test_where_${name}_splits_by_flag($repo: $Repo) -> None:
-                assert len($repo.where_$name(True)) == 2
-                assert len($repo.where_$name(False)) == 1
-            """,
-            name=name, repo=repo, Repo=f"{entity.name}Repository",
-        )  # fmt: skip
-    if attr.type == "datetime":
-        return render(
-            """
-            def test_${name}_before_is_strict($repo: $Repo) -> None:
-                assert [item.$name for item in $repo.${name}_before($second)] == [$first]
-                assert $repo.${name}_before($first) == []
-            """,
-            name=name, repo=repo, Repo=f"{entity.name}Repository",
-            first=sample(entity, attr, 1), second=sample(entity, attr, 2),
-        )  # fmt: skip
+def _ref_finders(entity: EntityInfo, attr: Attr) -> str:
+    ref, name, many = attr.ref or "", attr.name, plural(entity.snake)
     return render(
-        """
-        def test_with_${name}_item_finds_members($repo: $Repo) -> None:
-            assert len($repo.with_${name}_item("alpha3")) == 1
-            assert $repo.with_${name}_item("omega") == []
-        """,
-        name=name, repo=repo, Repo=f"{entity.name}Repository",
+        '''
+        def for_$ref(self, $name: str) -> list[$Entity]:
+            """The $many that belong to one ${ref_words}."""
+            return self.filter(lambda item: item.$name == $name)
+
+        def count_per_$ref(self) -> dict[str, int]:
+            """How many $many each ${ref_words} has, by ${ref_words} id (only ids that occur)."""
+            return {key: len(items) for key, items in self.group_by("$name").items()}
+        ''',
+        ref=ref, name=name, many=many, Entity=entity.name, ref_words=title_words(ref),
     )  # fmt: skip
+
+
+def _text_finders(entity: EntityInfo, attr: Attr) -> str:
+    return render(
+        '''
+        def find_by_$name(self, value: str) -> list[$Entity]:
+            """Exact match on $name, ignoring case and surrounding spaces."""
+            wanted = value.strip().casefold()
+            return self.filter(lambda item: item.$name.strip().casefold() == wanted)
+
+        def ${name}_containing(self, text: str) -> list[$Entity]:
+            """The $many whose $name contains ``text``, ignoring case."""
+            wanted = text.strip().casefold()
+            return self.filter(lambda item: wanted in item.$name.casefold())
+        ''',
+        name=attr.name, Entity=entity.name, many=plural(entity.snake),
+    )  # fmt: skip
+
+
+def _number_finders(entity: EntityInfo, attr: Attr) -> str:
+    return render(
+        '''
+        def with_${name}_between(self, low: float, high: float) -> list[$Entity]:
+            """$name within [low, high], both ends included."""
+            if low > high:
+                raise ValueError(f"low {low} is above high {high}")
+            return self.filter(lambda item: low <= item.$name <= high)
+
+        def total_$name(self) -> $annotation:
+            """The sum of $name over every stored $words (0 when there are none)."""
+            return sum((item.$name for item in self.list()), $zero)
+
+        def top_by_$name(self, n: int = 3) -> list[$Entity]:
+            """The ``n`` $many with the highest $name, highest first (ties keep storage order)."""
+            if n < 1:
+                raise ValueError(f"n must be at least 1, got {n}")
+            return sorted(self.list(), key=lambda item: item.$name, reverse=True)[:n]
+        ''',
+        name=attr.name, Entity=entity.name, words=title_words(entity.name), many=plural(entity.snake),
+        annotation=attr.type, zero="0" if attr.type == "int" else "0.0",
+    )  # fmt: skip
+
+
+def _flag_finders(entity: EntityInfo, attr: Attr) -> str:
+    return render(
+        '''
+        def where_$name(self, value: bool = True) -> list[$Entity]:
+            return self.filter(lambda item: item.$name is value)
+
+        def share_$name(self) -> float:
+            """The share of stored $many with $name set, from 0 to 1 (0 when there are none)."""
+            count = self.count()
+            return len(self.where_$name(True)) / count if count else 0.0
+        ''',
+        name=attr.name, Entity=entity.name, many=plural(entity.snake),
+    )  # fmt: skip
+
+
+def _moment_finders(entity: EntityInfo, attr: Attr) -> str:
+    return render(
+        '''
+        def ${name}_before(self, moment: datetime) -> list[$Entity]:
+            """$name strictly before ``moment``."""
+            return self.filter(lambda item: item.$name < moment)
+
+        def ${name}_after(self, moment: datetime) -> list[$Entity]:
+            """$name strictly after ``moment``."""
+            return self.filter(lambda item: item.$name > moment)
+
+        def ${name}_between(self, start: datetime, end: datetime) -> list[$Entity]:
+            """$name within [start, end], both ends included."""
+            if start > end:
+                raise ValueError(f"start {start.isoformat()} is after end {end.isoformat()}")
+            return self.filter(lambda item: start <= item.$name <= end)
+        ''',
+        name=attr.name, Entity=entity.name,
+    )  # fmt: skip
+
+
+def _list_finders(entity: EntityInfo, attr: Attr) -> str:
+    return render(
+        '''
+        def with_${name}_item(self, value: str) -> list[$Entity]:
+            return self.filter(lambda item: value in item.$name)
+
+        def all_$name(self) -> list[str]:
+            """Every different item of $name over the stored $many, sorted."""
+            return sorted({value for item in self.list() for value in item.$name})
+        ''',
+        name=attr.name, Entity=entity.name, many=plural(entity.snake),
+    )  # fmt: skip
+
+
+def finders(entity: EntityInfo, attr: Attr) -> str:
+    """The finder methods of one attribute, indented as methods."""
+    if attr.ref is not None:
+        text = _ref_finders(entity, attr)
+    else:
+        by_type = {
+            "str": _text_finders, "int": _number_finders, "float": _number_finders, "bool": _flag_finders,
+            "datetime": _moment_finders, "list[str]": _list_finders,
+        }  # fmt: skip
+        text = by_type[attr.type](entity, attr)
+    return "".join(f"    {line}" if line.strip() else "\n" for line in text.splitlines(keepends=True))
+
+
+_REPOSITORY = '''
+"""Storage of ${Entity} entities: uniqueness checks and finders per attribute.
+
+Finders return lists in storage (insertion) order unless they say otherwise. Text finders
+ignore case and surrounding spaces, range finders include both ends, and ``sorted_by``,
+``group_by``, ``count_by`` and ``distinct`` accept the fields in ``SORTABLE_FIELDS``.
+"""
+
+from __future__ import annotations
+$datetime_import
+from $package.models.$entity import $Entity
+from $package.repositories.base import InMemoryRepository
+
+SORTABLE_FIELDS = $sortable
+TEXT_FIELDS = $text_fields
+UNIQUE_FIELDS = $unique
+"""Fields no two stored ${words}s may share (text compared ignoring case)."""
+
+
+class ${Entity}Repository(InMemoryRepository[$Entity]):
+    """The ${words}s, in memory."""
+
+    entity_name = "$Entity"
+    sortable_fields = SORTABLE_FIELDS
+
+    def find_by_name(self, name: str) -> list[$Entity]:
+        wanted = name.strip().casefold()
+        return self.filter(lambda item: item.name.strip().casefold() == wanted)
+
+    def value_taken(self, field_name: str, value: object, except_id: str | None = None) -> bool:
+        """Whether a stored $words other than ``except_id`` has this value of a unique field."""
+        if field_name not in UNIQUE_FIELDS:
+            raise ValueError(f"{field_name!r} is not unique; unique fields are {UNIQUE_FIELDS}")
+        wanted = value.strip().casefold() if isinstance(value, str) else value
+        for item in self.list():
+            stored = getattr(item, field_name)
+            if item.id != except_id and (stored.strip().casefold() if isinstance(stored, str) else stored) == wanted:
+                return True
+        return False
+
+    def name_taken(self, name: str, except_id: str | None = None) -> bool:
+        """Whether another $words already uses ``name`` (ignoring case)."""
+        return self.value_taken("name", name, except_id)
+
+    def names(self) -> list[str]:
+        return sorted(item.name for item in self.list())
+
+    def search_text(self, text: str) -> list[$Entity]:
+        """The ${words}s with ``text`` in any text field, ignoring case; blank text finds them all."""
+        wanted = text.strip().casefold()
+        return self.filter(lambda item: any(wanted in str(getattr(item, name)).casefold() for name in TEXT_FIELDS))
+
+$finders'''
 
 
 def repository_source(package: str, entity: EntityInfo) -> str:
-    finders = "\n".join(_finder(entity, attr) for attr in entity.attrs if attr.name != "name")
+    methods = "\n".join(finders(entity, attr) for attr in entity.attrs if attr.name != "name")
     sortable = [a.name for a in entity.attrs if a.type != "list[str]"]
     return render(
-        '''
-        """Storage of ${Entity} entities, with a finder per attribute."""
-
-        from __future__ import annotations
-
-        from datetime import datetime
-        from typing import Any
-
-        from $package.core.errors import ConflictError
-        from $package.models.$entity import $Entity
-        from $package.repositories.base import InMemoryRepository
-
-        SORTABLE_FIELDS = $sortable
-
-
-        class ${Entity}Repository(InMemoryRepository[$Entity]):
-            """The ${words}s, in memory. Finders return lists in insertion order."""
-
-            entity_name = "$Entity"
-
-            def find_by_name(self, name: str) -> list[$Entity]:
-                wanted = name.strip().casefold()
-                return self.filter(lambda item: item.name.strip().casefold() == wanted)
-
-            def name_taken(self, name: str, except_id: str | None = None) -> bool:
-                """Whether another $words already uses ``name`` (ignoring case)."""
-                return any(item.id != except_id for item in self.find_by_name(name))
-
-            def names(self) -> list[str]:
-                return sorted(item.name for item in self.list())
-
-            def add_all(self, items: list[$Entity]) -> list[$Entity]:
-                """Add every item, or none of them when one id is already stored."""
-                taken = [item.id for item in items if item.id in self]
-                if taken:
-                    raise ConflictError("$Entity", taken[0], "already stored")
-                return [self.add(item) for item in items]
-
-            def upsert(self, item: $Entity) -> bool:
-                """Store ``item``, replacing a stored one with its id; True when it was new."""
-                is_new = item.id not in self
-                if is_new:
-                    self.add(item)
-                else:
-                    self.update(item)
-                return is_new
-
-            def group_by(self, field_name: str) -> dict[Any, list[$Entity]]:
-                """The ${words}s grouped by the value of a sortable field, groups in first-seen order."""
-                self._check_field(field_name)
-                groups: dict[Any, list[$Entity]] = {}
-                for item in self.list():
-                    groups.setdefault(getattr(item, field_name), []).append(item)
-                return groups
-
-            def count_by(self, field_name: str) -> dict[Any, int]:
-                return {value: len(items) for value, items in self.group_by(field_name).items()}
-
-            def distinct(self, field_name: str) -> list[Any]:
-                """The different values of a field, sorted."""
-                return sorted(self.group_by(field_name))
-
-            def snapshot(self) -> list[$Entity]:
-                """Every stored $words; ``restore`` puts exactly these back."""
-                return self.list()
-
-            def restore(self, items: list[$Entity]) -> None:
-                self.clear()
-                self.add_all(items)
-
-            def _check_field(self, field_name: str) -> None:
-                if field_name not in SORTABLE_FIELDS:
-                    raise ValueError(f"cannot use {field_name!r}; choose one of {SORTABLE_FIELDS}")
-
-            def sorted_by(self, field_name: str, descending: bool = False) -> list[$Entity]:
-                if field_name not in SORTABLE_FIELDS:
-                    raise ValueError(f"cannot sort ${words}s by {field_name!r}; choose one of {SORTABLE_FIELDS}")
-                return sorted(self.list(), key=lambda item: getattr(item, field_name), reverse=descending)
-
-        $finders
-        ''',
-        package=package, Entity=entity.name, entity=entity.snake, words=title_words(entity.name),
-        sortable=repr(tuple(["id", *sortable])), finders=finders.rstrip() + "\n",
-    )  # fmt: skip
-
-
-def repository_tests(package: str, entity: EntityInfo) -> str:
-    e = entity.snake
-    tests = "\n\n".join(_finder_test(entity, attr) for attr in entity.attrs if attr.name != "name")
-    return render(
-        '''
-        """The $Entity repository: storage and finders."""
-
-        from datetime import datetime
-
-        import pytest
-
-        from $package.core.errors import ConflictError, NotFoundError
-        from $package.models.$entity import $Entity
-        from $package.repositories.${entity}_repository import ${Entity}Repository
-
-
-        def make(n: int) -> $Entity:
-            samples = {
-                1: dict(
-        $kwargs1
-                ),
-                2: dict(
-        $kwargs2
-                ),
-                3: dict(
-        $kwargs3
-                ),
-            }
-            return $Entity(**samples[n])
-
-
-        @pytest.fixture
-        def ${entity}_repository() -> ${Entity}Repository:
-            return ${Entity}Repository([make(1), make(2), make(3)])
-
-
-        def test_stored_${entity}s_come_back_in_order(${entity}_repository: ${Entity}Repository) -> None:
-            assert [item.name for item in ${entity}_repository.list()] == [$name1, $name2, $name3]
-            assert ${entity}_repository.count() == 3
-
-
-        def test_get_and_remove_unknown_ids_raise_not_found(${entity}_repository: ${Entity}Repository) -> None:
-            with pytest.raises(NotFoundError, match="$Entity"):
-                ${entity}_repository.get("$entity-404")
-            with pytest.raises(NotFoundError):
-                ${entity}_repository.remove("$entity-404")
-
-
-        def test_the_same_${entity}_cannot_be_added_twice(${entity}_repository: ${Entity}Repository) -> None:
-            with pytest.raises(ConflictError):
-                ${entity}_repository.add(${entity}_repository.list()[0])
-
-
-        def test_find_by_name_and_name_taken(${entity}_repository: ${Entity}Repository) -> None:
-            first = ${entity}_repository.list()[0]
-            assert ${entity}_repository.find_by_name(first.name.upper()) == [first]
-            assert ${entity}_repository.name_taken(first.name)
-            assert not ${entity}_repository.name_taken(first.name, except_id=first.id)
-            assert not ${entity}_repository.name_taken("a name nobody uses")
-
-
-        def test_names_are_sorted(${entity}_repository: ${Entity}Repository) -> None:
-            assert ${entity}_repository.names() == sorted([$name1, $name2, $name3])
-
-
-        def test_sorted_by_orders_and_refuses_unknown_fields(${entity}_repository: ${Entity}Repository) -> None:
-            names = [item.name for item in ${entity}_repository.sorted_by("name", descending=True)]
-            assert names == sorted([$name1, $name2, $name3], reverse=True)
-            with pytest.raises(ValueError, match="cannot sort"):
-                ${entity}_repository.sorted_by("colour")
-
-
-        def test_update_replaces_the_stored_${entity}(${entity}_repository: ${Entity}Repository) -> None:
-            first = ${entity}_repository.list()[0]
-            ${entity}_repository.update(first.with_changes(name="Changed"))
-            assert ${entity}_repository.get(first.id).name == "Changed"
-
-
-        def test_add_all_is_all_or_nothing(${entity}_repository: ${Entity}Repository) -> None:
-            fresh = make(1)
-            with pytest.raises(ConflictError):
-                ${entity}_repository.add_all([fresh, ${entity}_repository.list()[0]])
-            assert fresh.id not in ${entity}_repository
-            assert ${entity}_repository.add_all([fresh]) == [fresh]
-
-
-        def test_upsert_adds_then_replaces(${entity}_repository: ${Entity}Repository) -> None:
-            fresh = make(2)
-            assert ${entity}_repository.upsert(fresh) is True
-            assert ${entity}_repository.upsert(fresh.with_changes(name="Replaced")) is False
-            assert ${entity}_repository.get(fresh.id).name == "Replaced"
-
-
-        @pytest.mark.parametrize("field_name", $sortable_fields)
-        def test_group_by_and_count_by_agree(${entity}_repository: ${Entity}Repository, field_name: str) -> None:
-            groups = ${entity}_repository.group_by(field_name)
-            counts = ${entity}_repository.count_by(field_name)
-            assert {value: len(items) for value, items in groups.items()} == counts
-            assert sum(counts.values()) == 3
-            assert ${entity}_repository.distinct(field_name) == sorted(counts)
-
-
-        def test_group_by_refuses_unknown_fields(${entity}_repository: ${Entity}Repository) -> None:
-            with pytest.raises(ValueError, match="cannot use"):
-                ${entity}_repository.group_by("colour")
-
-
-        def test_restore_puts_back_a_snapshot(${entity}_repository: ${Entity}Repository) -> None:
-            saved = ${entity}_repository.snapshot()
-            ${entity}_repository.remove(saved[0].id)
-            ${entity}_repository.add(make(3))
-            ${entity}_repository.restore(saved)
-            assert ${entity}_repository.list() == saved
-
-
-        $tests
-        ''',
-        package=package, Entity=entity.name, entity=e,
-        kwargs1=kwargs(entity, 1, "            "), kwargs2=kwargs(entity, 2, "            "),
-        kwargs3=kwargs(entity, 3, "            "),
-        name1=repr(f"{entity.name} name 1"), name2=repr(f"{entity.name} name 2"), name3=repr(f"{entity.name} name 3"),
-        tests=tests, sortable_fields=repr([a.name for a in entity.attrs if a.type != "list[str]"]),
+        _REPOSITORY, package=package, Entity=entity.name, entity=entity.snake, words=title_words(entity.name),
+        sortable=repr(tuple(["id", *sortable])), text_fields=repr(tuple(a.name for a in texts(entity))),
+        unique=repr(tuple(unique_fields(entity))), finders=methods.rstrip() + "\n",
+        datetime_import="\nfrom datetime import datetime\n" if any(a.type == "datetime" for a in entity.attrs) else "",
     )  # fmt: skip
 
 
