@@ -12,8 +12,8 @@ from masterplan.sim.scripted.codegen import (
     delivery,
     events,
     exchange,
-    extras,
     project_setup,
+    queries,
     repository_base,
     services,
     storage,
@@ -31,7 +31,7 @@ _ENTITY_GENERATORS: dict[TaskKind, EntityGenerator] = {
     "repository": lambda package, entity, project: storage.repository_files(package, entity),
     "service": services.service_files,
     "api": api.api_files,
-    "queries": lambda package, entity, project: extras.queries_files(package, entity),
+    "queries": lambda package, entity, project: queries.queries_files(package, entity),
     "exchange": lambda package, entity, project: exchange.exchange_files(package, entity),
     "report": lambda package, entity, project: exchange.report_files(package, entity),
 }

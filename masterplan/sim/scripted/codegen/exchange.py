@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from masterplan.sim.scripted.codegen.extras import make_function
-from masterplan.sim.scripted.codegen.values import flags, numeric, ordered, plural, render
+from masterplan.sim.scripted.codegen.values import flags, make_function, numeric, ordered, plural, render
 from masterplan.sim.scripted.entities import EntityInfo
 from masterplan.sim.scripted.naming import title_words
 

@@ -173,3 +173,26 @@ def texts(entity: EntityInfo) -> list[Attr]:
 
 def flags(entity: EntityInfo) -> list[Attr]:
     return [a for a in entity.attrs if a.type == "bool"]
+
+
+def make_function(entity: EntityInfo) -> str:
+    """A test helper ``make(n)`` building sample ``n`` (1 to 3) of the entity."""
+    return render(
+        """
+        def make(n: int) -> $Entity:
+            samples = {
+                1: dict(
+        $k1
+                ),
+                2: dict(
+        $k2
+                ),
+                3: dict(
+        $k3
+                ),
+            }
+            return $Entity(**samples[n])
+        """,
+        Entity=entity.name, k1=kwargs(entity, 1, "            "), k2=kwargs(entity, 2, "            "),
+        k3=kwargs(entity, 3, "            "),
+    )  # fmt: skip
