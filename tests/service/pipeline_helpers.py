@@ -107,6 +107,15 @@ async def until_completed_tasks(service: RunService, run_id: str, count: int) ->
             done += 1
 
 
+async def until_requested(sim: SimulatorHandle, task_id: str, timeout_s: float = 60.0) -> None:
+    """Returns once the simulator has received a request for the task (its answer may still be on the way)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if task_id in sim.stats()["requests_by_task"]:
+                return
+            await asyncio.sleep(0.01)
+
+
 def _clean_environment(home: Path) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
 
