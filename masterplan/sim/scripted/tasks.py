@@ -14,6 +14,7 @@ from masterplan.sim.scripted.codegen import (
     exchange,
     project_setup,
     queries,
+    reports,
     repository_base,
     services,
     storage,
@@ -33,7 +34,7 @@ _ENTITY_GENERATORS: dict[TaskKind, EntityGenerator] = {
     "api": api.api_files,
     "queries": lambda package, entity, project: queries.queries_files(package, entity),
     "exchange": lambda package, entity, project: exchange.exchange_files(package, entity),
-    "report": lambda package, entity, project: exchange.report_files(package, entity),
+    "report": lambda package, entity, project: reports.report_files(package, entity),
 }
 
 

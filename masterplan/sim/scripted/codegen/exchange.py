@@ -1,326 +1,227 @@
-"""Per-entity CSV and JSON-lines exchange and reports, with their tests."""
+"""The entity exchange module of a generated project: CSV and JSON lines, preview and merge."""
 
 from __future__ import annotations
 
-from masterplan.sim.scripted.codegen.values import flags, make_function, numeric, ordered, plural, render
+from masterplan.sim.scripted.codegen.exchange_tests import exchange_tests
+from masterplan.sim.scripted.codegen.values import ordered, plural, render
 from masterplan.sim.scripted.entities import EntityInfo
 from masterplan.sim.scripted.naming import title_words
 
+_EXCHANGE = '''
+"""${Entity}s as CSV and JSON lines: export, import with numbered problems, preview and merge.
 
-def _csv_codecs(entity: EntityInfo) -> tuple[str, str]:
-    kinds = {a.name: a.type for a in entity.attrs}
-    encode = repr({name: kind for name, kind in kinds.items()})
-    return encode, repr(["id", *[a.name for a in ordered(entity)]])
+CSV encoding: booleans as ``true``/``false``, datetimes as ISO 8601, lists joined with ``|``
+(so a list item holding ``|`` cannot be exported). The header names the columns: on import
+they may come in any order and optional columns may be left out, but an unknown, repeated or
+missing required column is refused by name. Every bad line is reported with its number and
+nothing is imported unless everything is valid. Imported ids are reserved, so ids handed out
+later never collide with them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from $package.core.errors import ValidationError
+from $package.core.ids import reserve_id
+from $package.models.$entity import REQUIRED_FIELDS, $Entity
+
+COLUMNS = $columns
+FIELD_TYPES = $types
+REQUIRED_COLUMNS = frozenset({"id", *REQUIRED_FIELDS})
+LIST_SEPARATOR = "|"
+Conflict = Literal["skip", "replace", "fail"]
+
+
+def _encode(kind: str, value: Any) -> str:
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "datetime":
+        return value.isoformat()
+    if kind == "list[str]":
+        if any(LIST_SEPARATOR in item for item in value):
+            raise ValueError(f"a list item holds the separator {LIST_SEPARATOR!r}: {value!r}")
+        return LIST_SEPARATOR.join(value)
+    return str(value)
+
+
+def _decode(kind: str, text: str) -> Any:
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    if kind == "bool":
+        if text not in ("true", "false"):
+            raise ValueError(f"expected true or false, got {text!r}")
+        return text == "true"
+    if kind == "datetime":
+        return datetime.fromisoformat(text)
+    if kind == "list[str]":
+        return [item for item in text.split(LIST_SEPARATOR) if item]
+    return text
+
+
+def export_$plural(items: Iterable[$Entity], columns: Sequence[str] = COLUMNS, delimiter: str = ",") -> str:
+    """CSV with a header row; ``columns`` picks and orders the columns (the id among them)."""
+    unknown = [name for name in columns if name not in COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown columns {unknown}; columns are {COLUMNS}")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\\n")
+    writer.writerow(columns)
+    for item in items:
+        cells = [item.id if name == "id" else _encode(FIELD_TYPES[name], getattr(item, name)) for name in columns]
+        writer.writerow(cells)
+    return buffer.getvalue()
+
+
+def _header_problems(header: list[str]) -> list[str]:
+    problems = [f"unknown column {name}" for name in header if name not in COLUMNS]
+    problems += [f"column {name} appears more than once" for name in sorted({n for n in header if header.count(n) > 1})]
+    problems += [f"missing column {name}" for name in COLUMNS if name in REQUIRED_COLUMNS and name not in header]
+    return problems
+
+
+@dataclass(frozen=True)
+class ImportPreview:
+    """What an import would give: the valid ${words}s and the problems of the others."""
+
+    items: list[$Entity] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _row_item(header: list[str], row: list[str]) -> $Entity:
+    values = {name: _decode(FIELD_TYPES[name], cell) for name, cell in zip(header, row, strict=True) if name != "id"}
+    return $Entity(id=row[header.index("id")], **values)
+
+
+def preview_$plural(text: str, delimiter: str = ",") -> ImportPreview:
+    """Parse CSV like ``import_$plural`` without raising or reserving ids: a dry run."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        return ImportPreview(problems=["the file is empty: expected a header row"])
+    problems = _header_problems(header)
+    if problems:
+        return ImportPreview(problems=problems)
+    items: list[$Entity] = []
+    first_line: dict[str, int] = {}
+    for line_number, row in enumerate(reader, start=2):
+        if len(row) != len(header):
+            problems.append(f"line {line_number}: expected {len(header)} columns, got {len(row)}")
+            continue
+        try:
+            item = _row_item(header, row)
+        except ValidationError as error:
+            problems.extend(error.prefixed(f"line {line_number}: ").problems)
+            continue
+        except ValueError as error:
+            problems.append(f"line {line_number}: {error}")
+            continue
+        if item.id in first_line:
+            problems.append(f"line {line_number}: id {item.id} repeats line {first_line[item.id]}")
+            continue
+        first_line[item.id] = line_number
+        items.append(item)
+    return ImportPreview(items=items, problems=problems)
+
+
+def import_$plural(text: str, delimiter: str = ",") -> list[$Entity]:
+    """Parse CSV made by ``export_$plural``; every bad line is reported, none is half-imported."""
+    preview = preview_$plural(text, delimiter)
+    if not preview.ok:
+        raise ValidationError("$Entity", preview.problems)
+    for item in preview.items:
+        reserve_id(item.id)
+    return preview.items
+
+
+def export_${plural}_jsonl(items: Iterable[$Entity]) -> str:
+    """One JSON object per line, as ``$Entity.to_dict`` gives it."""
+    return "".join(json.dumps(item.to_dict(), sort_keys=True) + "\\n" for item in items)
+
+
+def import_${plural}_jsonl(text: str) -> list[$Entity]:
+    """Parse JSON lines; blank lines are skipped, bad lines reported by number."""
+    items: list[$Entity] = []
+    problems: list[str] = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            items.append($Entity.from_dict(data))
+        except ValidationError as error:
+            problems.extend(error.prefixed(f"line {line_number}: ").problems)
+        except ValueError as error:
+            problems.append(f"line {line_number}: {error}")
+    if problems:
+        raise ValidationError("$Entity", problems)
+    for item in items:
+        reserve_id(item.id)
+    return items
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """The ${words}s after a merge, and the ids that were added, replaced or skipped."""
+
+    items: list[$Entity]
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def merge_$plural(existing: list[$Entity], incoming: list[$Entity], on_conflict: Conflict = "skip") -> MergeResult:
+    """Combine incoming ${words}s with existing ones by id.
+
+    An incoming $words with a new id is added at the end. One whose id exists is skipped
+    (``skip``), takes the existing one's place (``replace``), or makes the whole merge fail
+    with a ValidationError naming every clashing id (``fail``).
+    """
+    if on_conflict not in ("skip", "replace", "fail"):
+        raise ValueError(f"on_conflict must be skip, replace or fail, got {on_conflict!r}")
+    merged = {item.id: item for item in existing}
+    clashes = [item.id for item in incoming if item.id in merged]
+    if clashes and on_conflict == "fail":
+        raise ValidationError("$Entity", [f"id {item_id} already exists" for item_id in clashes])
+    result = MergeResult(items=[])
+    for item in incoming:
+        if item.id not in merged:
+            result.added.append(item.id)
+        elif on_conflict == "skip":
+            result.skipped.append(item.id)
+            continue
+        else:
+            result.replaced.append(item.id)
+        merged[item.id] = item
+    result.items.extend(merged.values())
+    return result
+'''
+
+
+def exchange_source(package: str, entity: EntityInfo) -> str:
+    return render(
+        _EXCHANGE, package=package, Entity=entity.name, entity=entity.snake, words=title_words(entity.name),
+        plural=plural(entity.snake), types=repr({a.name: a.type for a in entity.attrs}),
+        columns=repr(["id", *[a.name for a in ordered(entity)]]),
+    )  # fmt: skip
 
 
 def exchange_files(package: str, entity: EntityInfo) -> dict[str, str]:
-    types, columns = _csv_codecs(entity)
-    plural_name = plural(entity.snake)
-    source = render(
-        '''
-        """${Entity}s as CSV: export with a header row, import with line-numbered errors.
-
-        Encoding: booleans as ``true``/``false``, datetimes as ISO 8601, lists joined with ``|``.
-        """
-
-        from __future__ import annotations
-
-        import csv
-        import io
-        import json
-        from collections.abc import Iterable
-        from datetime import datetime
-        from typing import Any
-
-        from $package.core.errors import ValidationError
-        from $package.models.$entity import $Entity
-
-        COLUMNS = $columns
-        FIELD_TYPES = $types
-
-
-        def _encode(kind: str, value: Any) -> str:
-            if kind == "bool":
-                return "true" if value else "false"
-            if kind == "datetime":
-                return value.isoformat()
-            if kind == "list[str]":
-                return "|".join(value)
-            return str(value)
-
-
-        def _decode(kind: str, text: str) -> Any:
-            if kind == "int":
-                return int(text)
-            if kind == "float":
-                return float(text)
-            if kind == "bool":
-                if text not in ("true", "false"):
-                    raise ValueError(f"expected true or false, got {text!r}")
-                return text == "true"
-            if kind == "datetime":
-                return datetime.fromisoformat(text)
-            if kind == "list[str]":
-                return [item for item in text.split("|") if item]
-            return text
-
-
-        def export_$plural(items: Iterable[$Entity]) -> str:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\\n")
-            writer.writerow(COLUMNS)
-            for item in items:
-                row = [item.id]
-                row += [_encode(FIELD_TYPES[name], getattr(item, name)) for name in COLUMNS[1:]]
-                writer.writerow(row)
-            return buffer.getvalue()
-
-
-        def import_$plural(text: str) -> list[$Entity]:
-            """Parse CSV made by ``export_$plural``; every bad line is reported, none is half-imported."""
-            reader = csv.reader(io.StringIO(text))
-            header = next(reader, None)
-            if header != COLUMNS:
-                raise ValidationError("$Entity", [f"header must be {','.join(COLUMNS)}"])
-            items: list[$Entity] = []
-            problems: list[str] = []
-            for line_number, row in enumerate(reader, start=2):
-                if len(row) != len(COLUMNS):
-                    problems.append(f"line {line_number}: expected {len(COLUMNS)} columns, got {len(row)}")
-                    continue
-                try:
-                    values = {name: _decode(FIELD_TYPES[name], cell) for name, cell in zip(COLUMNS[1:], row[1:])}
-                    values["id"] = row[0]
-                    items.append($Entity(**values))
-                except ValidationError as error:
-                    problems.extend(f"line {line_number}: {problem}" for problem in error.problems)
-                except ValueError as error:
-                    problems.append(f"line {line_number}: {error}")
-            if problems:
-                raise ValidationError("$Entity", problems)
-            return items
-
-
-        def export_${plural}_jsonl(items: Iterable[$Entity]) -> str:
-            """One JSON object per line, as ``$Entity.to_dict`` gives it."""
-            return "".join(json.dumps(item.to_dict(), sort_keys=True) + "\\n" for item in items)
-
-
-        def import_${plural}_jsonl(text: str) -> list[$Entity]:
-            """Parse JSON lines; blank lines are skipped, bad lines reported by number."""
-            items: list[$Entity] = []
-            problems: list[str] = []
-            for line_number, line in enumerate(text.splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                    if not isinstance(data, dict):
-                        raise ValueError("expected a JSON object")
-                    items.append($Entity.from_dict(data))
-                except ValidationError as error:
-                    problems.extend(f"line {line_number}: {problem}" for problem in error.problems)
-                except ValueError as error:
-                    problems.append(f"line {line_number}: {error}")
-            if problems:
-                raise ValidationError("$Entity", problems)
-            return items
-        ''',
-        package=package, Entity=entity.name, entity=entity.snake, plural=plural_name, columns=columns, types=types,
-    )  # fmt: skip
-    tests = render(
-        '''
-        """${Entity}s to CSV and back."""
-
-        from datetime import datetime
-
-        import pytest
-
-        from $package.core.errors import ValidationError
-        from $package.exchange.${entity}_csv import (
-            COLUMNS,
-            export_$plural,
-            export_${plural}_jsonl,
-            import_$plural,
-            import_${plural}_jsonl,
-        )
-        from $package.models.$entity import $Entity
-
-
-        $make
-
-
-        def test_export_writes_a_header_and_a_row_per_${entity}() -> None:
-            text = export_$plural([make(1), make(2)])
-            lines = text.splitlines()
-            assert lines[0] == ",".join(COLUMNS)
-            assert len(lines) == 3
-
-
-        def test_export_then_import_gives_the_same_${plural}() -> None:
-            originals = [make(1), make(2), make(3)]
-            assert import_$plural(export_$plural(originals)) == originals
-
-
-        def test_an_empty_export_imports_as_nothing() -> None:
-            assert import_$plural(export_$plural([])) == []
-
-
-        def test_a_wrong_header_is_refused() -> None:
-            with pytest.raises(ValidationError, match="header must be"):
-                import_$plural("colour,size\\nred,3\\n")
-
-
-        def test_bad_lines_are_reported_with_their_numbers() -> None:
-            good = export_$plural([make(1)]).splitlines()
-            short_line = "only,two"
-            blank_name = good[1].replace("$Entity name 1", " ")
-            with pytest.raises(ValidationError) as info:
-                import_$plural("\\n".join([good[0], good[1], short_line, blank_name]) + "\\n")
-            problems = info.value.problems
-            assert any(problem.startswith("line 3: expected") for problem in problems)
-            assert any(problem.startswith("line 4: name") for problem in problems)
-
-
-        def test_json_lines_round_trip() -> None:
-            originals = [make(1), make(2), make(3)]
-            text = export_${plural}_jsonl(originals)
-            assert len(text.splitlines()) == 3
-            assert import_${plural}_jsonl(text + "\\n\\n") == originals
-
-
-        def test_bad_json_lines_are_reported_with_their_numbers() -> None:
-            good = export_${plural}_jsonl([make(1)]).strip()
-            with pytest.raises(ValidationError) as info:
-                import_${plural}_jsonl("\\n".join([good, "not json", "[1, 2]", good.replace('"name": ', '"nom": ')]))
-            problems = info.value.problems
-            assert any(problem.startswith("line 2:") for problem in problems)
-            assert any(problem.startswith("line 3: expected a JSON object") for problem in problems)
-            assert any(problem.startswith("line 4: unknown field nom") for problem in problems)
-        ''',
-        package=package, Entity=entity.name, entity=entity.snake, plural=plural_name,
-        make=make_function(entity).rstrip(),
-    )  # fmt: skip
-    return {f"{package}/exchange/{entity.snake}_csv.py": source, f"tests/test_{entity.snake}_exchange.py": tests}
-
-
-def report_files(package: str, entity: EntityInfo) -> dict[str, str]:
-    number_fields = [a.name for a in numeric(entity)]
-    flag_fields = [a.name for a in flags(entity)]
-    plural_name = plural(entity.snake)
-    source = render(
-        '''
-        """Statistics over ${words}s: counts, numeric summaries and flag shares, as data and as Markdown."""
-
-        from __future__ import annotations
-
-        from dataclasses import dataclass, field
-
-        from $package.queries.${entity}_queries import ${Entity}Query, search_$plural
-        from $package.repositories.${entity}_repository import ${Entity}Repository
-
-        NUMBER_FIELDS = $number_fields
-        FLAG_FIELDS = $flag_fields
-
-
-        @dataclass(frozen=True)
-        class NumberSummary:
-            minimum: float
-            maximum: float
-            total: float
-            mean: float
-
-
-        @dataclass(frozen=True)
-        class ${Entity}Report:
-            count: int
-            numbers: dict[str, NumberSummary] = field(default_factory=dict)
-            flags_set: dict[str, int] = field(default_factory=dict)
-
-            def share(self, flag: str) -> float:
-                """The share of ${words}s with ``flag`` set (0 when there are none)."""
-                return self.flags_set[flag] / self.count if self.count else 0.0
-
-
-        def summarise(values: list[float]) -> NumberSummary:
-            if not values:
-                return NumberSummary(0.0, 0.0, 0.0, 0.0)
-            total = float(sum(values))
-            return NumberSummary(float(min(values)), float(max(values)), total, total / len(values))
-
-
-        def build_${entity}_report(repository: ${Entity}Repository, text: str = "") -> ${Entity}Report:
-            """The report over every $words matching ``text`` (all of them by default)."""
-            items = search_$plural(repository, ${Entity}Query(text=text, limit=100)).items
-            numbers = {name: summarise([float(getattr(item, name)) for item in items]) for name in NUMBER_FIELDS}
-            flags_set = {name: sum(1 for item in items if getattr(item, name)) for name in FLAG_FIELDS}
-            return ${Entity}Report(count=len(items), numbers=numbers, flags_set=flags_set)
-
-
-        def render_${entity}_report(report: ${Entity}Report) -> str:
-            lines = [f"# ${Entity} report", "", f"{report.count} ${words}(s)."]
-            if report.numbers:
-                lines += ["", "| field | min | max | total | mean |", "| --- | --- | --- | --- | --- |"]
-                for name, summary in report.numbers.items():
-                    cells = [f"{summary.minimum:g}", f"{summary.maximum:g}", f"{summary.total:g}"]
-                    cells.append(f"{summary.mean:.2f}")
-                    lines.append(f"| {name} | " + " | ".join(cells) + " |")
-            for name, count in report.flags_set.items():
-                lines.append(f"- {name}: {count} of {report.count} ({report.share(name):.0%})")
-            return "\\n".join(lines) + "\\n"
-        ''',
-        package=package, Entity=entity.name, entity=entity.snake, words=title_words(entity.name),
-        plural=plural_name, number_fields=repr(tuple(number_fields)), flag_fields=repr(tuple(flag_fields)),
-    )  # fmt: skip
-    number_checks = "".join(
-        f'    assert report.numbers["{name}"].minimum == float(make(1).{name})\n'
-        f'    assert report.numbers["{name}"].maximum == float(make(3).{name})\n'
-        for name in number_fields
-    )
-    flag_checks = "".join(f'    assert report.flags_set["{name}"] == 2\n' for name in flag_fields)
-    tests = render(
-        '''
-        """The $Entity report."""
-
-        from datetime import datetime
-
-        from $package.models.$entity import $Entity
-        from $package.reports.${entity}_report import build_${entity}_report, render_${entity}_report, summarise
-        from $package.repositories.${entity}_repository import ${Entity}Repository
-
-
-        $make
-
-
-        def test_the_report_counts_and_summarises() -> None:
-            report = build_${entity}_report(${Entity}Repository([make(1), make(2), make(3)]))
-            assert report.count == 3
-        $number_checks$flag_checks
-
-        def test_the_report_can_be_narrowed_by_text() -> None:
-            report = build_${entity}_report(${Entity}Repository([make(1), make(2), make(3)]), text="${Entity} name 2")
-            assert report.count == 1
-
-
-        def test_an_empty_repository_gives_an_empty_report() -> None:
-            report = build_${entity}_report(${Entity}Repository())
-            assert report.count == 0
-            assert all(summary.total == 0 for summary in report.numbers.values())
-            assert "0 ${words}(s)." in render_${entity}_report(report)
-
-
-        def test_summarise_computes_min_max_total_and_mean() -> None:
-            summary = summarise([1.0, 2.0, 6.0])
-            assert (summary.minimum, summary.maximum, summary.total, summary.mean) == (1.0, 6.0, 9.0, 3.0)
-
-
-        def test_the_markdown_report_has_a_title_and_a_line_per_flag() -> None:
-            text = render_${entity}_report(build_${entity}_report(${Entity}Repository([make(1), make(2)])))
-            assert text.startswith("# $Entity report")
-            assert text.count("\\n- ") == $flag_count
-        ''',
-        package=package, Entity=entity.name, entity=entity.snake, words=title_words(entity.name),
-        make=make_function(entity).rstrip(), number_checks=number_checks, flag_checks=flag_checks,
-        flag_count=str(len(flag_fields)),
-    )  # fmt: skip
-    return {f"{package}/reports/{entity.snake}_report.py": source, f"tests/test_{entity.snake}_report.py": tests}
+    return {
+        f"{package}/exchange/{entity.snake}_csv.py": exchange_source(package, entity),
+        f"tests/test_{entity.snake}_exchange.py": exchange_tests(package, entity),
+    }
