@@ -1,0 +1,40 @@
+"""Fixtures of the pipeline tests that more than one module reads."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from masterplan.service.assembly import open_service
+
+from .pipeline_helpers import RunRecord, load_record, run_request, service_settings, simulator
+
+BUDGET_USD = Decimal("0.60")
+"""Enough for discovery and the plan (whose worst case alone is about $0.50), not for all 12 tasks."""
+
+
+@dataclass(frozen=True)
+class BudgetRun:
+    budget_usd: Decimal
+    record: RunRecord
+    stats: dict[str, Any]
+
+
+async def _budget_run(root: Path) -> BudgetRun:
+    async with simulator() as sim:
+        async with open_service(service_settings(sim, f"sqlite://{root / 'masterplan.db'}", root / "ws")) as service:
+            run = await service.wait((await service.create(run_request(12, budget_usd=BUDGET_USD))).id)
+            record = await load_record(service.store, run.id)
+        stats = sim.stats()
+    return BudgetRun(BUDGET_USD, record, stats)
+
+
+@pytest.fixture(scope="session")
+def budget_run(tmp_path_factory: pytest.TempPathFactory) -> BudgetRun:
+    """A 12-task run whose budget runs out during execution."""
+    return asyncio.run(_budget_run(tmp_path_factory.mktemp("budget")))
