@@ -19,22 +19,42 @@ BUDGET_USD = Decimal("0.60")
 
 
 @dataclass(frozen=True)
-class BudgetRun:
-    budget_usd: Decimal
+class FinishedRun:
+    """What the store holds about a run that ended, and what the simulator counted."""
+
     record: RunRecord
     stats: dict[str, Any]
 
+    @property
+    def workspace(self) -> Path:
+        return Path(self.record.run.workspace)
 
-async def _budget_run(root: Path) -> BudgetRun:
+
+async def _budget_run(root: Path) -> FinishedRun:
     async with simulator() as sim:
         async with open_service(service_settings(sim, f"sqlite://{root / 'masterplan.db'}", root / "ws")) as service:
             run = await service.wait((await service.create(run_request(12, budget_usd=BUDGET_USD))).id)
             record = await load_record(service.store, run.id)
         stats = sim.stats()
-    return BudgetRun(BUDGET_USD, record, stats)
+    return FinishedRun(record, stats)
+
+
+async def _concurrent_run(root: Path) -> FinishedRun:
+    async with simulator(seed=5) as sim:
+        async with open_service(service_settings(sim, f"sqlite://{root / 'masterplan.db'}", root / "ws")) as service:
+            run = await service.wait((await service.create(run_request(12, concurrency=3))).id)
+            record = await load_record(service.store, run.id)
+        stats = sim.stats()
+    return FinishedRun(record, stats)
 
 
 @pytest.fixture(scope="session")
-def budget_run(tmp_path_factory: pytest.TempPathFactory) -> BudgetRun:
-    """A 12-task run whose budget runs out during execution."""
+def concurrent_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
+    """A 12-task run with three tasks side by side."""
+    return asyncio.run(_concurrent_run(tmp_path_factory.mktemp("concurrent")))
+
+
+@pytest.fixture(scope="session")
+def budget_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
+    """A 12-task run whose budget (BUDGET_USD) runs out during execution."""
     return asyncio.run(_budget_run(tmp_path_factory.mktemp("budget")))

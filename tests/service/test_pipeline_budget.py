@@ -8,11 +8,11 @@ from pathlib import Path
 from masterplan.models import RunStatus
 from masterplan.service.assembly import open_service
 
-from .conftest import BudgetRun
+from .conftest import BUDGET_USD, FinishedRun
 from .pipeline_helpers import load_record, run_request, service_settings, sim_requests, simulator
 
 
-def test_run_ends_budget_exceeded_naming_the_call_that_did_not_fit(budget_run: BudgetRun) -> None:
+def test_run_ends_budget_exceeded_naming_the_call_that_did_not_fit(budget_run: FinishedRun) -> None:
     run = budget_run.record.run
     assert run.status is RunStatus.BUDGET_EXCEEDED, run.error
     assert run.error is not None
@@ -23,7 +23,7 @@ def test_run_ends_budget_exceeded_naming_the_call_that_did_not_fit(budget_run: B
     assert "**budget_exceeded**" in budget_run.record.artifacts["REPORT.md"].content
 
 
-def test_tasks_finished_before_the_refusal_are_kept(budget_run: BudgetRun) -> None:
+def test_tasks_finished_before_the_refusal_are_kept(budget_run: FinishedRun) -> None:
     record = budget_run.record
     completed = record.task_ids("completed")
     assert 1 <= len(completed) < len(record.tasks)
@@ -35,14 +35,14 @@ def test_tasks_finished_before_the_refusal_are_kept(budget_run: BudgetRun) -> No
     assert committed == completed
 
 
-def test_cost_stays_within_the_budget(budget_run: BudgetRun) -> None:
+def test_cost_stays_within_the_budget(budget_run: FinishedRun) -> None:
     run = budget_run.record.run
-    assert run.budget_usd == budget_run.budget_usd
+    assert run.budget_usd == BUDGET_USD
     assert 0 < run.cost_usd <= run.budget_usd
     assert run.cost_usd == sum((call.cost_usd for call in budget_run.record.calls), Decimal(0))
 
 
-def test_no_request_is_sent_once_the_budget_refuses(budget_run: BudgetRun) -> None:
+def test_no_request_is_sent_once_the_budget_refuses(budget_run: FinishedRun) -> None:
     record = budget_run.record
     assert sim_requests(budget_run.stats) == len(record.calls)
     assert all(call.outcome == "ok" for call in record.calls)
