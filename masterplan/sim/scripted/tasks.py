@@ -8,8 +8,9 @@ from typing import Any
 
 from masterplan.sim.scripted.codegen import (
     api,
+    application,
     core_source,
-    delivery,
+    documentation,
     events,
     exchange,
     project_setup,
@@ -58,8 +59,8 @@ def _generate(shape: TaskShape, files: list[str], title: str, project: Project) 
         "core": lambda: core_source.core_files(package),
         "repository_base": lambda: repository_base.repository_base_files(package),
         "events": lambda: events.events_files(package),
-        "app": lambda: delivery.app_files(package, project),
-        "docs": lambda: delivery.docs_files(package, project),
+        "app": lambda: application.app_files(package, project),
+        "docs": lambda: documentation.docs_files(package, project),
     }
     if shape.kind in fixed:
         return fixed[shape.kind]()
