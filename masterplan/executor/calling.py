@@ -164,6 +164,7 @@ class PhaseCaller:
                     "cache_read_tokens": result.usage.cache_read_tokens,
                     "output_tokens": result.usage.output_tokens,
                     "cost_usd": str(result.cost_usd),
+                    "uncached_cost_usd": str(result.uncached_cost_usd),
                     "cache_read_share": round(result.cache_read_share, 4),
                 },
             )

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from masterplan.cache.manager import PromptCacheManager
 from masterplan.config import Settings
-from masterplan.executor.calling import ShortPrefixReports
 from masterplan.llm.gateway import LLMGateway
-from masterplan.llm.observer import GatewayObserver, ObserverGroup
+from masterplan.llm.observer import GatewayObserver
 from masterplan.models import LLMCallRecord
 from masterplan.service.events import EventBus
 from masterplan.service.runs import RunService
@@ -32,17 +30,8 @@ async def open_service(
     store = await open_store(settings.database_url, migrate=True)
     try:
         gateway = LLMGateway(settings, recorder=store_recorder(store), observer=observer)
-        short_prefixes = ShortPrefixReports()
-        cache_observer = ObserverGroup([short_prefixes, *([observer] if observer else [])])
         try:
-            service = RunService(
-                store=store,
-                gateway=gateway,
-                cache_manager=PromptCacheManager(gateway.prices, observer=cache_observer),
-                settings=settings,
-                bus=bus,
-                short_prefixes=short_prefixes,
-            )
+            service = RunService(store=store, gateway=gateway, settings=settings, bus=bus, observer=observer)
             try:
                 yield service
             finally:

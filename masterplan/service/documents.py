@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -12,6 +12,8 @@ from typing import Any
 import jinja2
 
 from masterplan.models import DiscoveryDocument, DiscoveryQuestion, LLMCallRecord, MasterPlan, Run, TaskState
+
+UncachedCost = Callable[[LLMCallRecord], Decimal]
 
 
 @dataclass(frozen=True)
@@ -29,12 +31,19 @@ class PhaseCost:
     cache_read: int = 0
     output: int = 0
     cost: Decimal = field(default_factory=Decimal)
+    uncached_cost: Decimal = field(default_factory=Decimal)
+
+    @property
+    def cache_share(self) -> float:
+        total = self.input + self.cache_write + self.cache_read
+        return self.cache_read / total if total else 0.0
 
 
 @dataclass(frozen=True)
 class TaskRow:
     task: TaskState
     cache_share: float
+    uncached_cost: Decimal
 
 
 def _cell(value: Any) -> str:
@@ -82,7 +91,7 @@ def _cache_share(calls: Sequence[LLMCallRecord]) -> float:
     return read / total if total else 0.0
 
 
-def _phase_costs(calls: Sequence[LLMCallRecord]) -> list[PhaseCost]:
+def _phase_costs(calls: Sequence[LLMCallRecord], uncached: UncachedCost) -> list[PhaseCost]:
     phases: dict[str, PhaseCost] = {}
     for call in calls:
         phase = phases.setdefault(call.phase, PhaseCost(call.phase))
@@ -92,6 +101,7 @@ def _phase_costs(calls: Sequence[LLMCallRecord]) -> list[PhaseCost]:
         phase.cache_read += call.cache_read_tokens
         phase.output += call.output_tokens
         phase.cost += call.cost_usd
+        phase.uncached_cost += uncached(call)
     return list(phases.values())
 
 
@@ -100,9 +110,10 @@ def render_report(
     tasks: Sequence[TaskState],
     calls: Sequence[LLMCallRecord],
     *,
-    uncached_cost: Decimal,
+    uncached: UncachedCost,
     final_check: FinalCheck | None,
 ) -> str:
+    """``uncached`` prices one call as if nothing had been cached (the counterfactual)."""
     calls_by_task: dict[str | None, list[LLMCallRecord]] = defaultdict(list)
     for call in calls:
         calls_by_task[call.task_id].append(call)
@@ -119,10 +130,17 @@ def render_report(
             counts=counts,
             calls=calls,
             failed_calls=sum(1 for call in calls if call.outcome != "ok"),
-            uncached_cost=uncached_cost,
+            uncached_cost=sum((uncached(call) for call in calls), Decimal(0)),
             final_check=final_check,
-            task_rows=[TaskRow(task, _cache_share(calls_by_task[task.task_id])) for task in tasks],
-            phases=_phase_costs(calls),
+            task_rows=[
+                TaskRow(
+                    task,
+                    _cache_share(calls_by_task[task.task_id]),
+                    sum((uncached(call) for call in calls_by_task[task.task_id]), Decimal(0)),
+                )
+                for task in tasks
+            ],
+            phases=_phase_costs(calls, uncached),
             failures=[task for task in tasks if task.error and task.status.value in ("failed", "skipped")],
         )
     )

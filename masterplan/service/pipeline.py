@@ -26,6 +26,7 @@ from masterplan.models import (
     Artifact,
     DiscoveryDocument,
     InvalidTransition,
+    LLMCallRecord,
     RunStatus,
     TaskStatus,
 )
@@ -164,16 +165,13 @@ class RunPipeline:
             run = await tx.require_run(ctx.run.id)
             tasks = await tx.list_tasks(run.id)
             calls = await tx.list_llm_calls(run.id)
-        uncached = sum(
-            (
-                self.prices.get(call.model).uncached_cost(TokenUsage.from_record(call))
-                for call in calls
-                if call.model in self.prices
-            ),
-            Decimal(0),
-        )
         shown = run.model_copy(update={"status": status}) if not run.status.is_terminal else run
-        return render_report(shown, tasks, calls, uncached_cost=uncached, final_check=final)
+        return render_report(shown, tasks, calls, uncached=self._uncached_cost, final_check=final)
+
+    def _uncached_cost(self, call: LLMCallRecord) -> Decimal:
+        if call.model not in self.prices:
+            return call.cost_usd
+        return self.prices.get(call.model).uncached_cost(TokenUsage.from_record(call))
 
     async def _write_report(self, ctx: RunContext, final: FinalCheck | None = None) -> None:
         report = await self._report(ctx, final, ctx.run.status)

@@ -22,6 +22,7 @@ from masterplan.executor.journal import Journal
 from masterplan.executor.workspace import Workspace
 from masterplan.llm.budget import RunBudget
 from masterplan.llm.gateway import LLMGateway
+from masterplan.llm.observer import GatewayObserver, ObserverGroup
 from masterplan.models import Run, RunRequest, RunStatus
 from masterplan.service.errors import RunConflict, RunNotFound
 from masterplan.service.events import EventBus
@@ -37,15 +38,16 @@ class RunService:
         *,
         store: Store,
         gateway: LLMGateway,
-        cache_manager: PromptCacheManager,
         settings: Settings,
         bus: EventBus | None = None,
-        short_prefixes: ShortPrefixReports | None = None,
+        observer: GatewayObserver | None = None,
     ) -> None:
         self.store = store
-        self.short_prefixes = short_prefixes or ShortPrefixReports()
+        self.short_prefixes = ShortPrefixReports()
         self.gateway = gateway
-        self.cache_manager = cache_manager
+        self.cache_manager = PromptCacheManager(
+            gateway.prices, observer=ObserverGroup([self.short_prefixes, *([observer] if observer else [])])
+        )
         self.settings = settings
         self.bus = bus or EventBus()
         self.journal = Journal(store, self.bus.publish)
