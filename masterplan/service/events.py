@@ -10,7 +10,7 @@ store with ``events_after`` when it reconnects.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
 from masterplan.models import Event
@@ -71,7 +71,12 @@ class EventBus:
     def __init__(self, *, queue_size: int = 1_000) -> None:
         self.queue_size = queue_size
         self._subscriptions: dict[str | None, set[Subscription]] = {}
+        self._listeners: list[Callable[[Event], None]] = []
         self.dropped_subscribers = 0
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        """Called synchronously with every published event (metrics); it must be quick and must not raise."""
+        self._listeners.append(listener)
 
     def subscribe(self, run_id: str | None, *, maxsize: int | None = None) -> Subscription:
         subscription = Subscription(self, run_id, maxsize or self.queue_size)
@@ -91,6 +96,8 @@ class EventBus:
 
     def publish(self, events: Iterable[Event]) -> None:
         for event in events:
+            for listener in self._listeners:
+                listener(event)
             for key in (event.run_id, None):
                 for subscription in list(self._subscriptions.get(key, ())):
                     if not subscription.offer(event):
