@@ -12,8 +12,9 @@ _EXCHANGE = '''
 
 CSV encoding: booleans as ``true``/``false``, datetimes as ISO 8601, lists joined with ``|``
 (so a list item holding ``|`` cannot be exported). The header names the columns: on import
-they may come in any order and optional columns may be left out, but an unknown, repeated or
-missing required column is refused by name. Every bad line is reported with its number and
+they may come in any order, in any case and with spaces for underscores (``Due At`` is
+``due_at``), and optional columns may be left out, but an unknown, repeated or missing
+required column is refused by name. Every bad line is reported with its number and
 nothing is imported unless everything is valid. Imported ids are reserved, so ids handed out
 later never collide with them.
 """
@@ -81,6 +82,16 @@ def export_$plural(items: Iterable[$Entity], columns: Sequence[str] = COLUMNS, d
     return buffer.getvalue()
 
 
+def normalise_header(name: str) -> str:
+    """``" Due At "`` -> ``"due_at"``: headers typed by people still match the columns."""
+    return "_".join(name.strip().lower().replace("-", " ").split())
+
+
+def csv_template() -> str:
+    """A header row with every column, required ones first, for people to fill in."""
+    return ",".join(sorted(COLUMNS, key=lambda name: name not in REQUIRED_COLUMNS)) + "\\n"
+
+
 def _header_problems(header: list[str]) -> list[str]:
     problems = [f"unknown column {name}" for name in header if name not in COLUMNS]
     problems += [f"column {name} appears more than once" for name in sorted({n for n in header if header.count(n) > 1})]
@@ -108,9 +119,10 @@ def _row_item(header: list[str], row: list[str]) -> $Entity:
 def preview_$plural(text: str, delimiter: str = ",") -> ImportPreview:
     """Parse CSV like ``import_$plural`` without raising or reserving ids: a dry run."""
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = next(reader, None)
-    if header is None:
+    raw_header = next(reader, None)
+    if raw_header is None:
         return ImportPreview(problems=["the file is empty: expected a header row"])
+    header = [normalise_header(name) for name in raw_header]
     problems = _header_problems(header)
     if problems:
         return ImportPreview(problems=problems)
@@ -172,6 +184,29 @@ def import_${plural}_jsonl(text: str) -> list[$Entity]:
     for item in items:
         reserve_id(item.id)
     return items
+
+
+@dataclass(frozen=True)
+class ImportChanges:
+    """What an import would change: ids it adds, and for each known id the fields it changes."""
+
+    added: list[str] = field(default_factory=list)
+    changed: dict[str, list[str]] = field(default_factory=dict)
+    unchanged: list[str] = field(default_factory=list)
+
+
+def changes_from_import(existing: list[$Entity], incoming: list[$Entity]) -> ImportChanges:
+    """Compare incoming ${words}s with the existing ones by id, before merging with ``replace``."""
+    known = {item.id: item for item in existing}
+    changes = ImportChanges()
+    for item in incoming:
+        if item.id not in known:
+            changes.added.append(item.id)
+        elif diff := known[item.id].diff(item):
+            changes.changed[item.id] = sorted(diff)
+        else:
+            changes.unchanged.append(item.id)
+    return changes
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,14 @@ from $package.core.ids import new_id, parse_id
 from $package.exchange.${entity}_csv import (
     COLUMNS,
     REQUIRED_COLUMNS,
+    changes_from_import,
+    csv_template,
     export_$plural,
     export_${plural}_jsonl,
     import_$plural,
     import_${plural}_jsonl,
     merge_$plural,
+    normalise_header,
     preview_$plural,
 )
 from $package.models.$entity import $Entity
@@ -45,6 +48,21 @@ def test_export_then_import_gives_the_same_${plural}() -> None:
 def test_columns_may_come_in_any_order() -> None:
     originals = [make(1), make(2)]
     assert import_$plural(export_$plural(originals, columns=list(reversed(COLUMNS)))) == originals
+
+
+def test_headers_typed_by_people_still_match() -> None:
+    lines = export_$plural([make(1)]).splitlines()
+    shouted = ",".join(" " + name.upper().replace("_", " ") + " " for name in COLUMNS)
+    assert import_$plural("\\n".join([shouted, lines[1]])) == import_$plural("\\n".join(lines))
+    assert normalise_header("  Due-At ") == "due_at"
+
+
+def test_the_template_has_every_column_required_ones_first() -> None:
+    header = csv_template().strip().split(",")
+    assert sorted(header) == sorted(COLUMNS)
+    assert all(name in REQUIRED_COLUMNS for name in header[: len(REQUIRED_COLUMNS)])
+    preview = preview_$plural(csv_template())
+    assert (preview.ok, preview.items) == (True, [])
 
 
 def test_another_delimiter_round_trips() -> None:
@@ -121,6 +139,14 @@ def test_bad_json_lines_are_reported_with_their_numbers() -> None:
     assert any(problem.startswith("line 2:") for problem in problems)
     assert any(problem.startswith("line 3: expected a JSON object") for problem in problems)
     assert any(problem.startswith("line 4: unknown field nom") for problem in problems)
+
+
+def test_changes_from_import_say_what_a_replace_would_change() -> None:
+    first, second, third = make(1), make(2), make(3)
+    changes = changes_from_import([first, second], [first.with_changes(name="Changed"), second, third])
+    assert changes.added == [third.id]
+    assert changes.changed == {first.id: ["name"]}
+    assert changes.unchanged == [second.id]
 
 
 def test_merge_adds_new_ids_and_skips_known_ones_by_default() -> None:

@@ -73,6 +73,9 @@ Arrows point one way: a layer imports only the layers listed for it in
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 __version__ = "0.1.0"
 
 LAYERS: dict[str, str] = $layers
@@ -98,12 +101,43 @@ def may_import(importer: str, imported: str) -> bool:
     if importer == TOP_LEVEL:
         return True
     return imported in ALLOWED_IMPORTS[importer]
+
+
+def imported_layers(path: Path, package: str = __name__) -> set[str]:
+    """The layers of ``package`` a source file imports from (``app`` included).
+
+    Absolute imports (``from pkg.models.x import Y``) and relative imports that climb to the
+    package root (``from ..models import x`` inside a layer) both count; ``from . import x``
+    stays inside the file's own layer and is ignored.
+    """
+    layers: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name.split(".") for alias in node.names]
+            layers.update(parts[1] for parts in names if parts[0] == package and len(parts) > 1)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            parts = node.module.split(".")
+            if parts[0] == package and len(parts) > 1:
+                layers.add(parts[1])
+        elif isinstance(node, ast.ImportFrom) and node.level == 2:
+            layers.update([node.module.split(".")[0]] if node.module else [alias.name for alias in node.names])
+    return layers
+
+
+def layer_violations(package_dir: Path, package: str = __name__) -> list[str]:
+    """Every import that breaks ``ALLOWED_IMPORTS``, as ``"layer/module.py imports other"``; empty is good."""
+    broken: list[str] = []
+    for layer in LAYERS:
+        for path in sorted((package_dir / layer).glob("*.py")):
+            for other in sorted(imported_layers(path, package)):
+                if (other in LAYERS or other == TOP_LEVEL) and not may_import(layer, other):
+                    broken.append(f"{layer}/{path.name} imports {other}")
+    return broken
 '''
 
 _PACKAGE_TESTS = '''
 """The package installs its layers, knows its version, and its modules keep to the layer rules."""
 
-import ast
 import importlib
 import re
 from pathlib import Path
@@ -111,23 +145,9 @@ from pathlib import Path
 import pytest
 
 import $package
-from $package import ALLOWED_IMPORTS, LAYERS, may_import
+from $package import ALLOWED_IMPORTS, LAYERS, imported_layers, layer_violations, may_import
 
 PACKAGE_DIR = Path($package.__file__).resolve().parent
-
-
-def imported_layers(path: Path) -> set[str]:
-    """The layers of $package a source file imports from (``app`` included)."""
-    layers: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "$package" and len(parts) > 1:
-                layers.add(parts[1])
-    return layers
 
 
 def test_the_package_has_a_semantic_version() -> None:
@@ -164,18 +184,29 @@ def test_unknown_layers_are_refused() -> None:
 
 
 def test_no_module_imports_a_layer_it_may_not_use() -> None:
-    broken = []
-    for layer in LAYERS:
-        for path in sorted((PACKAGE_DIR / layer).glob("*.py")):
-            broken += [f"{layer}/{path.name} imports {other}" for other in imported_layers(path)
-                       if not may_import(layer, other)]
-    assert broken == []
+    assert layer_violations(PACKAGE_DIR) == []
 
 
-def test_the_import_scanner_sees_both_import_forms(tmp_path: Path) -> None:
+def test_the_import_scanner_sees_every_import_form(tmp_path: Path) -> None:
     source = tmp_path / "sample.py"
-    source.write_text("import $package.core.ids\\nfrom $package.models import x\\nfrom . import y\\nimport os\\n")
-    assert imported_layers(source) == {"core", "models"}
+    source.write_text(
+        "import $package.core.ids\\n"
+        "from $package.models import x\\n"
+        "from ..services import y\\n"
+        "from .. import api\\n"
+        "from . import z\\n"
+        "import os\\n"
+    )
+    assert imported_layers(source) == {"core", "models", "services", "api"}
+
+
+def test_a_violation_names_the_module_and_the_layer(tmp_path: Path) -> None:
+    for layer in LAYERS:
+        (tmp_path / layer).mkdir()
+    (tmp_path / "models" / "bad.py").write_text("from $package.services.thing_service import ThingService\\n")
+    (tmp_path / "services" / "fine.py").write_text("from ..models.thing import Thing\\n")
+    (tmp_path / "core" / "worse.py").write_text("from $package.app import build_application\\n")
+    assert layer_violations(tmp_path) == ["core/worse.py imports app", "models/bad.py imports services"]
 '''
 
 

@@ -10,7 +10,8 @@ REPOSITORY_BASE = '''
 Items are kept by id, in insertion order. Every change bumps ``revision``, so a caller can
 tell cheaply whether anything changed since it last looked (to refresh a cached report, say),
 and ``transaction`` undoes every change of a block that raises, which is how batches stay
-all-or-nothing.
+all-or-nothing. Listeners (``subscribe``) hear of every added, updated and removed item, the
+undoing of a failed transaction included, so an index or a cache built on top stays right.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class HasId(Protocol):
 
 
 T = TypeVar("T", bound=HasId)
+Listener = Callable[[str, T], None]
+"""Called with ``"added"``, ``"updated"`` or ``"removed"`` and the item concerned."""
 
 
 class InMemoryRepository(Generic[T]):
@@ -44,6 +47,7 @@ class InMemoryRepository(Generic[T]):
     def __init__(self, items: Iterable[T] | None = None) -> None:
         self._items: dict[str, T] = {}
         self._revision = 0
+        self._listeners: list[Listener[T]] = []
         for item in items or []:
             self.add(item)
 
@@ -56,8 +60,23 @@ class InMemoryRepository(Generic[T]):
         if item.id in self._items:
             raise ConflictError(self.entity_name, item.id, "already stored")
         self._items[item.id] = item
-        self._revision += 1
+        self._changed("added", item)
         return item
+
+    def subscribe(self, listener: Listener[T]) -> Callable[[], None]:
+        """Call ``listener(action, item)`` after every change; returns a function that unsubscribes."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _changed(self, action: str, item: T) -> None:
+        self._revision += 1
+        for listener in list(self._listeners):
+            listener(action, item)
 
     def add_all(self, items: Iterable[T]) -> list[T]:
         """Add every item, or none of them when one id is already stored or repeated."""
@@ -91,13 +110,13 @@ class InMemoryRepository(Generic[T]):
         if item.id not in self._items:
             raise NotFoundError(self.entity_name, item.id)
         self._items[item.id] = item
-        self._revision += 1
+        self._changed("updated", item)
         return item
 
     def remove(self, item_id: str) -> T:
         item = self.get(item_id)
         del self._items[item_id]
-        self._revision += 1
+        self._changed("removed", item)
         return item
 
     def remove_where(self, predicate: Callable[[T], bool]) -> list[T]:
@@ -174,8 +193,12 @@ class InMemoryRepository(Generic[T]):
             )
 
     def clear(self) -> None:
+        """Remove every item (listeners hear of each one); the revision moves even when it was empty."""
+        removed = list(self._items.values())
         self._items.clear()
         self._revision += 1
+        for item in removed:
+            self._changed("removed", item)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -184,9 +207,21 @@ class InMemoryRepository(Generic[T]):
         try:
             yield
         except BaseException:
-            self._items = saved
-            self._revision += 1
+            self._undo(saved)
             raise
+
+    def _undo(self, saved: dict[str, T]) -> None:
+        """Put ``saved`` back, telling listeners what the undoing changed."""
+        current, self._items = self._items, saved
+        self._revision += 1
+        for item_id, item in current.items():
+            if item_id not in saved:
+                self._changed("removed", item)
+        for item_id, item in saved.items():
+            if item_id not in current:
+                self._changed("added", item)
+            elif current[item_id] is not item:
+                self._changed("updated", item)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -315,6 +350,42 @@ def test_every_change_bumps_the_revision() -> None:
     repository.list()
     repository.find("widget-1")
     assert repository.revision == 4
+
+
+def test_listeners_hear_every_change_until_they_unsubscribe() -> None:
+    repository = WidgetRepository()
+    heard: list[tuple[str, int]] = []
+    unsubscribe = repository.subscribe(lambda action, widget: heard.append((action, widget.size)))
+    repository.add(Widget("widget-1", 1))
+    repository.update(Widget("widget-1", 2))
+    repository.add(Widget("widget-2", 3))
+    repository.remove("widget-1")
+    repository.clear()
+    assert heard == [("added", 1), ("updated", 2), ("added", 3), ("removed", 2), ("removed", 3)]
+    unsubscribe()
+    unsubscribe()
+    repository.add(Widget("widget-3", 4))
+    assert len(heard) == 5
+
+
+def test_listeners_hear_a_rolled_back_transaction_being_undone(five: WidgetRepository) -> None:
+    sizes: dict[str, int] = {widget.id: widget.size for widget in five}
+
+    def keep_index(action: str, widget: Widget) -> None:
+        if action == "removed":
+            del sizes[widget.id]
+        else:
+            sizes[widget.id] = widget.size
+
+    five.subscribe(keep_index)
+    with pytest.raises(RuntimeError):
+        with five.transaction():
+            five.remove("widget-1")
+            five.update(Widget("widget-2", 20))
+            five.add(Widget("widget-6", 6))
+            raise RuntimeError("abandon the batch")
+    assert sizes == {widget.id: widget.size for widget in five}
+    assert sizes == {"widget-1": 1, "widget-2": 2, "widget-3": 3, "widget-4": 4, "widget-5": 5}
 
 
 def test_a_failing_transaction_puts_everything_back(five: WidgetRepository) -> None:
