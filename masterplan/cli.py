@@ -12,15 +12,16 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from masterplan.client import APIError, MasterplanClient
 from masterplan.config import Settings
 from masterplan.llm.errors import GatewayConfigError
 from masterplan.llm.pricing import UnknownModel
 from masterplan.models import Run, RunOptions, RunRequest, RunStatus
-from masterplan.progress import describe
 from masterplan.service.assembly import open_service
 from masterplan.service.runs import RunService
 from masterplan.sim import SimConfig, add_sim_arguments, running_simulator, serve_simulator, sim_config_from_args
 from masterplan.store import StoreError, apply_migrations, create_store, load_prompt_files
+from masterplan.terminal import ProgressView
 
 NO_KEY = (
     "no Anthropic API key: set MASTERPLAN_ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY) for real generation, "
@@ -83,16 +84,19 @@ async def _llm_settings(args: argparse.Namespace, settings: Settings, stack: Asy
 
 
 async def _follow(service: RunService, run: Run) -> Run:
-    """Print the run's events until its driver stops; answer questions interactively on a terminal."""
-    with service.bus.subscribe(run.id) as subscription:
+    """Show the run's progress until its driver stops; answer questions interactively on a terminal."""
+    with ProgressView(run.id) as view, service.bus.subscribe(run.id) as subscription:
+        async with service.journal.read() as tx:
+            for event in await tx.events_after(run.id):
+                view.update(event)
         waiter = asyncio.create_task(service.wait(run.id))
         while not waiter.done():
             getter = asyncio.create_task(subscription.get())
             await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if getter.done():
-                line = describe(getter.result())
-                if line:
-                    print(line, flush=True)
+                event = getter.result()
+                if event.seq > view.state.last_seq:
+                    view.update(event)
             else:
                 getter.cancel()
         run = waiter.result()
@@ -117,8 +121,7 @@ def _print_summary(run: Run) -> None:
         print("the run waits for answers to its questions: use --auto-answer, or answer over the HTTP API")
 
 
-async def run_command(args: argparse.Namespace, settings: Settings) -> int:
-    settings = _with_overrides(args, settings)
+def _run_request(args: argparse.Namespace) -> RunRequest:
     options = RunOptions(
         tasks=args.tasks,
         auto_answer=args.auto_answer,
@@ -126,13 +129,56 @@ async def run_command(args: argparse.Namespace, settings: Settings) -> int:
         concurrency=args.concurrency,
         qa=args.qa,
     )
-    request = RunRequest(request=args.request, options=options)
+    return RunRequest(request=args.request, options=options)
+
+
+async def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    request = _run_request(args)
+    if args.server:
+        return await _run_on_server(args.server, request, settings, watch=args.watch)
+    settings = _with_overrides(args, settings)
     async with AsyncExitStack() as stack:
         settings = await _llm_settings(args, settings, stack)
         service = await stack.enter_async_context(open_service(settings))
         run = await _follow(service, await service.create(request))
     _print_summary(run)
     return 0 if run.status in (RunStatus.COMPLETED, RunStatus.AWAITING_ANSWERS) else 1
+
+
+def _token(settings: Settings) -> str | None:
+    return settings.api_token.get_secret_value() if settings.api_token else None
+
+
+async def _watch_remote(client: MasterplanClient, run_id: str) -> int:
+    with ProgressView(run_id) as view:
+        await client.follow(run_id, view.update)
+    run = await client.get_run(run_id)
+    print(
+        f"run {run['id']} {run['status']}: ${run['cost_usd']:.6f} of ${run['budget_usd']}, "
+        f"cache-read share {run['cache_read_share']:.1%}, workspace {run['workspace']}"
+    )
+    if run.get("error"):
+        print(f"error: {run['error']}")
+    return 0 if run["status"] in ("completed", "awaiting_answers") else 1
+
+
+async def _run_on_server(server: str, request: RunRequest, settings: Settings, *, watch: bool) -> int:
+    async with MasterplanClient(server, token=_token(settings)) as client:
+        try:
+            run = await client.create_run(request)
+            print(f"run {run['id']} started on {server}")
+            return await _watch_remote(client, run["id"]) if watch else 0
+        except APIError as error:
+            raise CLIError(str(error)) from None
+
+
+async def watch_command(args: argparse.Namespace, settings: Settings) -> int:
+    server = args.server or f"http://{settings.host}:{settings.port}"
+    async with MasterplanClient(server, token=_token(settings)) as client:
+        try:
+            return await _watch_remote(client, args.run_id)
+        except APIError as error:
+            raise CLIError(str(error)) from None
 
 
 async def resume_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -187,8 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", help="budget in USD (default: MASTERPLAN_BUDGET_USD)")
     run.add_argument("--concurrency", type=int, default=1, help="independent tasks run side by side (default 1)")
     run.add_argument("--qa", choices=["off", "task", "milestone"], default="off", help="QA review (default off)")
+    run.add_argument("--server", help="start the run on a masterplan server (http://host:port) instead")
+    run.add_argument("--watch", action="store_true", help="with --server: follow the run's progress until it ends")
     _add_run_target_arguments(run)
     run.set_defaults(handler=run_command)
+
+    watch = commands.add_parser("watch", help="follow a run on a masterplan server, live")
+    watch.add_argument("run_id")
+    watch.add_argument("--server", help="server URL (default: http://MASTERPLAN_HOST:MASTERPLAN_PORT)")
+    watch.set_defaults(handler=watch_command)
 
     resume = commands.add_parser("resume", help="finish every unfinished run in the database (after a crash)")
     _add_run_target_arguments(resume)
