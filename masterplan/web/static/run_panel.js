@@ -1,0 +1,99 @@
+// The selected run's header, totals and discovery-questions form, drawn from GET /runs/{id}.
+
+import { count, element, percent, usd } from "./format.js";
+
+export const TERMINAL = new Set(["completed", "failed", "cancelled", "budget_exceeded"]);
+const TOKEN_KINDS = ["input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"];
+
+const byId = (id) => document.getElementById(id);
+
+export class RunPanel {
+  constructor() {
+    this.totals = byId("totals");
+    this.questions = byId("questions");
+    this.answerForm = byId("answer-form");
+    this.questionIds = "";
+  }
+
+  clear(runId) {
+    byId("run-id").textContent = runId;
+    for (const id of ["run-request", "run-workspace", "run-error", "run-status", "answer-error"]) {
+      byId(id).textContent = "";
+    }
+    this.questions.hidden = true;
+    this.answerForm.replaceChildren();
+    this.questionIds = "";
+  }
+
+  show(run) {
+    byId("run-request").textContent = run.request;
+    byId("run-workspace").textContent = run.workspace ?? "";
+    byId("run-error").textContent = run.error ?? "";
+    const status = byId("run-status");
+    status.textContent = run.status.replaceAll("_", " ");
+    status.dataset.status = run.status;
+    byId("cancel-run").disabled = TERMINAL.has(run.status);
+    this.showTotals(run);
+    this.showQuestions(run);
+  }
+
+  showTotals(run) {
+    const set = (name, text) => {
+      this.totals.querySelector(`[data-total="${name}"]`).textContent = text;
+    };
+    set("cost", usd(run.cost_usd));
+    set("budget", run.budget_usd == null ? "–" : usd(run.budget_usd, 2));
+    set("cache-read-share", percent(run.cache_read_share ?? 0));
+    for (const kind of TOKEN_KINDS) {
+      set(kind, count(run.usage?.[kind] ?? 0));
+    }
+    const tasks = run.tasks ?? {};
+    const done = Number(tasks.completed ?? 0);
+    const ended = done + Number(tasks.failed ?? 0) + Number(tasks.skipped ?? 0);
+    const total = Number(tasks.total ?? 0);
+    const failed = Number(tasks.failed ?? 0);
+    set("tasks", `${done} / ${total}${failed ? ` (${failed} failed)` : ""}`);
+    byId("progress-bar").style.width = total ? `${(100 * ended) / total}%` : "0";
+  }
+
+  showQuestions(run) {
+    const waiting = run.status === "awaiting_answers" && (run.questions ?? []).length > 0;
+    this.questions.hidden = !waiting;
+    if (!waiting) {
+      return;
+    }
+    const ids = run.questions.map((question) => question.id).join("\n");
+    if (ids === this.questionIds) {
+      return;
+    }
+    this.questionIds = ids;
+    const fields = run.questions.map((question, index) => {
+      const fieldId = `answer-${index}`;
+      return element(
+        "div",
+        { class: "question" },
+        element("label", { for: fieldId }, question.question),
+        question.why ? element("p", { class: "muted" }, question.why) : "",
+        element("textarea", {
+          id: fieldId,
+          name: question.id,
+          rows: 2,
+          "data-question-id": question.id,
+          placeholder: question.default_assumption || "no preference",
+        }),
+      );
+    });
+    this.answerForm.replaceChildren(...fields, element("button", { type: "submit" }, "Send answers"));
+  }
+
+  /** The answers typed so far, blank ones left out (the run then keeps the suggested assumption). */
+  answers() {
+    const answers = {};
+    for (const field of this.answerForm.querySelectorAll("textarea[data-question-id]")) {
+      if (field.value.trim()) {
+        answers[field.dataset.questionId] = field.value.trim();
+      }
+    }
+    return answers;
+  }
+}
