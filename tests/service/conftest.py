@@ -12,7 +12,7 @@ import pytest
 
 from masterplan.service.assembly import open_service
 
-from .pipeline_helpers import RunRecord, load_record, run_request, service_settings, simulator
+from .pipeline_helpers import QUICK_CHECKS, RunRecord, load_record, run_request, service_settings, simulator
 
 BUDGET_USD = Decimal("0.60")
 """Enough for discovery and the plan (whose worst case alone is about $0.50), not for all 12 tasks."""
@@ -33,7 +33,9 @@ class FinishedRun:
 async def _budget_run(root: Path) -> FinishedRun:
     async with simulator() as sim:
         async with open_service(service_settings(sim, f"sqlite://{root / 'masterplan.db'}", root / "ws")) as service:
-            run = await service.wait((await service.create(run_request(12, budget_usd=BUDGET_USD))).id)
+            run = await service.wait(
+                (await service.create(run_request(12, budget_usd=BUDGET_USD, checks=QUICK_CHECKS))).id
+            )
             record = await load_record(service.store, run.id)
         stats = sim.stats()
     return FinishedRun(record, stats)

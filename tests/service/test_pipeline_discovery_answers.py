@@ -10,14 +10,16 @@ from masterplan.models import RunStatus
 from masterplan.service.assembly import open_service
 from masterplan.service.errors import RunConflict, RunNotFound
 
-from .pipeline_helpers import load_record, run_request, service_settings, simulator
+from .pipeline_helpers import QUICK_CHECKS, load_record, run_request, service_settings, simulator
 
 TASKS = 3
+ASKING = run_request(TASKS, auto_answer=False, checks=QUICK_CHECKS)
+"""A run that asks its questions and waits for the answers."""
 
 
 async def test_run_without_auto_answer_waits_with_its_questions_and_no_driver(sqlite_url: str, tmp_path: Path) -> None:
     async with simulator() as sim, open_service(service_settings(sim, sqlite_url, tmp_path / "ws")) as service:
-        created = await service.create(run_request(TASKS, auto_answer=False))
+        created = await service.create(ASKING)
         run = await service.wait(created.id)
 
         assert run.status is RunStatus.AWAITING_ANSWERS
@@ -35,7 +37,7 @@ async def test_run_without_auto_answer_waits_with_its_questions_and_no_driver(sq
 
 async def test_answers_are_checked_against_the_runs_questions(sqlite_url: str, tmp_path: Path) -> None:
     async with simulator() as sim, open_service(service_settings(sim, sqlite_url, tmp_path / "ws")) as service:
-        run = await service.wait((await service.create(run_request(TASKS, auto_answer=False))).id)
+        run = await service.wait((await service.create(ASKING)).id)
         known = run.questions[0].id
 
         with pytest.raises(RunConflict, match="unknown question ids: no_such_question"):
@@ -58,7 +60,7 @@ async def test_answered_run_completes_after_a_restart_and_takes_no_more_answers(
     async with simulator() as sim:
         settings = service_settings(sim, sqlite_url, tmp_path / "ws")
         async with open_service(settings) as service:
-            run = await service.wait((await service.create(run_request(TASKS, auto_answer=False))).id)
+            run = await service.wait((await service.create(ASKING)).id)
         first, *others = run.questions
         async with open_service(settings) as service:
             answered = await service.answer(run.id, {first.id: "Store everything in SQLite, please"})

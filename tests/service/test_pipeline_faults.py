@@ -18,6 +18,7 @@ from masterplan.models import RunStatus
 from masterplan.service.assembly import open_service
 
 from .pipeline_helpers import (
+    QUICK_CHECKS,
     RunRecord,
     load_record,
     run_request,
@@ -59,7 +60,7 @@ async def _faulty_run(root: Path) -> FaultyRun:
     async with simulator(seed=SEED, faults=FAULTS) as sim:
         settings = service_settings(sim, f"sqlite://{root / 'masterplan.db'}", area / "workspaces")
         async with open_service(settings) as service:
-            run = await service.wait((await service.create(run_request(TASKS))).id)
+            run = await service.wait((await service.create(run_request(TASKS, checks=QUICK_CHECKS))).id)
             record = await load_record(service.store, run.id)
         stats = sim.stats()
     return FaultyRun(

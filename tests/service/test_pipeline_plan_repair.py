@@ -9,7 +9,7 @@ import pytest
 from masterplan.models import RunStatus
 from masterplan.service.assembly import open_service
 
-from .pipeline_helpers import load_record, run_request, service_settings, simulator
+from .pipeline_helpers import QUICK_CHECKS, load_record, run_request, service_settings, simulator
 
 TASKS = 4
 
@@ -25,7 +25,7 @@ async def test_a_broken_plan_is_repaired_once_and_the_run_completes(
     # The simulator damages every master_plan answer; a repair answer is never damaged.
     async with simulator(faults=f"{fault}=1.0") as sim:
         async with open_service(service_settings(sim, sqlite_url, tmp_path / "ws")) as service:
-            run = await service.wait((await service.create(run_request(TASKS))).id)
+            run = await service.wait((await service.create(run_request(TASKS, checks=QUICK_CHECKS))).id)
             record = await load_record(service.store, run.id)
         stats = sim.stats()
 

@@ -9,6 +9,7 @@ from masterplan.models import RunStatus
 from masterplan.service.assembly import open_service
 
 from .pipeline_helpers import (
+    QUICK_CHECKS,
     git_subjects,
     load_record,
     run_request,
@@ -26,7 +27,7 @@ async def test_resumed_run_completes_without_recalling_a_finished_task(sqlite_ur
     async with simulator() as sim:
         settings = service_settings(sim, sqlite_url, tmp_path / "ws")
         async with open_service(settings) as service:
-            run = await service.create(run_request(TASKS))
+            run = await service.create(run_request(TASKS, checks=QUICK_CHECKS))
             await until_completed_tasks(service, run.id, 3)
         # The service is closed: its driver was cancelled wherever it was.
 
