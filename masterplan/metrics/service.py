@@ -1,0 +1,202 @@
+"""Prometheus metrics of the run service, derived from its run events.
+
+``observe`` is an event-bus listener: it is called synchronously with every
+committed event, so it only does arithmetic on the event's data and never
+raises on a malformed value (it logs it instead). The WebSocket handler
+reports its clients through ``client_connected`` / ``client_disconnected`` /
+``slow_client_dropped``.
+
+Wasted cost is attributed from the events alone:
+
+- ``parse_failures``: an ``llm.call`` whose outcome is not ``ok`` — its answer
+  was paid for and could not be used (unparsable, invalid, truncated);
+- ``retries``: the developer calls of a task attempt that produced a parsed
+  answer which was then thrown away (invalid files or failed checks), i.e. the
+  ``task_execution`` cost booked since the task's last attempt boundary when a
+  ``task.retry`` / ``task.attempt_failed`` event arrives;
+- ``qa_rejections``: the developer calls of an attempt that QA rejected
+  (``qa.rejected``); the review call itself did its job and is not counted.
+
+A finished run's cost is the sum of its ``llm.call`` costs seen by this
+process; a run resumed after a restart is observed with the cost paid since
+the restart unless its terminal ``run.status`` event carries ``cost_usd``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from masterplan.models import TERMINAL_STATUSES, Event
+
+logger = logging.getLogger(__name__)
+
+TASK_DURATION_BUCKETS_S = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+RUN_COST_BUCKETS_USD = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100)
+TASK_END_EVENTS = {"task.completed": "completed", "task.failed": "failed", "task.skipped": "skipped"}
+TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
+WASTE_REASONS = ("retries", "parse_failures", "qa_rejections")
+
+
+@dataclass
+class _RunTally:
+    """What the listener remembers about one run until it ends."""
+
+    cost_usd: Decimal = Decimal(0)
+    task_started: dict[str, datetime] = field(default_factory=dict)
+    open_attempt_cost: dict[str, Decimal] = field(default_factory=dict)
+
+
+class ServiceMetrics:
+    """Tasks, runs, wasted cost and WebSocket clients; one instance per registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.tasks = Counter(
+            "masterplan_tasks_total",
+            "Tasks that ended, by status (completed, failed, skipped)",
+            ["status"],
+            registry=registry,
+        )
+        self.task_duration = Histogram(
+            "masterplan_task_duration_seconds",
+            "Time from a task's start to its completion or failure",
+            ["status"],
+            buckets=TASK_DURATION_BUCKETS_S,
+            registry=registry,
+        )
+        self.runs_created = Counter("masterplan_runs_created_total", "Runs created", registry=registry)
+        self.runs_finished = Counter(
+            "masterplan_runs_finished_total",
+            "Runs that reached a terminal status, by status (completed, failed, cancelled, budget_exceeded)",
+            ["status"],
+            registry=registry,
+        )
+        self.active_runs = Gauge(
+            "masterplan_active_runs", "Runs being driven by this process right now", registry=registry
+        )
+        self.run_cost = Histogram(
+            "masterplan_run_cost_usd",
+            "Cost of finished runs in US dollars",
+            buckets=RUN_COST_BUCKETS_USD,
+            registry=registry,
+        )
+        self.wasted_cost = Counter(
+            "masterplan_wasted_cost_usd_total",
+            "LLM spend whose answer was thrown away, by reason (retries, parse_failures, qa_rejections)",
+            ["reason"],
+            registry=registry,
+        )
+        self.websocket_clients = Gauge(
+            "masterplan_websocket_clients", "WebSocket clients following a run", registry=registry
+        )
+        self.slow_clients_dropped = Counter(
+            "masterplan_websocket_slow_clients_dropped_total",
+            "WebSocket clients closed because they fell too far behind",
+            registry=registry,
+        )
+        for reason in WASTE_REASONS:
+            self.wasted_cost.labels(reason)
+        for status in TASK_END_EVENTS.values():
+            self.tasks.labels(status)
+        self._runs: dict[str, _RunTally] = {}
+
+    # ----------------------------------------------------------- wiring
+
+    def track_active_runs(self, count: Callable[[], int]) -> None:
+        """Read the active-run gauge from ``count`` at every scrape (e.g. ``lambda: service.active_runs``)."""
+        self.active_runs.set_function(lambda: float(count()))
+
+    def client_connected(self) -> None:
+        self.websocket_clients.inc()
+
+    def client_disconnected(self) -> None:
+        self.websocket_clients.dec()
+
+    def slow_client_dropped(self) -> None:
+        self.slow_clients_dropped.inc()
+
+    # ----------------------------------------------------------- events
+
+    def observe(self, event: Event) -> None:
+        """Event-bus listener; quick, and never raises on odd data."""
+        handler = _HANDLERS.get(event.type)
+        if handler is None:
+            return
+        try:
+            handler(self, event, self._runs.setdefault(event.run_id, _RunTally()))
+        except (InvalidOperation, TypeError, ValueError, KeyError) as error:
+            logger.warning("metrics skipped %s #%s of run %s: %s", event.type, event.seq, event.run_id, error)
+
+    def _on_run_created(self, event: Event, tally: _RunTally) -> None:
+        self.runs_created.inc()
+
+    def _on_run_status(self, event: Event, tally: _RunTally) -> None:
+        status = str(event.data.get("status", ""))
+        if status not in TERMINAL:
+            return
+        self.runs_finished.labels(status).inc()
+        cost = _usd(event.data["cost_usd"]) if "cost_usd" in event.data else tally.cost_usd
+        self.run_cost.observe(float(cost))
+        del self._runs[event.run_id]
+
+    def _on_llm_call(self, event: Event, tally: _RunTally) -> None:
+        cost = _usd(event.data.get("cost_usd", 0))
+        tally.cost_usd += cost
+        if event.data.get("outcome", "ok") != "ok":
+            self._waste("parse_failures", cost)
+            return
+        task_id = event.data.get("task_id")
+        if task_id is not None and event.data.get("phase") == "task_execution":
+            tally.open_attempt_cost[task_id] = tally.open_attempt_cost.get(task_id, Decimal(0)) + cost
+
+    def _on_task_started(self, event: Event, tally: _RunTally) -> None:
+        task_id = str(event.data["task_id"])
+        tally.task_started[task_id] = event.ts
+        tally.open_attempt_cost.pop(task_id, None)
+
+    def _on_task_ended(self, event: Event, tally: _RunTally) -> None:
+        status = TASK_END_EVENTS[event.type]
+        task_id = str(event.data["task_id"])
+        self.tasks.labels(status).inc()
+        started = tally.task_started.pop(task_id, None)
+        if started is not None and status != "skipped":
+            self.task_duration.labels(status).observe(max(0.0, (event.ts - started).total_seconds()))
+        tally.open_attempt_cost.pop(task_id, None)
+
+    def _on_attempt_discarded(self, event: Event, tally: _RunTally) -> None:
+        self._waste("retries", tally.open_attempt_cost.pop(str(event.data["task_id"]), Decimal(0)))
+
+    def _on_qa_rejected(self, event: Event, tally: _RunTally) -> None:
+        self._waste("qa_rejections", tally.open_attempt_cost.pop(str(event.data["task_id"]), Decimal(0)))
+
+    def _waste(self, reason: str, cost: Decimal) -> None:
+        if cost > 0:
+            self.wasted_cost.labels(reason).inc(float(cost))
+
+
+def _usd(value: Any) -> Decimal:
+    """Event costs are decimal strings (exact); numbers are accepted too."""
+    amount = Decimal(str(value))
+    if not amount.is_finite():
+        raise ValueError(f"cost {value!r} is not a finite number")
+    return amount
+
+
+_HANDLERS: dict[str, Callable[[ServiceMetrics, Event, _RunTally], None]] = {
+    "run.created": ServiceMetrics._on_run_created,
+    "run.status": ServiceMetrics._on_run_status,
+    "llm.call": ServiceMetrics._on_llm_call,
+    "task.started": ServiceMetrics._on_task_started,
+    "task.completed": ServiceMetrics._on_task_ended,
+    "task.failed": ServiceMetrics._on_task_ended,
+    "task.skipped": ServiceMetrics._on_task_ended,
+    "task.retry": ServiceMetrics._on_attempt_discarded,
+    "task.attempt_failed": ServiceMetrics._on_attempt_discarded,
+    "qa.rejected": ServiceMetrics._on_qa_rejected,
+}

@@ -1,0 +1,93 @@
+"""Every error becomes ``{"error": {"status", "message"}}`` with the right status; bearer-token auth."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from pydantic import SecretStr, ValidationError
+
+from masterplan.service.errors import RunConflict, RunNotFound
+from masterplan.store import NotFound
+from masterplan.web.responses import MalformedJSON, error_body, json_response, validation_fields
+
+logger = logging.getLogger(__name__)
+
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/"})
+PUBLIC_PREFIXES = ("/docs/", "/static/")
+WEBSOCKET_SUFFIX = "/ws"
+#: headers of an HTTP error that a JSON error response keeps
+KEPT_HEADERS = ("WWW-Authenticate", "Allow", "Retry-After")
+
+
+ClientError = MalformedJSON | ValidationError | RunNotFound | NotFound | RunConflict
+CLIENT_ERRORS = (MalformedJSON, ValidationError, RunNotFound, NotFound, RunConflict)
+
+
+def client_error(error: ClientError) -> tuple[int, str, list[dict[str, str]] | None]:
+    """(status, message, fields) of an error the client caused."""
+    if isinstance(error, MalformedJSON):
+        return 400, str(error), None
+    if isinstance(error, ValidationError):
+        fields = validation_fields(error)
+        names = ", ".join(dict.fromkeys(field["field"] for field in fields))
+        return 422, f"invalid fields: {names}", fields
+    if isinstance(error, (RunNotFound, NotFound)):
+        return 404, str(error), None
+    return 409, str(error), None
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        headers = {name: error.headers[name] for name in KEPT_HEADERS if name in error.headers}
+        message = error.text if error.text and error.text != f"{error.status}: {error.reason}" else error.reason
+        if error.status == 404 and message == error.reason:
+            message = f"no such resource: {request.method} {request.path}"
+        return json_response(error_body(error.status, message), status=error.status, headers=headers)
+    except CLIENT_ERRORS as error:
+        status, message, fields = client_error(error)
+        return json_response(error_body(status, message, fields), status=status)
+    except Exception:  # the HTTP boundary: record the failure, answer without internals
+        logger.exception("%s %s failed", request.method, request.path)
+        return json_response(error_body(500, "internal server error; see the server log"), status=500)
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def presented_token(request: web.Request) -> str | None:
+    """The bearer token of the request; WebSockets may pass it as ``?token=`` (browsers cannot set headers)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    if request.path.endswith(WEBSOCKET_SUFFIX):
+        return request.query.get("token")
+    return None
+
+
+def auth_middleware(token: SecretStr) -> Middleware:
+    """Refuse every request without ``Authorization: Bearer <token>``, except the public paths."""
+    expected = token.get_secret_value().encode()
+
+    @web.middleware
+    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not is_public(request.path):
+            presented = presented_token(request)
+            if presented is None or not hmac.compare_digest(presented.encode(), expected):
+                reason = "missing bearer token" if presented is None else "wrong bearer token"
+                raise web.HTTPUnauthorized(
+                    text=f"{reason}: send Authorization: Bearer <MASTERPLAN_API_TOKEN>",
+                    headers={"WWW-Authenticate": 'Bearer realm="masterplan"'},
+                )
+        return await handler(request)
+
+    return require_token

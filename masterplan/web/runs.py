@@ -1,0 +1,136 @@
+"""Run endpoints: create, list, show, answer, cancel, and what a run recorded."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from masterplan.models import RunRequest
+from masterplan.service.runs import RunService
+from masterplan.store import NotFound
+from masterplan.web.keys import SERVICE
+from masterplan.web.responses import json_response, query_model, read_model
+from masterplan.web.schemas import (
+    AnswersRequest,
+    ArtifactSummary,
+    CallView,
+    EventsQuery,
+    EventView,
+    RunsQuery,
+    RunView,
+    TaskView,
+)
+
+routes = web.RouteTableDef()
+
+
+async def run_view(service: RunService, run_id: str) -> RunView:
+    run = await service.get(run_id)
+    async with service.store.transaction() as tx:
+        tasks = await tx.list_tasks(run_id)
+    return RunView.of(run, tasks)
+
+
+async def require_run(service: RunService, run_id: str) -> None:
+    await service.get(run_id)
+
+
+@routes.post("/runs")
+async def create_run(request: web.Request) -> web.Response:
+    body = await read_model(request, RunRequest)
+    service = request.app[SERVICE]
+    run = await service.create(body)
+    return json_response(RunView.of(run, []), status=201, headers={"Location": f"/runs/{run.id}"})
+
+
+@routes.get("/runs")
+async def list_runs(request: web.Request) -> web.Response:
+    query = query_model(request, RunsQuery)
+    service = request.app[SERVICE]
+    runs = await service.list_runs(query.limit)
+    async with service.store.transaction() as tx:
+        views = [RunView.of(run, await tx.list_tasks(run.id)) for run in runs]
+    return json_response(views)
+
+
+@routes.get("/runs/{run_id}")
+async def show_run(request: web.Request) -> web.Response:
+    return json_response(await run_view(request.app[SERVICE], request.match_info["run_id"]))
+
+
+@routes.post("/runs/{run_id}/answers")
+async def answer_run(request: web.Request) -> web.Response:
+    body = await read_model(request, AnswersRequest)
+    service = request.app[SERVICE]
+    run = await service.answer(request.match_info["run_id"], body.answers)
+    return json_response(await run_view(service, run.id))
+
+
+@routes.post("/runs/{run_id}/cancel")
+async def cancel_run(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    run = await service.cancel(request.match_info["run_id"])
+    return json_response(await run_view(service, run.id))
+
+
+@routes.get("/runs/{run_id}/tasks")
+async def list_tasks(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    run_id = request.match_info["run_id"]
+    await require_run(service, run_id)
+    async with service.store.transaction() as tx:
+        tasks = await tx.list_tasks(run_id)
+    return json_response([TaskView.of(task) for task in tasks])
+
+
+@routes.get("/runs/{run_id}/calls")
+async def list_calls(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    run_id = request.match_info["run_id"]
+    await require_run(service, run_id)
+    async with service.store.transaction() as tx:
+        calls = await tx.list_llm_calls(run_id)
+    return json_response([CallView.of(call) for call in calls])
+
+
+@routes.get("/runs/{run_id}/events")
+async def list_events(request: web.Request) -> web.Response:
+    query = query_model(request, EventsQuery)
+    service = request.app[SERVICE]
+    run_id = request.match_info["run_id"]
+    await require_run(service, run_id)
+    async with service.store.transaction() as tx:
+        events = await tx.events_after(run_id, query.after, query.limit)
+    return json_response([EventView.of(event) for event in events])
+
+
+@routes.get("/runs/{run_id}/artifacts")
+async def list_artifacts(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    run_id = request.match_info["run_id"]
+    await require_run(service, run_id)
+    async with service.store.transaction() as tx:
+        artifacts = await tx.list_artifacts(run_id)
+    return json_response(
+        [
+            ArtifactSummary(
+                name=artifact.name,
+                content_type=artifact.content_type,
+                size_bytes=len(artifact.content.encode()),
+                created_at=artifact.created_at,
+            )
+            for artifact in artifacts
+        ]
+    )
+
+
+@routes.get("/runs/{run_id}/artifacts/{name}")
+async def show_artifact(request: web.Request) -> web.Response:
+    """The artifact's content as it is (Markdown or JSON), with its content type."""
+    service = request.app[SERVICE]
+    run_id, name = request.match_info["run_id"], request.match_info["name"]
+    await require_run(service, run_id)
+    async with service.store.transaction() as tx:
+        artifact = await tx.get_artifact(run_id, name)
+    if artifact is None:
+        raise NotFound(f"run {run_id} has no artifact {name!r}")
+    return web.Response(text=artifact.content, content_type=artifact.content_type, charset="utf-8")

@@ -1,0 +1,268 @@
+"""What the HTTP API sends and accepts, as pydantic models (the OpenAPI document is built from them).
+
+Requests reuse the domain's ``RunRequest``; responses are views of the domain
+records with money as JSON numbers (US dollars) and without bulky fields (a
+task's generated files are listed by path, artifacts by name).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from masterplan.models import (
+    CallOutcome,
+    Complexity,
+    DiscoveryQuestion,
+    Event,
+    LLMCallRecord,
+    RolePrompt,
+    Run,
+    RunStatus,
+    TaskState,
+    TaskStatus,
+    TaskType,
+)
+
+MAX_PROMPT_CHARS = 200_000
+MAX_EVENTS_PAGE = 10_000
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------ requests
+
+
+class AnswersRequest(Schema):
+    answers: dict[str, str] = Field(
+        description="answers by question id; questions left out take their default assumption"
+    )
+
+
+class SocketAnswers(AnswersRequest):
+    """Answers sent over a run's WebSocket."""
+
+    type: Literal["answers"]
+
+
+class PromptUpdate(Schema):
+    body: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="the role prompt's new text")
+
+
+class Query(BaseModel):
+    """Query parameters: unknown ones (``token``, cache busters) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class RunsQuery(Query):
+    limit: int = Field(default=100, ge=1, le=1_000, description="newest runs first")
+
+
+class EventsQuery(Query):
+    after: int = Field(default=0, ge=0, description="only events with a larger seq")
+    limit: int = Field(default=MAX_EVENTS_PAGE, ge=1, le=MAX_EVENTS_PAGE)
+
+
+class SocketQuery(Query):
+    after: int = Field(default=0, ge=0, description="the last seq the client has; later events are sent")
+
+
+# ----------------------------------------------------------------- responses
+
+
+class UsageView(Schema):
+    input_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    output_tokens: int
+
+
+class TaskCounts(Schema):
+    total: int
+    completed: int
+    failed: int
+    skipped: int
+    pending: int = Field(description="not finished yet: waiting or running")
+
+
+class RunView(Schema):
+    id: str
+    status: RunStatus
+    request: str
+    created_at: datetime
+    updated_at: datetime
+    cost_usd: float
+    budget_usd: float
+    usage: UsageView
+    cache_read_share: float = Field(description="cache reads / all input tokens, 0..1")
+    tasks: TaskCounts
+    questions: list[DiscoveryQuestion]
+    workspace: str = Field(description="path of the run's generated code on the server")
+    error: str | None
+
+    @classmethod
+    def of(cls, run: Run, tasks: list[TaskState]) -> RunView:
+        counts = {status: 0 for status in TaskStatus}
+        for task in tasks:
+            counts[task.status] += 1
+        return cls(
+            id=run.id,
+            status=run.status,
+            request=run.request,
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+            cost_usd=float(run.cost_usd),
+            budget_usd=float(run.budget_usd),
+            usage=UsageView(**run.usage.model_dump()),
+            cache_read_share=run.usage.cache_read_share,
+            tasks=TaskCounts(
+                total=len(tasks),
+                completed=counts[TaskStatus.COMPLETED],
+                failed=counts[TaskStatus.FAILED],
+                skipped=counts[TaskStatus.SKIPPED],
+                pending=counts[TaskStatus.PENDING] + counts[TaskStatus.RUNNING],
+            ),
+            questions=run.questions,
+            workspace=run.workspace,
+            error=run.error,
+        )
+
+
+class TaskView(Schema):
+    task_id: str
+    position: int
+    title: str
+    phase: str
+    milestone: str
+    complexity: Complexity
+    task_type: TaskType
+    depends_on: list[str]
+    status: TaskStatus
+    attempts: int
+    model: str | None
+    cost_usd: float
+    check_passed: bool | None
+    error: str | None
+    files: list[str] = Field(description="paths the task wrote")
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, task: TaskState) -> TaskView:
+        plan = task.definition
+        return cls(
+            task_id=task.task_id,
+            position=task.position,
+            title=plan.title,
+            phase=plan.phase,
+            milestone=plan.milestone,
+            complexity=plan.complexity,
+            task_type=plan.task_type,
+            depends_on=plan.depends_on,
+            status=task.status,
+            attempts=task.attempts,
+            model=task.model,
+            cost_usd=float(task.cost_usd),
+            check_passed=task.check_passed,
+            error=task.error,
+            files=[file.path for file in task.output.files] if task.output else [],
+            updated_at=task.updated_at,
+        )
+
+
+class CallView(Schema):
+    """One attempt at an LLM call (the audit trail)."""
+
+    id: int | None
+    phase: str
+    role: str
+    task_id: str | None = Field(description="null outside task execution")
+    prompt_name: str
+    prompt_version: int
+    model: str
+    input_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_ms: float
+    ttft_ms: float | None
+    attempt: int
+    outcome: CallOutcome
+    error: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, call: LLMCallRecord) -> CallView:
+        values = call.model_dump(exclude={"run_id", "cache_write_1h_tokens", "request_id"})
+        values["cost_usd"] = float(call.cost_usd)
+        return cls(**values)
+
+
+class EventView(Schema):
+    """A run event; the WebSocket sends the same shape, one per message."""
+
+    seq: int
+    type: str
+    ts: datetime
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: Event) -> EventView:
+        return cls(seq=event.seq, type=event.type, ts=event.ts, data=event.data)
+
+
+class ArtifactSummary(Schema):
+    name: str
+    content_type: str
+    size_bytes: int
+    created_at: datetime
+
+
+class PromptView(Schema):
+    name: str
+    version: int
+    sha256: str
+    body: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, prompt: RolePrompt) -> PromptView:
+        return cls(**prompt.model_dump())
+
+
+class HealthView(Schema):
+    status: Literal["ok"]
+
+
+class ReadyView(Schema):
+    status: Literal["ready", "not ready"]
+    reason: str | None = None
+
+
+class FieldError(Schema):
+    field: str = Field(description="dotted path of the field, or 'body'")
+    message: str
+
+
+class ErrorDetail(Schema):
+    status: int
+    message: str
+    fields: list[FieldError] | None = Field(default=None, description="with 422: each invalid field")
+
+
+class ErrorBody(Schema):
+    error: ErrorDetail
+
+
+class SocketError(Schema):
+    """Sent over the WebSocket when a client message is refused; the socket stays open."""
+
+    type: Literal["error"]
+    status: int
+    message: str
+    fields: list[FieldError] | None = None
