@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -62,6 +63,19 @@ class RunContext:
     """Writing files and running checks on the shared workspace happen one task at a time."""
     outputs: dict[str, TaskOutput] = field(default_factory=dict)
     """Outputs of the completed tasks, by task id."""
+
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    """Work that need not delay the next call (git commits); awaited by ``drain``."""
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def drain(self) -> None:
+        """Wait for the background work; its first error is raised."""
+        while self.background:
+            await asyncio.gather(*self.background)
 
     def dependency_outputs(self, task_ids: list[str]) -> list[TaskOutput]:
         return [self.outputs[task_id] for task_id in task_ids if task_id in self.outputs]

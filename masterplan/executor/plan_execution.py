@@ -54,7 +54,10 @@ class PlanExecution:
         await rebuild_workspace(self.ctx, tasks, self.git)
         self._states = {task.task_id: task for task in tasks}
         scheduler = TaskScheduler(tasks, concurrency=self.ctx.run.options.concurrency)
-        states = await scheduler.run(self._execute, self._skip, self.ctx.cancel.is_set)
+        try:
+            states = await scheduler.run(self._execute, self._skip, self.ctx.cancel.is_set)
+        finally:
+            await self.ctx.drain()
         await self._summarize_finished_phases()
         return states
 

@@ -99,8 +99,10 @@ class TaskRunner:
         async with self.ctx.workspace_lock:
             previous = self.ctx.workspace.read([file.path for file in output.files])
             self.ctx.workspace.write(output.files)
-            results = await run_checks(
-                self.checks, self.ctx.workspace.root, timeout_s=self.ctx.settings.check_timeout_s
+            results = (
+                await run_checks(self.checks, self.ctx.workspace.root, timeout_s=self.ctx.settings.check_timeout_s)
+                if self.checks
+                else []
             )
             failed = next((result for result in results if not result.passed), None)
             if failed is not None:
@@ -196,10 +198,9 @@ class TaskRunner:
     async def _complete(self, state: TaskState, attempt: Attempt) -> TaskState:
         output = attempt.output
         assert output is not None
-        commit = None
         if self.git is not None and self.git.available:
-            async with self.ctx.workspace_lock:
-                commit = await self.git.commit_all(f"{state.task_id}: {state.definition.title}")
+            await self.ctx.workspace_lock.acquire()
+            self.ctx.spawn(self._commit(self.git, state))
         files = [file.path for file in output.files]
         summary = output.summary or state.definition.title
         async with self.ctx.journal.write() as tx:
@@ -231,11 +232,20 @@ class TaskRunner:
                     "cost_usd": str(state.cost_usd),
                     "files": files,
                     "check_passed": state.check_passed,
-                    "commit": commit,
                 },
             )
         self.ctx.log_completed(state.task_id, summary, output)
         return state
+
+    async def _commit(self, git: GitRepo, state: TaskState) -> None:
+        """Commit the task's files while the next call is already under way; the caller took the lock for us,
+        so no other task writes before this commit (its files stay attributed to it)."""
+        try:
+            sha = await git.commit_all(f"{state.task_id}: {state.definition.title}")
+        finally:
+            self.ctx.workspace_lock.release()
+        if sha is not None:
+            await self.ctx.journal.event(state.run_id, "task.committed", {"task_id": state.task_id, "commit": sha})
 
     async def _fail(self, state: TaskState, cause: str) -> TaskState:
         async with self.ctx.journal.write() as tx:
