@@ -60,6 +60,29 @@ def _attr_type(raw: str) -> AttrType:
     return table.get(lowered, "str")
 
 
+_RESERVED = frozenset(
+    [
+        "to_dict",
+        "from_dict",
+        "problems",
+        "with_changes",
+        "validate",
+        "schema",
+        "duplicate",
+        "summary",
+        "field_names",
+        "diff",
+        "matches",
+        "toggled",
+        "adjusted",
+        "with_items_added",
+        "with_items_removed",
+        "elapsed",
+    ]
+)
+"""Method names of the generated entity class: an attribute with one of these names is left out."""
+
+
 def _attributes(raw: list[Any], earlier: list[str]) -> tuple[Attr, ...]:
     attrs: list[Attr] = []
     seen = {"id"}
@@ -67,7 +90,7 @@ def _attributes(raw: list[Any], earlier: list[str]) -> tuple[Attr, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             continue
         name = snake(item["name"])
-        if keyword.iskeyword(name) or name in seen or name in ("to_dict", "from_dict", "problems", "with_changes"):
+        if keyword.iskeyword(name) or name in seen or name in _RESERVED:
             continue
         seen.add(name)
         attr_type = _attr_type(str(item.get("type", "str")))
