@@ -149,8 +149,8 @@ def git_subjects(workspace: Path) -> list[str]:
     return result.stdout.splitlines()
 
 
-def markdown_rows(report: str, heading: str) -> list[list[str]]:
-    """The body rows of the first table under ``## heading``, as stripped cells."""
+def markdown_rows(report: str, heading: str) -> list[dict[str, str]]:
+    """The rows of the first table under ``## heading``, each a mapping of column header to stripped cell."""
     lines = report.splitlines()
     start = lines.index(f"## {heading}") + 1
     rows: list[list[str]] = []
@@ -159,7 +159,9 @@ def markdown_rows(report: str, heading: str) -> list[list[str]]:
             break
         if line.startswith("|"):
             rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-    return rows[2:]
+    header, _rule, *body = rows
+    assert all(len(row) == len(header) for row in body), f"ragged table under {heading!r}"
+    return [dict(zip(header, row, strict=True)) for row in body]
 
 
 def summary_cells(report: str) -> dict[str, str]:

@@ -117,14 +117,18 @@ def test_workspace_holds_the_documents_of_the_store(finished: FinishedRun) -> No
 def test_report_shows_each_task_as_the_store_has_it(finished: FinishedRun) -> None:
     report = finished.record.artifacts["REPORT.md"].content
     assert finished.report_file == report
-    rows = {row[0].strip("`"): row for row in markdown_rows(report, "Tasks")}
+    prices = PriceTable.load()
+    rows = {row["task"].strip("`"): row for row in markdown_rows(report, "Tasks")}
     assert set(rows) == {task.task_id for task in finished.record.tasks}
     for task in finished.record.tasks:
-        _, title, status, model, attempts, cost, _share, check = rows[task.task_id]
-        assert title == task.definition.title
-        assert (status, model, attempts) == (task.status.value, task.model, str(task.attempts))
-        assert cost == f"${task.cost_usd:.6f}"
-        assert check == "passed"
+        row = rows[task.task_id]
+        assert row["title"] == task.definition.title
+        assert (row["status"], row["model"], row["attempts"]) == (task.status.value, task.model, str(task.attempts))
+        assert row["cost"] == f"${task.cost_usd:.6f}"
+        calls = [call for call in finished.record.calls if call.task_id == task.task_id]
+        uncached = sum((prices.get(c.model).uncached_cost(TokenUsage.from_record(c)) for c in calls), Decimal(0))
+        assert row["without caching"] == f"${uncached:.6f}"
+        assert row["check"] == "passed"
 
 
 def test_report_totals_are_the_stores(finished: FinishedRun) -> None:
@@ -149,8 +153,8 @@ def test_report_cost_by_phase_adds_up_to_the_run_cost(finished: FinishedRun) -> 
     calls_by_phase: dict[str, int] = {}
     for call in finished.record.calls:
         calls_by_phase[call.phase] = calls_by_phase.get(call.phase, 0) + 1
-    assert {row[0]: int(row[1]) for row in rows} == calls_by_phase
-    shown = sum((Decimal(row[6].lstrip("$")) for row in rows), Decimal(0))
+    assert {row["phase"]: int(row["calls"]) for row in rows} == calls_by_phase
+    shown = sum((Decimal(row["cost"].lstrip("$")) for row in rows), Decimal(0))
     assert abs(shown - finished.record.run.cost_usd) <= Decimal("0.0000005") * len(rows)  # each rounded to 6 places
 
 
