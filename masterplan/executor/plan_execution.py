@@ -6,10 +6,11 @@ from masterplan.executor.context import RunContext
 from masterplan.executor.gitrepo import GitRepo
 from masterplan.executor.scheduler import TaskScheduler
 from masterplan.executor.tags import canonical_json, tag
-from masterplan.executor.task_runner import TaskRunner
-from masterplan.models import Artifact, MasterPlan, PhaseSummary, TaskState, TaskStatus
+from masterplan.executor.task_runner import TaskRunner, accepted, qa_feedback
+from masterplan.models import Artifact, MasterPlan, PhaseSummary, QAReport, TaskState, TaskStatus
 
 SUMMARY_PREFIX = "summary-"
+MILESTONE_QA_PREFIX = "qa-"
 FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED})
 
 
@@ -45,6 +46,7 @@ class PlanExecution:
         self.runner = TaskRunner(ctx, git)
         self._states: dict[str, TaskState] = {}
         self._summarized: set[str] = set()
+        self._reviewed: set[str] = set()
 
     async def run(self) -> list[TaskState]:
         async with self.ctx.journal.read() as tx:
@@ -63,6 +65,8 @@ class PlanExecution:
 
     def _load_summaries(self, artifacts: list[Artifact]) -> None:
         for artifact in artifacts:
+            if artifact.name.startswith(MILESTONE_QA_PREFIX):
+                self._reviewed.add(artifact.name.removeprefix(MILESTONE_QA_PREFIX).removesuffix(".json"))
             if artifact.name.startswith(SUMMARY_PREFIX):
                 summary = PhaseSummary.model_validate_json(artifact.content)
                 self._summarized.add(summary.phase)
@@ -71,8 +75,66 @@ class PlanExecution:
     async def _execute(self, state: TaskState) -> TaskState:
         state = await self.runner.execute(state)
         self._states[state.task_id] = state
+        if self.ctx.run.options.qa == "milestone":
+            state = await self._review_finished_milestones(state)
         await self._summarize_finished_phases()
         return state
+
+    async def _review_finished_milestones(self, current: TaskState) -> TaskState:
+        """QA per milestone: once its tasks are finished, review them together; tasks an issue points at get one
+        rework round. Returns ``current`` as it is after any rework."""
+        for milestone in self.plan.milestones:
+            key = milestone.milestone_id
+            members = [s for s in self._states.values() if s.definition.milestone == key]
+            if key in self._reviewed or not members or any(s.status not in FINISHED for s in members):
+                continue
+            self._reviewed.add(key)
+            completed = [s for s in members if s.status is TaskStatus.COMPLETED and s.output is not None]
+            report = await self._review_milestone(key, completed)
+            if report is None or accepted(report):
+                continue
+            for state in _tasks_named_by(report, completed):
+                reworked = await self.runner.rework(state, qa_feedback(report))
+                self._states[reworked.task_id] = reworked
+        return self._states[current.task_id]
+
+    async def _review_milestone(self, milestone_id: str, completed: list[TaskState]) -> QAReport | None:
+        milestone = next(m for m in self.plan.milestones if m.milestone_id == milestone_id)
+        outputs = [
+            {"task_id": s.task_id, "files": [f.model_dump() for f in s.output.files] if s.output else []}
+            for s in completed
+        ]
+        checks = "; ".join(f"{s.task_id}: {'passed' if s.check_passed else 'not run'}" for s in completed)
+        tail = "\n".join(
+            [
+                tag("task", canonical_json(milestone)),
+                tag("task_output", canonical_json(outputs)),
+                tag("check_result", checks or "no completed tasks"),
+            ]
+        )
+        result = await self.ctx.caller.call("qa_review", QAReport, tail=tail)
+        report = result.value
+        async with self.ctx.journal.write() as tx:
+            if report is not None:
+                await tx.put_artifact(
+                    Artifact(
+                        run_id=self.ctx.run.id,
+                        name=f"{MILESTONE_QA_PREFIX}{milestone_id}.json",
+                        content_type="application/json",
+                        content=canonical_json(report),
+                    )
+                )
+            await tx.append_event(
+                self.ctx.run.id,
+                "qa.milestone",
+                {
+                    "milestone": milestone_id,
+                    "passed": None if report is None else accepted(report),
+                    "issues": [] if report is None else [issue.model_dump() for issue in report.issues],
+                    "cause": result.feedback,
+                },
+            )
+        return report
 
     async def _skip(self, state: TaskState, reason: str) -> TaskState:
         state = await self.runner.skip(state, reason)
@@ -119,3 +181,14 @@ class PlanExecution:
             )
             await tx.append_event(self.ctx.run.id, "phase.summarized", {"phase": phase_id, "summary": summary.summary})
         self.ctx.log_phase_summary(summary)
+
+
+def _tasks_named_by(report: QAReport, completed: list[TaskState]) -> list[TaskState]:
+    """Completed tasks whose files (or id) an issue that requires a fix points at, in plan order."""
+    locations = [issue.location for issue in report.issues if issue.fix_required and issue.location]
+    named = []
+    for state in sorted(completed, key=lambda s: s.position):
+        paths = {file.path for file in state.output.files} if state.output else set()
+        if any(loc.split(":")[0] in paths or loc.split(":")[0] == state.task_id for loc in locations):
+            named.append(state)
+    return named

@@ -68,12 +68,12 @@ class TaskRunner:
             state, attempt = await self._attempt(state, feedback)
             if attempt.output is not None:
                 report = await self._review(state, attempt) if qa_rounds < QA_ROUNDS else None
-                if report is None or _accepted(report):
+                if report is None or accepted(report):
                     return await self._complete(state, attempt)
                 qa_rounds += 1
                 limit += 1
                 await self._undo(attempt)
-                attempt.feedback = _qa_feedback(report)
+                attempt.feedback = qa_feedback(report)
             feedback = attempt.feedback
             await self.ctx.journal.event(
                 state.run_id,
@@ -82,19 +82,47 @@ class TaskRunner:
             )
         return await self._fail(state, feedback or "no usable answer")
 
+    async def rework(self, state: TaskState, feedback: str) -> TaskState:
+        """One more developer round for a completed task that QA sent back; a failed round changes nothing."""
+        state, attempt = await self._attempt(state, feedback, rework=True)
+        if attempt.output is None:
+            await self.ctx.journal.event(
+                state.run_id,
+                "qa.rework_failed",
+                {"task_id": state.task_id, "cause": _clip(attempt.feedback or "", 500)},
+            )
+            async with self.ctx.journal.write() as tx:
+                return await tx.update_task(state)
+        if self.git is not None and self.git.available:
+            await self.ctx.workspace_lock.acquire()
+            self.ctx.spawn(self._commit(self.git, state))
+        async with self.ctx.journal.write() as tx:
+            state = await tx.update_task(state.model_copy(update={"output": attempt.output}))
+            await tx.append_event(
+                state.run_id,
+                "qa.reworked",
+                {"task_id": state.task_id, "attempts": state.attempts, "files": [f.path for f in attempt.output.files]},
+            )
+        self.ctx.outputs[state.task_id] = attempt.output
+        return state
+
     # ------------------------------------------------------------- attempts
 
-    async def _attempt(self, state: TaskState, feedback: str | None) -> tuple[TaskState, Attempt]:
+    async def _attempt(
+        self, state: TaskState, feedback: str | None, *, rework: bool = False
+    ) -> tuple[TaskState, Attempt]:
+        """One try; ``rework`` revises a completed task, whose stored output stays until the new one passes."""
         output = state.output if state.status is TaskStatus.RUNNING and feedback is None else None
         if output is None:
-            state, output, feedback = await self._call(state, feedback)
+            state, output, feedback = await self._call(state, feedback, persist=not rework)
             if output is None:
                 return state, Attempt(feedback=feedback)
         elif state.attempts == 0:
             state = state.model_copy(update={"attempts": 1})
         problems = self.ctx.workspace.problems(output.files) + await syntax_problems(output.files)
         if problems:
-            await self._clear_output(state)
+            if not rework:
+                await self._clear_output(state)
             return state, Attempt(feedback=_problems_feedback(problems))
         async with self.ctx.workspace_lock:
             previous = self.ctx.workspace.read([file.path for file in output.files])
@@ -109,7 +137,8 @@ class TaskRunner:
                 self._restore(previous)
         check = results[-1] if results else None
         if failed is not None:
-            await self._clear_output(state)
+            if not rework:
+                await self._clear_output(state)
             await self.ctx.journal.event(
                 state.run_id,
                 "task.check_failed",
@@ -123,7 +152,10 @@ class TaskRunner:
             return state, Attempt(feedback=_check_feedback(failed), check=failed)
         return state, Attempt(output=output, check=check, previous=previous)
 
-    async def _call(self, state: TaskState, feedback: str | None) -> tuple[TaskState, TaskOutput | None, str | None]:
+    async def _call(
+        self, state: TaskState, feedback: str | None, *, persist: bool = True
+    ) -> tuple[TaskState, TaskOutput | None, str | None]:
+        """Ask the developer role; with ``persist`` the answer is stored on the task row before it is checked."""
         escalate = state.attempts > 0
         result = await self.ctx.caller.call(
             "task_execution",
@@ -137,7 +169,7 @@ class TaskRunner:
             update={"attempts": state.attempts + 1, "model": result.model, "cost_usd": state.cost_usd + result.cost_usd}
         )
         async with self.ctx.journal.write() as tx:
-            state = await tx.update_task(state.model_copy(update={"output": result.value}))
+            state = await tx.update_task(state.model_copy(update={"output": result.value}) if persist else state)
             if result.value is None:
                 await tx.append_event(
                     state.run_id,
@@ -188,7 +220,7 @@ class TaskRunner:
         report = result.value
         await self.ctx.journal.event(
             state.run_id,
-            "qa.passed" if _accepted(report) else "qa.rejected",
+            "qa.passed" if accepted(report) else "qa.rejected",
             {"task_id": state.task_id, "issues": [issue.model_dump() for issue in report.issues]},
         )
         return report
@@ -278,7 +310,7 @@ class TaskRunner:
         self.ctx.workspace.remove([path for path, text in previous.items() if text is None])
 
 
-def _accepted(report: QAReport) -> bool:
+def accepted(report: QAReport) -> bool:
     return report.passed or not any(issue.fix_required for issue in report.issues)
 
 
@@ -296,7 +328,7 @@ def _check_feedback(result: CheckResult) -> str:
     return f"The check `{result.command}` {status}. Its output:\n{result.output}"
 
 
-def _qa_feedback(report: QAReport) -> str:
+def qa_feedback(report: QAReport) -> str:
     lines = "\n".join(
         f"- [{issue.severity}/{issue.category}] {issue.location}: {issue.description}"
         for issue in report.issues
