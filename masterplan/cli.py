@@ -22,6 +22,8 @@ from masterplan.service.runs import RunService
 from masterplan.sim import SimConfig, add_sim_arguments, running_simulator, serve_simulator, sim_config_from_args
 from masterplan.store import StoreError, apply_migrations, create_store, load_prompt_files
 from masterplan.terminal import ProgressView
+from masterplan.web.app import create_app, running_app, serve
+from masterplan.web.keys import SERVICE
 
 NO_KEY = (
     "no Anthropic API key: set MASTERPLAN_ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY) for real generation, "
@@ -194,6 +196,47 @@ async def resume_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(run.status is not RunStatus.FAILED for run in runs) else 1
 
 
+async def serve_command(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _with_overrides(args, settings)
+    async with AsyncExitStack() as stack:
+        settings = await _llm_settings(args, settings, stack)
+        await serve(
+            settings,
+            host=args.host or settings.host,
+            port=settings.port if args.port is None else args.port,
+            on_started=lambda url: print(
+                f"masterplan serving on {url}: dashboard {url}/, API docs {url}/docs", flush=True
+            ),
+        )
+    return 0
+
+
+DEMO_REQUEST = "A task-tracking API with users and projects"
+
+
+async def demo_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Simulator + service + dashboard + a sample run on the embedded SQLite defaults."""
+    args.sim = True
+    settings = _with_overrides(args, settings)
+    request = RunRequest(request=args.request, options=RunOptions(tasks=args.tasks, auto_answer=True))
+    async with AsyncExitStack() as stack:
+        settings = await _llm_settings(args, settings, stack)
+        app = create_app(settings)
+        url = await stack.enter_async_context(running_app(app, host=settings.host, port=args.port))
+        print(f"dashboard: {url}/   API docs: {url}/docs   metrics: {url}/metrics", flush=True)
+        service = app[SERVICE]
+        run = await _follow(service, await service.create(request))
+        _print_summary(run)
+        async with service.journal.read() as tx:
+            tasks = await tx.list_tasks(run.id)
+        done = sum(1 for task in tasks if task.status == "completed")
+        print(f"{done}/{len(tasks)} tasks completed; REPORT.md, DISCOVERY.md and MASTERPLAN.md are in the workspace")
+        if args.keep_serving:
+            print(f"serving the dashboard at {url}/ until Ctrl-C", flush=True)
+            await asyncio.Event().wait()
+    return 0 if run.status is RunStatus.COMPLETED else 1
+
+
 async def sim_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         config = sim_config_from_args(args)
@@ -246,6 +289,20 @@ def build_parser() -> argparse.ArgumentParser:
     resume = commands.add_parser("resume", help="finish every unfinished run in the database (after a crash)")
     _add_run_target_arguments(resume)
     resume.set_defaults(handler=resume_command)
+
+    serve_parser = commands.add_parser("serve", help="serve the HTTP API, the WebSocket and the dashboard")
+    serve_parser.add_argument("--host", help="address to listen on (default: MASTERPLAN_HOST)")
+    serve_parser.add_argument("--port", type=int, help="port to listen on (default: MASTERPLAN_PORT)")
+    _add_run_target_arguments(serve_parser)
+    serve_parser.set_defaults(handler=serve_command)
+
+    demo = commands.add_parser("demo", help="a sample run against the simulator with the dashboard, on SQLite")
+    demo.add_argument("--request", default=DEMO_REQUEST, help="what to build (default: a sample request)")
+    demo.add_argument("--tasks", type=int, default=12, help="target number of tasks (default 12)")
+    demo.add_argument("--port", type=int, default=0, help="dashboard port (default: a free one)")
+    demo.add_argument("--keep-serving", action="store_true", help="keep the dashboard up after the run")
+    _add_run_target_arguments(demo)
+    demo.set_defaults(handler=demo_command, sim_latency="0.05")
 
     sim = commands.add_parser("sim", help="serve the Anthropic Messages API simulator")
     add_sim_arguments(sim)
