@@ -9,7 +9,7 @@ from masterplan.models import RunStatus
 from masterplan.service.assembly import open_service
 
 from .conftest import BUDGET_USD, FinishedRun
-from .pipeline_helpers import load_record, run_request, service_settings, sim_requests, simulator
+from .pipeline_helpers import git_subjects, load_record, run_request, service_settings, sim_requests, simulator
 
 
 def test_run_ends_budget_exceeded_naming_the_call_that_did_not_fit(budget_run: FinishedRun) -> None:
@@ -31,8 +31,9 @@ def test_tasks_finished_before_the_refusal_are_kept(budget_run: FinishedRun) -> 
         if task.task_id in completed:
             assert task.output is not None
             assert task.check_passed is True
-    committed = {event.data["task_id"] for event in record.events_of("task.completed") if event.data["commit"]}
-    assert committed == completed
+    titles = {task.task_id: task.definition.title for task in record.tasks}
+    commits = git_subjects(Path(record.run.workspace))
+    assert sorted(commits) == sorted(f"{task_id}: {titles[task_id]}" for task_id in completed)
 
 
 def test_cost_stays_within_the_budget(budget_run: FinishedRun) -> None:
