@@ -1,21 +1,22 @@
-"""Prometheus metrics of the run service, derived from its run events.
+"""Prometheus metrics of the run service: tasks, runs, wasted cost, WebSocket clients.
 
-``observe`` is an event-bus listener: it is called synchronously with every
-committed event, so it only does arithmetic on the event's data and never
-raises on a malformed value (it logs it instead). The WebSocket handler
-reports its clients through ``client_connected`` / ``client_disconnected`` /
-``slow_client_dropped``.
+Two feeds, both synchronous and quick: ``observe`` is an event-bus listener
+(every committed run event), and ``on_call`` is a gateway observer (every LLM
+attempt with its own cost). Neither raises on odd data (it logs instead). The
+WebSocket handler reports its clients through ``client_connected`` /
+``client_disconnected`` / ``slow_client_dropped``.
 
-Wasted cost is attributed from the events alone:
+Wasted cost — money spent on answers that were thrown away — by reason:
 
-- ``parse_failures``: an ``llm.call`` whose outcome is not ``ok`` — its answer
-  was paid for and could not be used (unparsable, invalid, truncated);
-- ``retries``: the developer calls of a task attempt that produced a parsed
-  answer which was then thrown away (invalid files or failed checks), i.e. the
-  ``task_execution`` cost booked since the task's last attempt boundary when a
-  ``task.retry`` / ``task.attempt_failed`` event arrives;
-- ``qa_rejections``: the developer calls of an attempt that QA rejected
-  (``qa.rejected``); the review call itself did its job and is not counted.
+- ``parse_failures``: an attempt whose answer could not be used (unparsable,
+  failing validation, truncated), at that attempt's cost;
+- ``retries``: attempts that were retried: a billed attempt that failed in
+  transport (a stream dropped after it started), and a task attempt whose
+  parsed answer was then discarded (invalid files or failed checks): the cost
+  of its successful developer calls, booked when ``task.retry`` or
+  ``task.attempt_failed`` arrives;
+- ``qa_rejections``: the developer calls of a task attempt that QA rejected
+  (``qa.rejected``); the review itself did its job and is not counted.
 
 A finished run's cost is the sum of its ``llm.call`` costs seen by this
 process; a run resumed after a restart is observed with the cost paid since
@@ -33,7 +34,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from masterplan.models import TERMINAL_STATUSES, Event
+from masterplan.llm.observer import GatewayObserver
+from masterplan.models import TERMINAL_STATUSES, Event, LLMCallRecord
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ RUN_COST_BUCKETS_USD = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100)
 TASK_END_EVENTS = {"task.completed": "completed", "task.failed": "failed", "task.skipped": "skipped"}
 TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
 WASTE_REASONS = ("retries", "parse_failures", "qa_rejections")
+PARSE_FAILURES = frozenset({"parse_error", "validation_error", "truncated"})
+RETRIED_FAILURES = frozenset({"rate_limited", "overloaded", "server_error", "connection_error"})
 
 
 @dataclass
@@ -53,7 +57,7 @@ class _RunTally:
     open_attempt_cost: dict[str, Decimal] = field(default_factory=dict)
 
 
-class ServiceMetrics:
+class ServiceMetrics(GatewayObserver):
     """Tasks, runs, wasted cost and WebSocket clients; one instance per registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -121,6 +125,18 @@ class ServiceMetrics:
     def slow_client_dropped(self) -> None:
         self.slow_clients_dropped.inc()
 
+    # ------------------------------------------------------ LLM attempts
+
+    def on_call(self, record: LLMCallRecord) -> None:
+        """Gateway observer: every attempt, with the cost of that attempt alone."""
+        if record.outcome in PARSE_FAILURES:
+            self._waste("parse_failures", record.cost_usd)
+        elif record.outcome in RETRIED_FAILURES:
+            self._waste("retries", record.cost_usd)
+        elif record.phase == "task_execution" and record.run_id is not None and record.task_id is not None:
+            open_cost = self._runs.setdefault(record.run_id, _RunTally()).open_attempt_cost
+            open_cost[record.task_id] = open_cost.get(record.task_id, Decimal(0)) + record.cost_usd
+
     # ----------------------------------------------------------- events
 
     def observe(self, event: Event) -> None:
@@ -141,19 +157,12 @@ class ServiceMetrics:
         if status not in TERMINAL:
             return
         self.runs_finished.labels(status).inc()
+        del self._runs[event.run_id]
         cost = _usd(event.data["cost_usd"]) if "cost_usd" in event.data else tally.cost_usd
         self.run_cost.observe(float(cost))
-        del self._runs[event.run_id]
 
     def _on_llm_call(self, event: Event, tally: _RunTally) -> None:
-        cost = _usd(event.data.get("cost_usd", 0))
-        tally.cost_usd += cost
-        if event.data.get("outcome", "ok") != "ok":
-            self._waste("parse_failures", cost)
-            return
-        task_id = event.data.get("task_id")
-        if task_id is not None and event.data.get("phase") == "task_execution":
-            tally.open_attempt_cost[task_id] = tally.open_attempt_cost.get(task_id, Decimal(0)) + cost
+        tally.cost_usd += _usd(event.data.get("cost_usd", 0))
 
     def _on_task_started(self, event: Event, tally: _RunTally) -> None:
         task_id = str(event.data["task_id"])
@@ -162,8 +171,8 @@ class ServiceMetrics:
 
     def _on_task_ended(self, event: Event, tally: _RunTally) -> None:
         status = TASK_END_EVENTS[event.type]
-        task_id = str(event.data["task_id"])
         self.tasks.labels(status).inc()
+        task_id = str(event.data["task_id"])
         started = tally.task_started.pop(task_id, None)
         if started is not None and status != "skipped":
             self.task_duration.labels(status).observe(max(0.0, (event.ts - started).total_seconds()))

@@ -21,6 +21,7 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from masterplan.config import Settings
+from masterplan.llm.observer import ObserverGroup
 from masterplan.metrics import LLMMetrics, ServiceMetrics
 from masterplan.service.assembly import open_service
 from masterplan.service.runs import RunService
@@ -47,8 +48,9 @@ def create_app(
 ) -> web.Application:
     """The application; with no ``service`` it opens its own (store, gateway, drivers) while it runs.
 
-    A service passed in is used as it is (its LLM metrics are the caller's
-    business) and is not closed with the application.
+    A service passed in is used as it is and is not closed with the application;
+    its gateway observer is the caller's, so the LLM metrics and the per-attempt
+    parts of the wasted cost are not in this app's registry.
     """
     middlewares: list[Middleware] = [error_middleware]
     if settings.api_token is not None:
@@ -79,7 +81,8 @@ def _attach(app: web.Application, service: RunService) -> None:
 
 
 async def _service_context(app: web.Application) -> AsyncIterator[None]:
-    async with open_service(app[SETTINGS], observer=LLMMetrics(app[REGISTRY])) as service:
+    observer = ObserverGroup([LLMMetrics(app[REGISTRY]), app[METRICS]])
+    async with open_service(app[SETTINGS], observer=observer) as service:
         _attach(app, service)
         resumed = await service.resume_unfinished()
         if resumed:

@@ -81,8 +81,10 @@ async def served(
     token: str | None = None,
     limits: WebSocketLimits | None = None,
     latency: str | float = "none",
+    faults: str = "",
+    seed: int = 0,
 ) -> AsyncIterator[Served]:
-    async with running_simulator(SimConfig(port=0, tier="none", latency=latency, seed=0)) as sim:
+    async with running_simulator(SimConfig(port=0, tier="none", latency=latency, faults=faults, seed=seed)) as sim:
         settings = Settings(
             anthropic_api_key="sim-key",
             anthropic_base_url=sim.base_url,
