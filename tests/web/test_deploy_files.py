@@ -16,7 +16,7 @@ import orjson
 import yaml
 from prometheus_client import CollectorRegistry
 
-from masterplan.metrics.llm import LLMMetrics
+from masterplan.metrics import LLMMetrics, ServiceMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -53,7 +53,8 @@ def registered_sample_names() -> set[str]:
     """Every sample name masterplan's metrics can expose (``_total``, ``_bucket``... included)."""
     registry = CollectorRegistry()
     LLMMetrics(registry)
-    names = set()
+    ServiceMetrics(registry)
+    names: set[str] = set()
     for family in registry.collect():
         names.update(family.name + suffix for suffix in SAMPLE_SUFFIXES[family.type])
     return names

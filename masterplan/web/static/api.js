@@ -25,15 +25,15 @@ export function storeToken(value) {
   }
 }
 
+/** The message of an error body `{"error": {"status", "message", "fields"?}}`, each invalid field named. */
 function errorMessage(payload, status) {
-  if (payload && typeof payload === "object") {
-    const candidate = payload.error ?? payload.message ?? payload.detail;
-    if (typeof candidate === "string") {
-      return candidate;
-    }
-    if (candidate && typeof candidate.message === "string") {
-      return candidate.message;
-    }
+  const error = payload && typeof payload === "object" ? (payload.error ?? payload) : null;
+  if (typeof error === "string") {
+    return error;
+  }
+  if (error && typeof error.message === "string") {
+    const fields = Array.isArray(error.fields) ? error.fields.map((item) => `${item.field}: ${item.message}`) : [];
+    return fields.length ? `${error.message} (${fields.join("; ")})` : error.message;
   }
   return `the server answered HTTP ${status}`;
 }
@@ -59,7 +59,7 @@ export async function api(path, { method = "GET", body } = {}) {
     try {
       payload = JSON.parse(text);
     } catch {
-      payload = { error: text.slice(0, 200) };
+      payload = null;
     }
   }
   if (response.status === 401) {

@@ -90,7 +90,13 @@ const refreshRuns = throttle(loadRuns, 1000);
 function showStreamState(streamState, detail) {
   const badge = byId("stream-status");
   badge.dataset.state = streamState;
-  badge.textContent = detail && streamState === "reconnecting" ? `reconnecting: ${detail}` : STREAM_LABELS[streamState];
+  if (streamState === "reconnecting" && detail) {
+    badge.textContent = `reconnecting: ${detail}`;
+  } else if (streamState === "closed" && TERMINAL.has(byId("run-status").dataset.status)) {
+    badge.textContent = "run ended";
+  } else {
+    badge.textContent = STREAM_LABELS[streamState];
+  }
 }
 
 async function loadRun(runId, generation) {
@@ -105,6 +111,7 @@ async function loadTasks(runId, generation) {
   const payload = await guarded(() => api(`/runs/${encodeURIComponent(runId)}/tasks`));
   if (payload && generation === state.generation) {
     table.load(Array.isArray(payload) ? payload : (payload.tasks ?? []));
+    panel.showProgress(table.progress());
   }
 }
 
@@ -116,6 +123,9 @@ function onEvent(event, generation) {
   }
   log.add(event);
   const touchedTable = table.apply(event);
+  if (touchedTable) {
+    panel.showProgress(table.progress());
+  }
   if (event.type === "plan.completed") {
     loadTasks(state.runId, generation);
   }
@@ -178,6 +188,7 @@ async function select(runId) {
   }
   panel.clear(runId);
   table.clear();
+  panel.showProgress(table.progress());
   log.clear();
   const run = await loadRun(runId, generation);
   if (!run || generation !== state.generation) {

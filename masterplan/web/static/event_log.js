@@ -31,6 +31,13 @@ const SUMMARIES = {
   "llm.call": (d) =>
     `${d.phase}${d.task_id ? ` ${d.task_id}` : ""} ${d.model} ${d.outcome} · ${tokens(d)} · ` +
     `${usd(d.cost_usd)} · cache read ${percent(d.cache_read_share)}`,
+  "task.committed": (d) => `${d.task_id} commit ${String(d.commit ?? "").slice(0, 12)}`,
+  "phase.summarized": (d) => `${d.phase}: ${clip(d.summary, 160)}`,
+  "check.final": (d) => `${d.passed ? "passed" : "failed"}: ${clip(d.command, 120)}`,
+  "documents.rendered": (d) => (d.names ?? []).join(", "),
+  "cache.prefix_too_short": (d) =>
+    `${d.model} ${d.block}: ${count(d.prefix_tokens)}-token prefix under the ${count(d.minimum_tokens)} minimum, not cached`,
+  "learnings.retrieved": (d) => `${d.count} learnings from earlier runs`,
   "budget.warning": (d) => `spent ${usd(d.spent_usd)} of ${usd(d.budget_usd, 2)}`,
 };
 

@@ -32,7 +32,7 @@ export class RunPanel {
     const status = byId("run-status");
     status.textContent = run.status.replaceAll("_", " ");
     status.dataset.status = run.status;
-    byId("cancel-run").disabled = TERMINAL.has(run.status);
+    byId("cancel-run").hidden = TERMINAL.has(run.status);
     this.showTotals(run);
     this.showQuestions(run);
   }
@@ -47,12 +47,13 @@ export class RunPanel {
     for (const kind of TOKEN_KINDS) {
       set(kind, count(run.usage?.[kind] ?? 0));
     }
-    const tasks = run.tasks ?? {};
-    const done = Number(tasks.completed ?? 0);
-    const ended = done + Number(tasks.failed ?? 0) + Number(tasks.skipped ?? 0);
-    const total = Number(tasks.total ?? 0);
-    const failed = Number(tasks.failed ?? 0);
-    set("tasks", `${done} / ${total}${failed ? ` (${failed} failed)` : ""}`);
+  }
+
+  /** Tasks done and the progress bar, from the live task table's counts. */
+  showProgress({ total, completed, failed, skipped }) {
+    const text = `${completed} / ${total}${failed ? ` (${failed} failed)` : ""}`;
+    this.totals.querySelector('[data-total="tasks"]').textContent = text;
+    const ended = completed + failed + skipped;
     byId("progress-bar").style.width = total ? `${(100 * ended) / total}%` : "0";
   }
 

@@ -40,6 +40,17 @@ export class TasksTable {
     }
   }
 
+  /** How many rows there are and how many ended, by status. */
+  progress() {
+    const counts = { total: this.rows.size, completed: 0, failed: 0, skipped: 0 };
+    for (const row of this.rows.values()) {
+      if (row.status in counts) {
+        counts[row.status] += 1;
+      }
+    }
+    return counts;
+  }
+
   /** Applies one run event; returns true if it concerned the table. */
   apply(event) {
     const data = event.data ?? {};
@@ -125,6 +136,6 @@ export class TasksTable {
     badge.dataset.status = row.status;
     row.cells.model.textContent = row.model ?? "–";
     row.cells.attempts.textContent = String(row.attempts);
-    row.cells.cost.textContent = usd(row.cost);
+    row.cells.cost.textContent = row.status === "pending" && !row.cost ? "–" : usd(row.cost);
   }
 }
