@@ -177,6 +177,12 @@ async def test_a_run_started_in_the_page_fills_its_task_table_live(tmp_path: Pat
         assert await page.locator('#events li[data-type="llm.call"]').count() > 12
         await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
+        await page.reload()
+        await page.wait_for_function(ALL_COMPLETED, arg=12)
+        await page.wait_for_selector('#stream-status[data-state="closed"]')
+        assert await logged_seqs(page) == [event["seq"] for event in events]
+        assert await page.inner_text("#stream-status") == "run ended"
+
 
 async def test_a_dropped_socket_resumes_after_the_last_event_without_gaps_or_repeats(tmp_path: Path) -> None:
     socket_urls: list[str] = []
