@@ -21,6 +21,7 @@ const table = new TasksTable(byId("tasks"), byId("tasks-empty"));
 const log = new EventLog(byId("events"));
 const panel = new RunPanel();
 const state = { runId: null, stream: null, generation: 0 };
+let shownRuns = "";
 
 function notify(text) {
   byId("notice").textContent = text;
@@ -79,7 +80,12 @@ async function loadRuns() {
     return;
   }
   const runs = Array.isArray(payload) ? payload : (payload?.runs ?? []);
-  byId("runs").replaceChildren(...runs.map(runItem));
+  // Redraw only on a change, so a poll does not take the keyboard focus off a run button.
+  const shown = JSON.stringify([state.runId, runs.map((run) => [run.id, run.status, run.cost_usd, run.request])]);
+  if (shown !== shownRuns) {
+    shownRuns = shown;
+    byId("runs").replaceChildren(...runs.map(runItem));
+  }
   byId("runs-empty").hidden = runs.length > 0;
 }
 
