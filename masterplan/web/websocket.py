@@ -117,6 +117,9 @@ class EventFeed:
                 if event.seq <= self.last_sent:
                     continue
                 if event.seq > self.last_sent + 1:
+                    logger.debug(
+                        "run %s: seq %s came before %s; reading the gap", self.run_id, event.seq, self.last_sent + 1
+                    )
                     if await self._catch_up():
                         return WSCloseCode.OK, "run ended"
                 elif await self._send(event):

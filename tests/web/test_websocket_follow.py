@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from masterplan.web import WebSocketLimits
@@ -44,6 +45,46 @@ async def test_client_that_reconnects_with_after_receives_every_event_exactly_on
         assert received[-1]["data"]["status"] == "completed"
         assert seqs(received) == list(range(1, len(received) + 1))
         assert received == await app.events(run["id"])
+
+
+async def test_concurrent_tasks_on_postgresql_reach_two_followers_in_seq_order(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    async with served(tmp_path, database_url=postgres_url) as app:
+        run = await app.start_run(tasks=6, concurrency=3)
+
+        first, second = await asyncio.gather(follow(app, run["id"]), follow(app, run["id"]))
+
+        stored = await app.events(run["id"])
+        assert first == (stored, 1000)
+        assert second == (stored, 1000)
+        assert seqs(stored) == list(range(1, len(stored) + 1))
+        assert stored[-1]["data"]["status"] == "completed"
+
+
+async def test_event_that_overtakes_an_earlier_one_on_the_bus_arrives_after_it(tmp_path: Path) -> None:
+    async with served(tmp_path) as app:
+        run = await app.start_run(tasks=2, auto_answer=False)
+        await app.wait_for_status(run["id"], {"awaiting_answers"})
+        stored = await app.events(run["id"])
+        async with app.http.ws_connect(f"/runs/{run['id']}/ws?after={stored[-1]['seq']}") as ws:
+            # two committed events published in the wrong order, as concurrent transactions can do
+            async with app.service.store.transaction() as tx:
+                early = await tx.append_event(run["id"], "test.early")
+                late = await tx.append_event(run["id"], "test.late")
+            app.service.bus.publish([late])
+            received = [await ws.receive_json(timeout=10), await ws.receive_json(timeout=10)]
+            app.service.bus.publish([early])
+            async with app.service.store.transaction() as tx:
+                after = await tx.append_event(run["id"], "test.after")
+            app.service.bus.publish([after])
+            received.append(await ws.receive_json(timeout=10))
+
+        assert [(event["seq"], event["type"]) for event in received] == [
+            (early.seq, "test.early"),
+            (late.seq, "test.late"),
+            (after.seq, "test.after"),
+        ]
 
 
 async def test_socket_of_a_finished_run_sends_what_is_stored_after_the_given_seq_and_closes(tmp_path: Path) -> None:

@@ -83,12 +83,13 @@ async def served(
     latency: str | float = "none",
     faults: str = "",
     seed: int = 0,
+    database_url: str | None = None,
 ) -> AsyncIterator[Served]:
     async with running_simulator(SimConfig(port=0, tier="none", latency=latency, faults=faults, seed=seed)) as sim:
         settings = Settings(
             anthropic_api_key="sim-key",
             anthropic_base_url=sim.base_url,
-            database_url=f"sqlite://{tmp_path / 'masterplan.db'}",
+            database_url=database_url or f"sqlite://{tmp_path / 'masterplan.db'}",
             workspace_root=tmp_path / "workspaces",
             rate_limit_tier="none",
             api_token=token,
