@@ -15,9 +15,11 @@ from masterplan.web.responses import MalformedJSON, error_body, json_response, v
 
 logger = logging.getLogger(__name__)
 
-PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/"})
-PUBLIC_PREFIXES = ("/docs/", "/static/")
-WEBSOCKET_SUFFIX = "/ws"
+#: routes open without a token: probes, the metrics scrape, the API description and the pages
+PUBLIC_ROUTES = frozenset(
+    {"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/swagger-initializer.js", "/"}
+)
+WEBSOCKET_ROUTE = "/runs/{run_id}/ws"
 #: headers of an HTTP error that a JSON error response keeps
 KEPT_HEADERS = ("WWW-Authenticate", "Allow", "Retry-After")
 
@@ -50,6 +52,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         message = error.text if error.text and error.text != f"{error.status}: {error.reason}" else error.reason
         if error.status == 404 and message == error.reason:
             message = f"no such resource: {request.method} {request.path}"
+        elif error.status == 405:
+            message = f"{request.method} is not allowed on {request.path}; allowed: {error.headers.get('Allow', '')}"
         return json_response(error_body(error.status, message), status=error.status, headers=headers)
     except CLIENT_ERRORS as error:
         status, message, fields = client_error(error)
@@ -59,8 +63,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response(error_body(500, "internal server error; see the server log"), status=500)
 
 
-def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+def matched_route(request: web.Request) -> str | None:
+    """The canonical path of the route that matched (``/runs/{run_id}``); None when nothing matched."""
+    resource = request.match_info.route.resource
+    return None if resource is None else resource.canonical
+
+
+def is_public(request: web.Request) -> bool:
+    """Decided by the matched route, never by the raw path, so ``/static/../runs`` cannot slip through."""
+    resource = request.match_info.route.resource
+    return isinstance(resource, web.StaticResource) or matched_route(request) in PUBLIC_ROUTES
 
 
 def presented_token(request: web.Request) -> str | None:
@@ -69,7 +81,7 @@ def presented_token(request: web.Request) -> str | None:
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
-    if request.path.endswith(WEBSOCKET_SUFFIX):
+    if matched_route(request) == WEBSOCKET_ROUTE:
         return request.query.get("token")
     return None
 
@@ -80,7 +92,7 @@ def auth_middleware(token: SecretStr) -> Middleware:
 
     @web.middleware
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not is_public(request.path):
+        if not is_public(request):
             presented = presented_token(request)
             if presented is None or not hmac.compare_digest(presented.encode(), expected):
                 reason = "missing bearer token" if presented is None else "wrong bearer token"

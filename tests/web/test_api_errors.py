@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
+from yarl import URL
 
 from .web_helpers import Served, run_body, served
 
@@ -105,3 +108,33 @@ async def test_with_a_token_only_health_ready_metrics_and_pages_are_open(tmp_pat
                 first = await ws.receive_json(timeout=10)
                 assert first["seq"] == 1
             await app.wait_for_status(run["id"], {"completed"})
+
+
+async def test_wrong_method_is_405_naming_the_allowed_ones(tmp_path: Path) -> None:
+    async with served(tmp_path) as app:
+        error = await error_of(app, "DELETE", "/runs", status=405)
+        assert error["message"].startswith("DELETE is not allowed on /runs; allowed:")
+        assert "POST" in error["message"]
+
+
+async def test_token_is_never_bypassed_by_paths_that_look_public_nor_written_to_the_access_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with served(tmp_path, token="s3cret-token") as app:
+        run = await app.start_run(tasks=1)
+        for raw in ("/static/../runs", "/static/%2e%2e/runs", "/docs/../runs", "/health/../runs"):
+            reader, writer = await asyncio.open_connection(URL(app.url).host, URL(app.url).port)
+            writer.write(f"GET {raw} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode())
+            status_line = (await reader.read()).split(b"\r\n", 1)[0]
+            writer.close()
+            assert status_line == b"HTTP/1.1 401 Unauthorized", raw
+        with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+            async with aiohttp.ClientSession(app.url) as anonymous:
+                async with anonymous.ws_connect(f"/runs/{run['id']}/ws?after=0&token=s3cret-token") as ws:
+                    await ws.receive_json(timeout=10)
+                async with anonymous.get("/health?token=s3cret-token") as response:
+                    assert response.status == 200
+            await app.wait_for_status(run["id"], {"completed"})
+    access = [record.getMessage() for record in caplog.records if record.name == "aiohttp.access"]
+    assert any("/health?token=***" in line for line in access), access
+    assert not any("s3cret-token" in record.getMessage() for record in caplog.records)
