@@ -128,6 +128,9 @@ class EventFeed:
             self.request.app[METRICS].slow_client_dropped()
             logger.info("run %s: dropped a slow WebSocket client at seq %s", self.run_id, self.last_sent)
             return TOO_SLOW, f"too slow; reconnect with after={self.last_sent}"
+        except ConnectionResetError:
+            logger.info("run %s: WebSocket client left at seq %s", self.run_id, self.last_sent)
+            return WSCloseCode.GOING_AWAY, "client left"
 
     async def _catch_up(self) -> bool:
         """Send every stored event after the last one sent; True if the run's end was among them."""
