@@ -19,6 +19,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from masterplan.cache.context import RunCacheContext
+from masterplan.cache.layout import tagged
 from masterplan.cache.manager import PromptCacheManager
 from masterplan.cache.ttl import TTLHint
 from masterplan.config import Settings
@@ -145,7 +146,22 @@ class PhaseCaller:
             model=result.model,
             cost_usd=result.cost_usd,
             truncated=failure.truncated if failure is not None else False,
+            error=failure.summary if failure is not None else None,
+            text=result.text,
         )
+
+    async def attempts_allowed(self, phase: str) -> int:
+        return 1 + (await self._setup(phase)).config.retries
+
+    async def call_until_valid(self, phase: str, schema: type[T], *, tail: str) -> CallResult[T]:
+        attempts = await self.attempts_allowed(phase)
+        result = await self.call(phase, schema, tail=tail)
+        for _ in range(attempts - 1):
+            if result.value is not None:
+                break
+            retry_tail = tail + "\n" + tagged("feedback", "\n" + (result.feedback or "") + "\n")
+            result = await self.call(phase, schema, tail=retry_tail)
+        return result
 
     async def _record(self, result: LLMResult[T], phase: str, task_id: str | None, spent_before: Decimal) -> None:
         threshold = self.budget.limit_usd * BUDGET_WARNING_SHARE

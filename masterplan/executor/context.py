@@ -33,6 +33,10 @@ class CallResult(Generic[T]):
     model: str
     cost_usd: Decimal
     truncated: bool = False
+    error: str | None = None
+    """One line for people (logs, run errors): what was wrong with the answer."""
+    text: str = ""
+    """The answer as the model wrote it."""
 
 
 class Caller(Protocol):
@@ -48,6 +52,14 @@ class Caller(Protocol):
         complexity: Complexity | None = None,
         escalate: bool = False,
     ) -> CallResult[T]: ...
+
+    async def call_until_valid(self, phase: str, schema: type[T], *, tail: str) -> CallResult[T]:
+        """``call``, asked again with the problem as ``<feedback>`` up to the phase's ``retries`` times."""
+        ...
+
+    async def attempts_allowed(self, phase: str) -> int:
+        """1 + the phase's configured ``retries``."""
+        ...
 
 
 @dataclass

@@ -13,6 +13,7 @@ import asyncio
 import enum
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,18 +130,23 @@ class GitRepo:
             separator = "" if not existing or existing.endswith("\n") else "\n"
             path.write_text(existing + separator + "\n".join(missing) + "\n", encoding="utf-8")
 
-    async def commit_all(self, message: str) -> str | None:
-        """Stages everything and commits; the new commit's sha, or None when nothing changed."""
+    async def commit_all(self, message: str, paths: Sequence[str] | None = None) -> str | None:
+        """Stages everything (or only ``paths``) and commits it; the new commit's sha, or None when nothing changed.
+
+        With ``paths`` the commit holds those paths only, whatever else changed in the work tree: a task's
+        commit never takes in files another task wrote meanwhile.
+        """
         if not message.strip():
             raise ValueError("a commit message must not be blank")
+        limit = ["--", *paths] if paths else []
         async with self._lock:
-            await self._run("add", "--all")
-            staged = await self._run("diff", "--cached", "--quiet", check=False)
+            await self._run("add", "--all", *limit)
+            staged = await self._run("diff", "--cached", "--quiet", *limit, check=False)
             if staged.exit_code == 0:
                 return None
             if staged.exit_code != 1:
                 raise GitError(f"git diff --cached failed ({staged.exit_code}): {staged.stderr.strip()}")
-            await self._run("commit", "-q", "--no-verify", "-m", message)
+            await self._run("commit", "-q", "--no-verify", "-m", message, *limit)
             return await self.head()
 
     async def head(self) -> str | None:

@@ -8,6 +8,7 @@ live subscriber never sees an event the store does not have.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,17 +32,25 @@ class JournalTx(StoreTx):
 
 
 class Journal:
+    """Writes go one at a time, commit and publication together: subscribers get a run's events in seq order.
+
+    Without the lock, two transactions of one run commit in seq order (the run's row serialises them) but
+    the coroutine that resumes first after its commit could publish seq 6 before seq 5.
+    """
+
     def __init__(self, store: Store, publish: Publish) -> None:
         self.store = store
         self._publish = publish
+        self._lock = asyncio.Lock()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[JournalTx]:
-        async with self.store.connector.transaction() as raw:
-            tx = JournalTx(raw)
-            yield tx
-        if tx.events:
-            self._publish(tx.events)
+        async with self._lock:
+            async with self.store.connector.transaction() as raw:
+                tx = JournalTx(raw)
+                yield tx
+            if tx.events:
+                self._publish(tx.events)
 
     async def event(self, run_id: str, type_: str, data: dict[str, Any] | None = None) -> Event:
         """Record one event on its own."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from masterplan.executor.context import RunContext
+from masterplan.executor.context import RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo
-from masterplan.executor.scheduler import TaskScheduler
+from masterplan.executor.scheduler import SchedulerStopped, TaskScheduler
 from masterplan.executor.tags import canonical_json, tag
 from masterplan.executor.task_runner import TaskRunner, accepted, qa_feedback
 from masterplan.models import Artifact, MasterPlan, PhaseSummary, QAReport, TaskState, TaskStatus
@@ -53,13 +53,18 @@ class PlanExecution:
             tasks = await tx.list_tasks(self.ctx.run.id)
             artifacts = await tx.list_artifacts(self.ctx.run.id)
         self._load_summaries(artifacts)
+        self.runner.max_attempts = await self.ctx.caller.attempts_allowed("task_execution")
         await rebuild_workspace(self.ctx, tasks, self.git)
         self._states = {task.task_id: task for task in tasks}
         scheduler = TaskScheduler(tasks, concurrency=self.ctx.run.options.concurrency)
         try:
             states = await scheduler.run(self._execute, self._skip, self.ctx.cancel.is_set)
+        except SchedulerStopped:
+            if self.ctx.cancel.is_set():
+                raise RunCancelled(self.ctx.run.id) from None
+            raise
         finally:
-            await self.ctx.drain()
+            await self.ctx.drain()  # pending commits are short: a finished task keeps its own commit
         await self._summarize_finished_phases()
         return states
 
@@ -163,10 +168,10 @@ class PlanExecution:
             for state in sorted(members, key=lambda state: state.position)
         ]
         tail = "\n".join([tag("phase", phase_id), tag("phase_tasks", canonical_json(finished))])
-        result = await self.ctx.caller.call("phase_summary", PhaseSummary, tail=tail)
+        result = await self.ctx.caller.call_until_valid("phase_summary", PhaseSummary, tail=tail)
         if result.value is None:
             await self.ctx.journal.event(
-                self.ctx.run.id, "phase.summary_failed", {"phase": phase_id, "cause": result.feedback}
+                self.ctx.run.id, "phase.summary_failed", {"phase": phase_id, "cause": result.error}
             )
             return
         summary = result.value.model_copy(update={"phase": phase_id})

@@ -47,7 +47,11 @@ class TaskScheduler:
                 self._launch(execute, running)
             if not running:
                 break
-            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                await _cancel_all(running)
+                raise
             for finished in done:
                 task_id = running.pop(finished)
                 error = finished.exception()
@@ -76,3 +80,10 @@ class TaskScheduler:
                 state = self._states[dependent]
                 if state.status is TaskStatus.PENDING:
                     self._states[dependent] = await skip(state, f"depends on {failed}, which did not complete")
+
+
+async def _cancel_all(running: dict[asyncio.Task[TaskState], str]) -> None:
+    """Stop the tasks in flight and wait until they have stopped: none outlives the scheduler."""
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)

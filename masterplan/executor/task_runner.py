@@ -13,11 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from masterplan.executor.checks import DEFAULT_CHECKS, CheckResult, run_checks
-from masterplan.executor.context import RunContext
+from masterplan.executor.context import RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo
 from masterplan.executor.syntax import syntax_problems
 from masterplan.executor.tags import canonical_json, file_tags, tag
 from masterplan.executor.workspace import FileProblem
+from masterplan.llm.budget import BudgetExceeded
+from masterplan.llm.errors import LLMCallFailed
 from masterplan.models import GeneratedFile, Learning, QAReport, TaskOutput, TaskState, TaskStatus
 
 MAX_FEEDBACK_CHARS = 6_000
@@ -61,6 +63,24 @@ class TaskRunner:
                 "task.started",
                 {"task_id": state.task_id, "title": state.definition.title, "complexity": state.definition.complexity},
             )
+        try:
+            return await self._attempts(state)
+        except (BudgetExceeded, RunCancelled, LLMCallFailed) as error:
+            await self._interrupted(state, error)
+            raise
+
+    async def _interrupted(self, state: TaskState, error: Exception) -> None:
+        """The run ends with this task unfinished: it goes back to pending, with what stopped it."""
+        async with self.ctx.journal.write() as tx:
+            current = await tx.get_task(state.run_id, state.task_id)
+            await tx.update_task(current.model_copy(update={"status": TaskStatus.PENDING, "output": None}))
+            await tx.append_event(
+                state.run_id,
+                "task.interrupted",
+                {"task_id": state.task_id, "cause": f"{type(error).__name__}: {_clip(str(error), 300)}"},
+            )
+
+    async def _attempts(self, state: TaskState) -> TaskState:
         feedback: str | None = None
         qa_rounds = 0
         limit = self.max_attempts
@@ -95,7 +115,7 @@ class TaskRunner:
                 return await tx.update_task(state)
         if self.git is not None and self.git.available:
             await self.ctx.workspace_lock.acquire()
-            self.ctx.spawn(self._commit(self.git, state))
+            self.ctx.spawn(self._commit(self.git, state, attempt.output))
         async with self.ctx.journal.write() as tx:
             state = await tx.update_task(state.model_copy(update={"output": attempt.output}))
             await tx.append_event(
@@ -232,7 +252,7 @@ class TaskRunner:
         assert output is not None
         if self.git is not None and self.git.available:
             await self.ctx.workspace_lock.acquire()
-            self.ctx.spawn(self._commit(self.git, state))
+            self.ctx.spawn(self._commit(self.git, state, output))
         files = [file.path for file in output.files]
         summary = output.summary or state.definition.title
         async with self.ctx.journal.write() as tx:
@@ -269,11 +289,10 @@ class TaskRunner:
         self.ctx.log_completed(state.task_id, summary, output)
         return state
 
-    async def _commit(self, git: GitRepo, state: TaskState) -> None:
-        """Commit the task's files while the next call is already under way; the caller took the lock for us,
-        so no other task writes before this commit (its files stay attributed to it)."""
+    async def _commit(self, git: GitRepo, state: TaskState, output: TaskOutput) -> None:
+        """Commit the task's own files while the next call is already under way (the caller took the lock)."""
         try:
-            sha = await git.commit_all(f"{state.task_id}: {state.definition.title}")
+            sha = await git.commit_all(f"{state.task_id}: {state.definition.title}", [f.path for f in output.files])
         finally:
             self.ctx.workspace_lock.release()
         if sha is not None:

@@ -56,9 +56,11 @@ async def _has_questions(ctx: RunContext) -> bool:
 
 
 async def _ask_questions(ctx: RunContext) -> None:
-    result = await ctx.caller.call("discovery_questions", DiscoveryQuestions, tail=tag("request", ctx.run.request))
+    result = await ctx.caller.call_until_valid(
+        "discovery_questions", DiscoveryQuestions, tail=tag("request", ctx.run.request)
+    )
     if result.value is None:
-        raise PhaseFailed(f"discovery questions could not be parsed: {result.feedback}")
+        raise PhaseFailed(f"discovery questions could not be parsed: {result.error}")
     questions = result.value
     async with ctx.journal.write() as tx:
         await tx.set_discovery(ctx.run.id, questions.questions, {})
@@ -81,9 +83,9 @@ async def _ask_questions(ctx: RunContext) -> None:
 async def _assume_answers(ctx: RunContext) -> None:
     run = ctx.run
     tail = "\n".join([tag("request", run.request), tag("questions", canonical_json(run.questions))])
-    result = await ctx.caller.call("discovery_assumptions", DiscoveryAssumptions, tail=tail)
+    result = await ctx.caller.call_until_valid("discovery_assumptions", DiscoveryAssumptions, tail=tail)
     if result.value is None:
-        raise PhaseFailed(f"assumed answers could not be parsed: {result.feedback}")
+        raise PhaseFailed(f"assumed answers could not be parsed: {result.error}")
     known = {question.id for question in run.questions}
     answers = {item.question_id: item.answer for item in result.value.answers if item.question_id in known}
     for question in run.questions:
@@ -105,9 +107,9 @@ async def _model_domain(ctx: RunContext) -> DiscoveryDocument:
             tag("answers", canonical_json(run.answers)),
         ]
     )
-    result = await ctx.caller.call("domain_model", DiscoveryDocument, tail=tail)
+    result = await ctx.caller.call_until_valid("domain_model", DiscoveryDocument, tail=tail)
     if result.value is None:
-        raise PhaseFailed(f"the domain model could not be parsed: {result.feedback}")
+        raise PhaseFailed(f"the domain model could not be parsed: {result.error}")
     document = result.value
     async with ctx.journal.write() as tx:
         await tx.put_artifact(

@@ -19,7 +19,7 @@ from masterplan.executor.gitrepo import GitRepo
 from masterplan.executor.plan_execution import PlanExecution
 from masterplan.executor.tags import canonical_json
 from masterplan.llm.budget import BudgetExceeded
-from masterplan.llm.errors import LLMUnavailable
+from masterplan.llm.errors import LLMCallFailed
 from masterplan.llm.pricing import PriceTable
 from masterplan.llm.usage import TokenUsage
 from masterplan.models import (
@@ -50,10 +50,14 @@ class RunPipeline:
         try:
             await self._advance(ctx)
         except BudgetExceeded as error:
-            await self._stop(ctx, RunStatus.BUDGET_EXCEEDED, str(error), needed=str(error.needed))
+            message = (
+                f"budget exceeded: the run's budget is ${ctx.run.budget_usd}; the next call may cost up to "
+                f"${error.needed:.6f} and ${error.remaining:.6f} remains, so it was not sent"
+            )
+            await self._stop(ctx, RunStatus.BUDGET_EXCEEDED, message, needed=str(error.needed))
         except RunCancelled:
             await self._stop(ctx, RunStatus.CANCELLED, "cancelled by request")
-        except (PhaseFailed, LLMUnavailable) as error:
+        except (PhaseFailed, LLMCallFailed) as error:
             await self._stop(ctx, RunStatus.FAILED, str(error))
 
     async def _advance(self, ctx: RunContext) -> None:

@@ -28,7 +28,7 @@ async def stored_plan(ctx: RunContext) -> MasterPlan | None:
 
 def _problems(result: CallResult[MasterPlan], target: int) -> list[str]:
     if result.value is None:
-        return [result.feedback or "the answer was not a master plan"]
+        return [result.error or "the answer was not a master plan"]
     low, high = _tolerance(target)
     return [problem.message for problem in plan_problems(result.value, min_tasks=low, max_tasks=high)]
 
@@ -45,21 +45,18 @@ async def make_plan(ctx: RunContext, document: DiscoveryDocument) -> MasterPlan:
 async def _generate(ctx: RunContext) -> MasterPlan:
     target = ctx.run.options.tasks
     tail = tag("target_tasks", str(target))
-    result = await ctx.caller.call("master_plan", MasterPlan, tail=tail)
+    result = await ctx.caller.call_until_valid("master_plan", MasterPlan, tail=tail)
     problems = _problems(result, target)
     if not problems:
         assert result.value is not None
         return result.value
     await ctx.journal.event(ctx.run.id, "plan.invalid", {"problems": problems})
-    previous = canonical_json(result.value) if result.value is not None else (result.feedback or "")
-    repair_tail = "\n".join(
-        [
-            tail,
-            tag("previous_plan", previous),
-            tag("feedback", "\n".join(f"- {problem}" for problem in problems)),
-        ]
-    )
-    repaired = await ctx.caller.call("plan_repair", MasterPlan, tail=repair_tail)
+    if result.value is not None:
+        previous, feedback = canonical_json(result.value), "\n".join(f"- {problem}" for problem in problems)
+    else:
+        previous, feedback = result.text, result.feedback or "\n".join(problems)
+    repair_tail = "\n".join([tail, tag("previous_plan", previous), tag("feedback", feedback)])
+    repaired = await ctx.caller.call_until_valid("plan_repair", MasterPlan, tail=repair_tail)
     remaining = _problems(repaired, target)
     if remaining:
         raise PhaseFailed("the master plan is invalid after one repair: " + "; ".join(remaining[:10]))

@@ -16,7 +16,9 @@ def test_run_ends_budget_exceeded_naming_the_call_that_did_not_fit(budget_run: F
     run = budget_run.record.run
     assert run.status is RunStatus.BUDGET_EXCEEDED, run.error
     assert run.error is not None
-    assert run.error.startswith("budget exceeded: the call may cost up to $")
+    assert run.error.startswith(
+        f"budget exceeded: the run's budget is ${run.budget_usd}; the next call may cost up to $"
+    )
     last = budget_run.record.events[-1]
     assert (last.type, last.data["status"]) == ("run.status", "budget_exceeded")
     assert Decimal(last.data["needed"]) > run.budget_usd - run.cost_usd
