@@ -93,7 +93,7 @@ class ProgressView:
         if self._live is None:
             line = describe(event)
             if line:
-                self.console.print(line, highlight=False, soft_wrap=True)
+                self.console.print(line, markup=False, highlight=False, soft_wrap=True)
             return
         self._live.update(self._render())
 
