@@ -1,0 +1,129 @@
+"""The command line as a user runs it: real processes, the simulator over HTTP, SQLite files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+
+MASTERPLAN = [sys.executable, "-m", "masterplan.cli"]
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """No Anthropic settings from the developer's shell; everything under tmp_path."""
+    env = {k: v for k, v in os.environ.items() if "ANTHROPIC" not in k and not k.startswith("MASTERPLAN_")}
+    env.update(
+        MASTERPLAN_DATABASE_URL=f"sqlite://{tmp_path / 'masterplan.db'}",
+        MASTERPLAN_WORKSPACE_ROOT=str(tmp_path / "workspaces"),
+        **extra,
+    )
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_run_without_a_key_refuses_in_one_line_and_never_simulates(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*MASTERPLAN, "run", "A todo list", "--auto-answer"],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "MASTERPLAN_ANTHROPIC_API_KEY" in lines[0]
+    assert "--sim" in lines[0]
+    assert "simulator" not in result.stdout
+    assert not (tmp_path / "workspaces").exists()
+
+
+def test_demo_completes_a_run_and_prints_the_dashboard_and_a_summary(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*MASTERPLAN, "demo", "--tasks", "4", "--sim-latency", "none"],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "dashboard: http://127.0.0.1:" in result.stdout
+    assert "run is completed" in result.stdout
+    summary = [line for line in result.stdout.splitlines() if line.startswith("run ") and " completed: $" in line]
+    assert len(summary) == 1, result.stdout
+    workspace = Path(summary[0].rsplit("workspace ", 1)[1])
+    assert (workspace / "REPORT.md").is_file()
+    assert "4/4 tasks completed" in result.stdout or "tasks completed" in result.stdout
+
+
+def test_serve_then_run_on_the_server_and_watch_it(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(tmp_path)
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [*MASTERPLAN, "serve", "--sim", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        started = subprocess.run(
+            [
+                *MASTERPLAN,
+                "run",
+                "A library with books and members",
+                "--auto-answer",
+                "--tasks",
+                "3",
+                "--server",
+                base,
+                "--watch",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+        run_id = started.stdout.split("run ", 1)[1].split(" ", 1)[0]
+        assert "run is completed" in started.stdout
+        with urllib.request.urlopen(f"{base}/runs/{run_id}", timeout=5) as response:
+            view = orjson.loads(response.read())
+        assert view["status"] == "completed"
+        watched = subprocess.run(
+            [*MASTERPLAN, "watch", run_id, "--server", base],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert watched.returncode == 0, watched.stderr
+        assert f"run {run_id} completed" in watched.stdout
+        assert "final check passed" in watched.stdout
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+    assert server.returncode == 0, (tmp_path / "serve.log").read_text()[-3000:]
