@@ -8,6 +8,7 @@ when the attempt ended and ``latency_ms`` how long it waited on the simulator.
 
     .venv/bin/python bench/bench_reference_run.py                 # 50 tasks, checks off, git on
     .venv/bin/python bench/bench_reference_run.py --checks --tasks 12
+    .venv/bin/python bench/bench_reference_run.py --no-git --breakdown   # where the own time goes
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import urllib.request
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from masterplan.config import Settings
 from masterplan.llm.pricing import PriceTable
@@ -34,6 +36,57 @@ from masterplan.service.assembly import open_service
 
 REQUEST = "A task-tracking API with users and projects"
 DESIGN_NOTE_ESTIMATE_USD = Decimal("11.88")  # design note 003, hybrid 60% Haiku / 40% Sonnet, 50 tasks
+
+
+BREAKDOWN = [
+    ("masterplan.executor.task_runner", None, "syntax_problems", "validation: compile() of the generated code"),
+    ("masterplan.executor.workspace", "Workspace", "problems", "validation: paths and sizes"),
+    ("masterplan.executor.workspace", "Workspace", "write", "workspace: atomic writes"),
+    ("masterplan.executor.workspace", "Workspace", "read", "workspace: reads for the tail"),
+    ("masterplan.executor.task_runner", "TaskRunner", "_tail", "prompt tail (task, dependency files)"),
+    ("masterplan.cache.manager", "PromptCacheManager", "build_request", "request layout and cache planning"),
+    ("masterplan.executor.calling", "PhaseCaller", "_record", "store: llm.call event"),
+    ("masterplan.executor.task_runner", "TaskRunner", "_complete", "store: task completed, learning, event"),
+]
+
+
+def instrument() -> dict[str, list[float]]:
+    """Wrap the steps of a task that are masterplan's own work, to print where the time goes."""
+    import functools
+    import importlib
+    import inspect
+
+    spent: dict[str, list[float]] = {label: [] for *_, label in BREAKDOWN}
+    for module_name, class_name, attribute, label in BREAKDOWN:
+        owner = importlib.import_module(module_name)
+        owner = getattr(owner, class_name) if class_name else owner
+        original = getattr(owner, attribute)
+
+        def wrap(original: Any = original, label: str = label) -> Any:
+            if inspect.iscoroutinefunction(original):
+
+                @functools.wraps(original)
+                async def timed_async(*args: Any, **kwargs: Any) -> Any:
+                    started = time.perf_counter()
+                    try:
+                        return await original(*args, **kwargs)
+                    finally:
+                        spent[label].append(time.perf_counter() - started)
+
+                return timed_async
+
+            @functools.wraps(original)
+            def timed(*args: Any, **kwargs: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    spent[label].append(time.perf_counter() - started)
+
+            return timed
+
+        setattr(owner, attribute, wrap())
+    return spent
 
 
 def free_port() -> int:
@@ -87,6 +140,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def run(args: argparse.Namespace, base_url: str, home: Path) -> None:
+    spent = instrument() if args.breakdown else {}
     settings = Settings(
         anthropic_api_key="sim-key",
         anthropic_base_url=base_url,
@@ -128,6 +182,8 @@ async def run(args: argparse.Namespace, base_url: str, home: Path) -> None:
         f"masterplan's own time per LLM call: mean {statistics.mean(gaps):.2f} ms, "
         f"p50 {percentile(gaps, 0.5):.2f} ms, p99 {percentile(gaps, 0.99):.2f} ms"
     )
+    for label, seconds in spent.items():
+        print(f"  {label:45s} {sum(seconds) * 1000 / len(records):6.2f} ms per call ({len(seconds)} times)")
 
 
 def main() -> None:
@@ -137,6 +193,7 @@ def main() -> None:
     parser.add_argument("--no-git", dest="git", action="store_false", help="no commit per task")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file)")
+    parser.add_argument("--breakdown", action="store_true", help="also print where masterplan's own time goes")
     args = parser.parse_args()
     port = free_port()
     simulator = start_simulator(port, args.seed)
