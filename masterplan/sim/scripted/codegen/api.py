@@ -8,7 +8,7 @@ from masterplan.sim.scripted.entities import EntityInfo, Project
 from masterplan.sim.scripted.naming import title_words
 
 _HANDLERS = '''
-"""JSON handlers for ${words}s, independent of any web framework.
+"""JSON handlers for ${words_plural}, independent of any web framework.
 
 Each handler takes decoded JSON (query parameters as strings) and returns ``(status, body)``.
 Domain errors become their status with the error's payload (400 validation, 404 not found,
@@ -126,7 +126,7 @@ class ${Entity}Handlers:
         return self._guard(lambda: (200, self._service.get(${entity}_id).to_dict()))
 
     def index(self, query: Mapping[str, str] | None = None) -> Response:
-        """A page of ${words}s whose name contains ``query["name"]``, sorted as asked."""
+        """A page of ${words_plural} whose name contains ``query["name"]``, sorted as asked."""
         query = query or {}
         try:
             field_name, descending, offset, limit = page_params(query)
@@ -158,7 +158,7 @@ class ${Entity}Handlers:
         return self._guard(lambda: (204, {"deleted": self._service.delete(${entity}_id).id}))
 
     def history(self, ${entity}_id: str) -> Response:
-        """What happened to a $words, deleted ones included; 404 when it never existed."""
+        """What happened to $a_words, deleted ones included; 404 when it never existed."""
         events = self._service.history(${entity}_id)
         if not events:
             return error_response(NotFoundError("$Entity", ${entity}_id))
@@ -222,7 +222,7 @@ class ${Entity}Router:
 
 
 def as_entity(body: Mapping[str, Any]) -> $Entity:
-    """Decode a full JSON body (with id) into a $words."""
+    """Decode a full JSON body (with id) into $a_words."""
     return $Entity.from_dict(body)
 '''
 

@@ -179,22 +179,25 @@ def test_the_router_decodes_query_strings_and_bulk_bodies(router: ${Entity}Route
     assert [item["name"] for item in found["items"]] == ["$Entity 2"]
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "status"),
-    [
-        ("GET", "/elsewhere", 404),
-        ("GET", "/$plural/a/b/c", 404),
-        ("GET", "/$plural/a/unknown", 404),
-        ("PUT", "/$plural", 405),
-        ("POST", "/$plural/x", 405),
-        ("DELETE", "/$plural/_schema", 405),
-        ("GET", "/$plural/_bulk", 405),
-        ("GET", "/$plural/x/restore", 405),
-        ("POST", "/$plural/x/history", 405),
-    ],
-)
-def test_the_router_refuses_unknown_routes(router: ${Entity}Router, method: str, path: str, status: int) -> None:
-    assert router.dispatch(method, path)[0] == status
+UNKNOWN_ROUTES = [
+    ("GET", "/elsewhere", 404),
+    ("GET", "/$plural/a/b/c", 404),
+    ("GET", "/$plural/a/unknown", 404),
+    ("PUT", "/$plural", 405),
+    ("POST", "/$plural/x", 405),
+    ("DELETE", "/$plural/_schema", 405),
+    ("GET", "/$plural/_bulk", 405),
+    ("GET", "/$plural/x/restore", 405),
+    ("POST", "/$plural/x/history", 405),
+]
+"""Requests the router must refuse: 404 for paths it does not know, 405 for methods a path does not take."""
+
+
+def test_the_router_refuses_unknown_routes_and_methods(router: ${Entity}Router) -> None:
+    for method, path, status in UNKNOWN_ROUTES:
+        answer_status, body = router.dispatch(method, path)
+        assert answer_status == status, (method, path)
+        assert body["error"] == ("not_found" if status == 404 else "method_not_allowed")
 '''
 
 

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from masterplan.sim.scripted.codegen.project_setup import LAYER_ROLES, LAYER_USES
-from masterplan.sim.scripted.codegen.values import has_default, kwargs, render, rule_text, unique_fields
+from masterplan.sim.scripted.codegen.values import (
+    has_default,
+    kwargs,
+    plural,
+    render,
+    rule_text,
+    unique_fields,
+    with_article,
+)
 from masterplan.sim.scripted.entities import EntityInfo, Project
 from masterplan.sim.scripted.naming import title_words
 
 _README = """
 # $package
 
-A Python service that keeps $entities, in memory: validated entities, use cases with
-their rules, JSON handlers, search, CSV and JSON-lines exchange, and reports.
+A Python service that keeps $entities.
+
+Everything lives in memory: validated entities, use cases with their rules, JSON handlers,
+search, CSV and JSON-lines exchange, and reports.
 
 ## Quick start
 
@@ -157,7 +167,8 @@ def _section(entity: EntityInfo, project: Project) -> str:
         f"| {a.name} | {a.type} | {'no' if has_default(a) else 'yes'} | {rule_text(a)} |" for a in entity.attrs
     )
     return (
-        f"### {entity.name}\n\nA {title_words(entity.name)}. Refers to: {refers}. Unique: {unique}.\n\n"
+        f"### {entity.name}\n\n{with_article(title_words(entity.name)).capitalize()}. "
+        f"Refers to: {refers}. Unique: {unique}.\n\n"
         f"| attribute | type | required | rule |\n| --- | --- | --- | --- |\n{rows}"
     )
 
@@ -168,18 +179,22 @@ def _example(project: Project) -> str:
     return f"{first.snake} = app.{first.snake}_service.create(\n" + "\n".join(plain) + "\n)"
 
 
+def _listed(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
+
+
 def docs_files(package: str, project: Project) -> dict[str, str]:
     entities = project.entities
     actions = {"created": "is created", "updated": "is changed", "deleted": "is deleted", "restored": "is restored"}
     events = "\n".join(
-        f"| `{e.snake}.{action}` | a {title_words(e.name)} {when} |"
+        f"| `{e.snake}.{action}` | {with_article(title_words(e.name))} {when} |"
         for e in entities
         for action, when in actions.items()
     )
     readme = render(
         _README, package=package, example=_example(project), events=events,
         sections="\n\n".join(_section(e, project) for e in entities),
-        entities=", ".join(title_words(e.name) + "s" for e in entities),
+        entities=_listed([plural(title_words(e.name)) for e in entities]),
     )  # fmt: skip
     layers = "\n".join(
         f"| {layer} | {role} | {', '.join(u for u in LAYER_USES[layer] if u != layer) or 'nothing'} |"

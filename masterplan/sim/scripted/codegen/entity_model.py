@@ -53,7 +53,7 @@ COUNT_FIELDS = $counts
 
 @dataclass(frozen=True)
 class $Entity:
-    """A $words. Creating one with invalid values raises ValidationError naming each field."""
+    """${a_words}. Creating one with invalid values raises ValidationError naming each field."""
 
 $fields
     id: str = field(default_factory=lambda: new_id("$entity"))

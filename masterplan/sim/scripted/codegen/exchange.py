@@ -101,7 +101,7 @@ def _header_problems(header: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class ImportPreview:
-    """What an import would give: the valid ${words}s and the problems of the others."""
+    """What an import would give: the valid ${words_plural} and the problems of the others."""
 
     items: list[$Entity] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -196,7 +196,7 @@ class ImportChanges:
 
 
 def changes_from_import(existing: list[$Entity], incoming: list[$Entity]) -> ImportChanges:
-    """Compare incoming ${words}s with the existing ones by id, before merging with ``replace``."""
+    """Compare incoming ${words_plural} with the existing ones by id, before merging with ``replace``."""
     known = {item.id: item for item in existing}
     changes = ImportChanges()
     for item in incoming:
@@ -211,7 +211,7 @@ def changes_from_import(existing: list[$Entity], incoming: list[$Entity]) -> Imp
 
 @dataclass(frozen=True)
 class MergeResult:
-    """The ${words}s after a merge, and the ids that were added, replaced or skipped."""
+    """The ${words_plural} after a merge, and the ids that were added, replaced or skipped."""
 
     items: list[$Entity]
     added: list[str] = field(default_factory=list)
@@ -220,7 +220,7 @@ class MergeResult:
 
 
 def merge_$plural(existing: list[$Entity], incoming: list[$Entity], on_conflict: Conflict = "skip") -> MergeResult:
-    """Combine incoming ${words}s with existing ones by id.
+    """Combine incoming ${words_plural} with existing ones by id.
 
     An incoming $words with a new id is added at the end. One whose id exists is skipped
     (``skip``), takes the existing one's place (``replace``), or makes the whole merge fail

@@ -11,7 +11,7 @@ from masterplan.sim.scripted.naming import title_words
 _ANNOTATIONS = {"str": "str | None", "float": "float | None", "bool": "bool | None", "datetime": "datetime | None"}
 
 _QUERIES = '''
-"""Searching ${words}s: free text, one filter per attribute, sorting, pages and facets.
+"""Searching ${words_plural}: free text, one filter per attribute, sorting, pages and facets.
 
 A query is a frozen dataclass: build one in code (``${Entity}Query(text="x", limit=5)``) or
 from the string parameters of a URL with ``${Entity}Query.from_params``, which names every
@@ -207,7 +207,7 @@ def search_$plural(repository: ${Entity}Repository, query: ${Entity}Query | None
 
 
 def count_$plural(repository: ${Entity}Repository, query: ${Entity}Query | None = None) -> int:
-    """How many ${words}s match, whatever the page."""
+    """How many ${words_plural} match, whatever the page."""
     return len(_matching(repository, query or ${Entity}Query()))
 
 
@@ -223,7 +223,7 @@ def iterate_$plural(repository: ${Entity}Repository, query: ${Entity}Query | Non
 
 
 def facets(repository: ${Entity}Repository, field_name: str, query: ${Entity}Query | None = None) -> dict[Any, int]:
-    """How many matching ${words}s have each value of a field, most common first."""
+    """How many matching ${words_plural} have each value of a field, most common first."""
     if field_name not in SORTABLE_FIELDS:
         raise ValueError(f"cannot count by {field_name!r}; choose one of {SORTABLE_FIELDS}")
     counts = Counter(getattr(item, field_name) for item in _matching(repository, query or ${Entity}Query()))

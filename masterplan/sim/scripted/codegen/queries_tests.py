@@ -8,7 +8,7 @@ from masterplan.sim.scripted.entities import EntityInfo
 from masterplan.sim.scripted.naming import title_words
 
 _TESTS = '''
-"""Searching ${words}s."""
+"""Searching ${words_plural}."""
 
 from datetime import datetime
 
@@ -63,11 +63,13 @@ def test_descending_sort_and_pages(repository: ${Entity}Repository) -> None:
     assert last.page_number == 2
 
 
-@pytest.mark.parametrize("field_name", $sortable)
-def test_every_sortable_field_sorts(repository: ${Entity}Repository, field_name: str) -> None:
-    page = search_$plural(repository, ${Entity}Query(sort_by=field_name))
-    values = [getattr(item, field_name) for item in page.items]
-    assert values == sorted(values, key=id_sort_key if field_name == "id" else None)
+def test_every_sortable_field_sorts_both_ways(repository: ${Entity}Repository) -> None:
+    for field_name in $sortable:
+        key = id_sort_key if field_name == "id" else None
+        for descending in (False, True):
+            query = ${Entity}Query(sort_by=field_name, descending=descending)
+            values = [getattr(item, field_name) for item in search_$plural(repository, query).items]
+            assert values == sorted(values, key=key, reverse=descending), (field_name, descending)
 
 
 def test_ids_select_exactly_those_${plural}(repository: ${Entity}Repository) -> None:
@@ -76,26 +78,18 @@ def test_ids_select_exactly_those_${plural}(repository: ${Entity}Repository) -> 
     assert search_$plural(repository, ${Entity}Query(ids=("$entity-missing",))).total == 0
 
 
-@pytest.mark.parametrize(
-    ("filters", "expected"),
-    [
+FILTER_CASES = [
 $filter_cases
-    ],
-)
-def test_each_filter_narrows_the_results(repository: ${Entity}Repository, filters: dict, expected: list[str]) -> None:
-    assert names(search_$plural(repository, ${Entity}Query(**filters)).items) == expected
+]
+"""For each filter: a value in code, the same value as a URL parameter, and the names it selects."""
 
 
-@pytest.mark.parametrize(
-    ("params", "expected"),
-    [
-$param_cases
-    ],
-)
-def test_each_filter_reads_its_url_parameter(
-    repository: ${Entity}Repository, params: dict[str, str], expected: list[str]
+@pytest.mark.parametrize(("param", "value", "text", "expected"), FILTER_CASES)
+def test_each_filter_narrows_the_results_in_code_and_from_a_url(
+    repository: ${Entity}Repository, param: str, value: object, text: str, expected: list[str]
 ) -> None:
-    assert names(search_$plural(repository, ${Entity}Query.from_params(params)).items) == expected
+    assert names(search_$plural(repository, ${Entity}Query(**{param: value})).items) == expected
+    assert names(search_$plural(repository, ${Entity}Query.from_params({param: text})).items) == expected
 
 
 def test_from_params_names_every_bad_parameter() -> None:
@@ -156,7 +150,7 @@ def _sample_names(entity: EntityInfo, numbers: tuple[int, ...]) -> str:
 
 
 def queries_tests(package: str, entity: EntityInfo, filters: list[Filter]) -> str:
-    everything = f"        ({{}}, {_sample_names(entity, (1, 2, 3))}),"
+    everything = f'    ("text", "", "", {_sample_names(entity, (1, 2, 3))}),'
     first_number = next((f for f in filters if f.kind == "float"), None)
     pairs = ranges(filters)
     flag = next((f for f in filters if f.kind == "bool"), None)
@@ -166,10 +160,7 @@ def queries_tests(package: str, entity: EntityInfo, filters: list[Filter]) -> st
         sortable=repr(["id", *[a.name for a in entity.attrs if a.type != "list[str]"]]),
         upper_name=f"{entity.name} NAME".upper(),
         filter_cases="\n".join(
-            f'        ({{"{f.param}": {f.value}}}, {_sample_names(entity, f.expected)}),' for f in filters
-        ) or everything,
-        param_cases="\n".join(
-            f'        ({{"{f.param}": "{f.text}"}}, {_sample_names(entity, f.expected)}),' for f in filters
+            f'    ("{f.param}", {f.value}, "{f.text}", {_sample_names(entity, f.expected)}),' for f in filters
         ) or everything,
         bad_filter_param=f', "{first_number.param}": "lots"' if first_number else "",
         bad_filter_check=(

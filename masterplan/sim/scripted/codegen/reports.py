@@ -15,7 +15,7 @@ from masterplan.sim.scripted.entities import EntityInfo
 from masterplan.sim.scripted.naming import title_words
 
 _REPORT = '''
-"""Statistics over ${words}s: counts, number summaries, flag shares, groups, date ranges and top items.
+"""Statistics over ${words_plural}: counts, number summaries, flag shares, groups, date ranges and top items.
 
 ``build_${entity}_report`` reads every matching $words (page by page, however many there are,
 optionally narrowed by a free-text query) and returns a frozen report. ``to_dict`` gives it as
@@ -81,7 +81,7 @@ class ${Entity}Report:
     top_items: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     def share(self, flag: str) -> float:
-        """The share of ${words}s with ``flag`` set (0 when there are none)."""
+        """The share of ${words_plural} with ``flag`` set (0 when there are none)."""
         return self.flags_set[flag] / self.count if self.count else 0.0
 
     def to_dict(self) -> dict[str, Any]:

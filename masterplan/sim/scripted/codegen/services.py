@@ -5,12 +5,12 @@ from __future__ import annotations
 from textwrap import indent
 
 from masterplan.sim.scripted.codegen.service_tests import ref_entities, service_tests
-from masterplan.sim.scripted.codegen.values import plural, render, unique_fields
+from masterplan.sim.scripted.codegen.values import plural, render, unique_fields, with_article
 from masterplan.sim.scripted.entities import EntityInfo, Project
 from masterplan.sim.scripted.naming import title_words
 
 _SERVICE = '''
-"""Use cases for ${words}s: create, read, update, delete and restore, with their rules.
+"""Use cases for ${words_plural}: create, read, update, delete and restore, with their rules.
 
 Rules:
 - $unique_rule are unique, ignoring case (ConflictError names the field);
@@ -57,7 +57,7 @@ $assigns        self._publish = publish
         return self._$plural.get(${entity}_id)
 
     def get_many(self, ${entity}_ids: Iterable[str]) -> list[$Entity]:
-        """The ${words}s with these ids, in the order asked; NotFoundError names the first missing one."""
+        """The ${words_plural} with these ids, in the order asked; NotFoundError names the first missing one."""
         return self._$plural.get_many(${entity}_ids)
 
     def list(self) -> list[$Entity]:
@@ -70,7 +70,7 @@ $assigns        self._publish = publish
         return ${entity}_id in self._$plural
 
     def find(self, text: str) -> list[$Entity]:
-        """The ${words}s whose name contains ``text``, ignoring case."""
+        """The ${words_plural} whose name contains ``text``, ignoring case."""
         wanted = text.strip().casefold()
         return [item for item in self._$plural.list() if wanted in item.name.casefold()]
 
@@ -114,9 +114,9 @@ $assigns        self._publish = publish
         return self._store(current.with_changes(**changes), sorted(changes))
 
     def update_many(self, ${entity}_ids: list[str], **changes: Any) -> list[$Entity]:
-        """Apply the same ``changes`` to several ${words}s, or to none when one of them cannot take them."""
+        """Apply the same ``changes`` to several ${words_plural}, or to none when one of them cannot take them."""
         if len(${entity}_ids) > 1 and any(name in changes for name in UNIQUE_FIELDS):
-            raise ConflictError("$Entity", ${entity}_ids[0], "a unique field cannot get one value in many ${words}s")
+            raise ConflictError("$Entity", ${entity}_ids[0], "one value of a unique field cannot go to many")
         self._check_references(changes)
         updated = [item.with_changes(**changes) for item in self._$plural.get_many(${entity}_ids)]
         for item in updated:
@@ -153,7 +153,7 @@ $assigns        self._publish = publish
         return [self.delete(item.id) for item in found]
 
     def deleted(self) -> list[$Entity]:
-        """The deleted ${words}s that ``restore`` can bring back, oldest deletion first."""
+        """The deleted ${words_plural} that ``restore`` can bring back, oldest deletion first."""
         return list(self._deleted.values())
 
     def restore(self, ${entity}_id: str) -> $Entity:
@@ -190,7 +190,7 @@ $checks'''
 
 _REF_METHODS = '''
 def for_$ref(self, ${ref}_id: str) -> list[$Entity]:
-    """The ${words}s of one ${ref_words}; an unknown ${ref_words} is a NotFoundError, not an empty list."""
+    """The ${words_plural} of one ${ref_words}; an unknown ${ref_words} is a NotFoundError, not an empty list."""
     if ${ref}_id not in self._$refs:
         raise NotFoundError("$Ref", ${ref}_id)
     return self._$plural.for_$ref(${ref}_id)
@@ -228,9 +228,8 @@ def service_source(package: str, entity: EntityInfo, project: Project) -> str:
         ),
         params="".join(f"        {plural(ref.snake)}: {ref.name}Repository,\n" for ref in refs),
         assigns="".join(f"        self._{plural(ref.snake)} = {plural(ref.snake)}\n" for ref in refs),
-        checks=checks or '        """Nothing to check: a $words refers to no other entity."""\n'.replace(
-            "$words", title_words(entity.name)
-        ),
+        checks=checks
+        or f'        """Nothing to check: {with_article(title_words(entity.name))} refers to no other entity."""\n',
         ref_methods=ref_methods,
         unique_rule=" and ".join(unique) + " values",
     )  # fmt: skip

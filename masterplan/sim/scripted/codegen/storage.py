@@ -144,11 +144,11 @@ from $package.repositories.base import InMemoryRepository
 SORTABLE_FIELDS = $sortable
 TEXT_FIELDS = $text_fields
 UNIQUE_FIELDS = $unique
-"""Fields no two stored ${words}s may share (text compared ignoring case)."""
+"""Fields no two stored ${words_plural} may share (text compared ignoring case)."""
 
 
 class ${Entity}Repository(InMemoryRepository[$Entity]):
-    """The ${words}s, in memory."""
+    """The ${words_plural}, in memory."""
 
     entity_name = "$Entity"
     sortable_fields = SORTABLE_FIELDS
@@ -176,7 +176,7 @@ class ${Entity}Repository(InMemoryRepository[$Entity]):
         return sorted(item.name for item in self.list())
 
     def search_text(self, text: str) -> list[$Entity]:
-        """The ${words}s with ``text`` in any text field, ignoring case; blank text finds them all."""
+        """The ${words_plural} with ``text`` in any text field, ignoring case; blank text finds them all."""
         wanted = text.strip().casefold()
         return self.filter(lambda item: any(wanted in str(getattr(item, name)).casefold() for name in TEXT_FIELDS))
 

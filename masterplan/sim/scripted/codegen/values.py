@@ -27,7 +27,14 @@ _DEFAULTS = {"str": '""', "list[str]": "field(default_factory=list)"}
 
 
 def render(template: str, **values: str) -> str:
-    """A dedented ``string.Template`` (``$name``), so generated code keeps its own braces."""
+    """A dedented ``string.Template`` (``$name``), so generated code keeps its own braces.
+
+    Given ``words`` (an entity's name in words), ``$words_plural`` is its plural and ``$a_words``
+    the name with its article ("an item").
+    """
+    if "words" in values:
+        values.setdefault("words_plural", plural(values["words"]))
+        values.setdefault("a_words", with_article(values["words"]))
     return Template(dedent(template).lstrip("\n")).substitute(values)
 
 
@@ -153,6 +160,13 @@ def ordered(entity: EntityInfo) -> list[Attr]:
 def kwargs(entity: EntityInfo, n: int = 1, indent: str = "        ") -> str:
     """``name=value,`` lines for every attribute."""
     return "\n".join(f"{indent}{a.name}={sample(entity, a, n)}," for a in ordered(entity))
+
+
+def with_article(words: str) -> str:
+    """``words`` after "a" or "an" as it is said: an item, an update, a user, a unit."""
+    vowels = "aeiou"
+    sounds_like_you = words[:1] == "u" and len(words) > 2 and words[1] not in vowels and words[2] in vowels
+    return ("an " if words[:1] in vowels and not sounds_like_you else "a ") + words
 
 
 def plural(snake_name: str) -> str:
