@@ -148,6 +148,13 @@ def run_paths() -> dict[str, dict[str, Any]]:
         "/runs/{run_id}/cancel": {
             "post": operation("Cancel a run (between calls)", {200: run}, errors=(404, 409), parameters=[RUN_ID])
         },
+        **run_record_paths(),
+    }
+
+
+def run_record_paths() -> dict[str, dict[str, Any]]:
+    """What a run recorded: tasks, the audit trail, events (also live) and documents."""
+    return {
         "/runs/{run_id}/tasks": {
             "get": operation(
                 "The run's plan tasks", {200: ok("tasks", array_of(TaskView))}, errors=(404,), parameters=[RUN_ID]
