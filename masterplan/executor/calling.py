@@ -9,6 +9,7 @@ rewriting a 5-minute entry.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -153,15 +154,29 @@ class PhaseCaller:
     async def attempts_allowed(self, phase: str) -> int:
         return 1 + (await self._setup(phase)).config.retries
 
-    async def call_until_valid(self, phase: str, schema: type[T], *, tail: str) -> CallResult[T]:
+    async def call_until_valid(
+        self,
+        phase: str,
+        schema: type[T],
+        *,
+        tail: str,
+        task_id: str | None = None,
+        complexity: Complexity | None = None,
+        escalate: bool = False,
+    ) -> CallResult[T]:
+        """Re-asks an unusable answer with the parser's feedback; the cost covers every call made."""
         attempts = await self.attempts_allowed(phase)
-        result = await self.call(phase, schema, tail=tail)
+        result = await self.call(phase, schema, tail=tail, task_id=task_id, complexity=complexity, escalate=escalate)
+        total = result.cost_usd
         for _ in range(attempts - 1):
             if result.value is not None:
                 break
             retry_tail = tail + "\n" + tagged("feedback", "\n" + (result.feedback or "") + "\n")
-            result = await self.call(phase, schema, tail=retry_tail)
-        return result
+            result = await self.call(
+                phase, schema, tail=retry_tail, task_id=task_id, complexity=complexity, escalate=escalate
+            )
+            total += result.cost_usd
+        return dataclasses.replace(result, cost_usd=total)
 
     async def _record(self, result: LLMResult[T], phase: str, task_id: str | None, spent_before: Decimal) -> None:
         threshold = self.budget.limit_usd * BUDGET_WARNING_SHARE

@@ -53,7 +53,16 @@ class Caller(Protocol):
         escalate: bool = False,
     ) -> CallResult[T]: ...
 
-    async def call_until_valid(self, phase: str, schema: type[T], *, tail: str) -> CallResult[T]:
+    async def call_until_valid(
+        self,
+        phase: str,
+        schema: type[T],
+        *,
+        tail: str,
+        task_id: str | None = None,
+        complexity: Complexity | None = None,
+        escalate: bool = False,
+    ) -> CallResult[T]:
         """``call``, asked again with the problem as ``<feedback>`` up to the phase's ``retries`` times."""
         ...
 

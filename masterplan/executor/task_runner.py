@@ -177,7 +177,8 @@ class TaskRunner:
     ) -> tuple[TaskState, TaskOutput | None, str | None]:
         """Ask the developer role; with ``persist`` the answer is stored on the task row before it is checked."""
         escalate = state.attempts > 0
-        result = await self.ctx.caller.call(
+        # An unparsable answer is re-asked within the attempt; the attempt's retry is for invalid files and checks.
+        result = await self.ctx.caller.call_until_valid(
             "task_execution",
             TaskOutput,
             tail=self._tail(state, feedback),
