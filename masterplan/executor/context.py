@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from masterplan.cache.context import RunCacheContext
 from masterplan.config import Settings
+from masterplan.executor.checks import DEFAULT_CHECKS
 from masterplan.executor.journal import Journal
 from masterplan.executor.workspace import Workspace
 from masterplan.models import Complexity, PhaseSummary, Run, TaskOutput
@@ -97,6 +98,12 @@ class RunContext:
         """Wait for the background work; its first error is raised."""
         while self.background:
             await asyncio.gather(*self.background)
+
+    @property
+    def check_commands(self) -> tuple[str, ...]:
+        """The run's checks: the configured commands, or pytest when none were given (an empty list means none)."""
+        configured = self.run.options.checks
+        return DEFAULT_CHECKS if configured is None else tuple(configured)
 
     def dependency_outputs(self, task_ids: list[str]) -> list[TaskOutput]:
         return [self.outputs[task_id] for task_id in task_ids if task_id in self.outputs]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from masterplan.executor.checks import DEFAULT_CHECKS, CheckResult, run_checks
+from masterplan.executor.checks import CheckResult, run_checks
 from masterplan.executor.context import RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo
 from masterplan.executor.syntax import syntax_problems
@@ -43,11 +43,6 @@ class TaskRunner:
         self.ctx = ctx
         self.git = git
         self.max_attempts = max_attempts
-
-    @property
-    def checks(self) -> tuple[str, ...]:
-        configured = self.ctx.run.options.checks
-        return DEFAULT_CHECKS if configured is None else tuple(configured)
 
     async def skip(self, state: TaskState, reason: str) -> TaskState:
         async with self.ctx.journal.write() as tx:
@@ -148,8 +143,10 @@ class TaskRunner:
             previous = self.ctx.workspace.read([file.path for file in output.files])
             self.ctx.workspace.write(output.files)
             results = (
-                await run_checks(self.checks, self.ctx.workspace.root, timeout_s=self.ctx.settings.check_timeout_s)
-                if self.checks
+                await run_checks(
+                    self.ctx.check_commands, self.ctx.workspace.root, timeout_s=self.ctx.settings.check_timeout_s
+                )
+                if self.ctx.check_commands
                 else []
             )
             failed = next((result for result in results if not result.passed), None)

@@ -13,7 +13,7 @@ from decimal import Decimal
 import orjson
 
 from masterplan.cache.context import ProjectContext
-from masterplan.executor.checks import DEFAULT_CHECKS, run_checks
+from masterplan.executor.checks import run_checks
 from masterplan.executor.context import RunContext
 from masterplan.executor.gitrepo import GitRepo
 from masterplan.executor.plan_execution import PlanExecution
@@ -153,7 +153,7 @@ class RunPipeline:
             )
 
     async def _final_check(self, ctx: RunContext) -> FinalCheck | None:
-        commands = DEFAULT_CHECKS if ctx.run.options.checks is None else tuple(ctx.run.options.checks)
+        commands = ctx.check_commands
         if not commands:
             return None
         results = await run_checks(commands, ctx.workspace.root, timeout_s=ctx.settings.check_timeout_s)
