@@ -20,13 +20,22 @@ _FORMATS: dict[str, Formatter] = {
     "task.completed": lambda d: (
         f"task {d['task_id']} completed with {d['model']} in {d['attempts']} attempt(s), ${float(d['cost_usd']):.4f}"
     ),
-    "task.retry": lambda d: f"task {d['task_id']} retrying: {d['cause'].splitlines()[0] if d['cause'] else ''}",
-    "task.failed": lambda d: f"task {d['task_id']} failed: {d['cause'].splitlines()[0] if d['cause'] else ''}",
+    "task.answer_rejected": lambda d: f"task {d['task_id']} answer rejected, asking again: {_headline(d['cause'])}",
+    "task.retry": lambda d: f"task {d['task_id']} retrying: {_headline(d['cause'])}",
+    "task.failed": lambda d: f"task {d['task_id']} failed: {_headline(d['cause'])}",
     "task.skipped": lambda d: f"task {d['task_id']} skipped: {d['reason']}",
     "budget.warning": lambda d: f"budget: ${float(d['spent_usd']):.2f} of ${float(d['budget_usd']):.2f} spent",
     "check.final": lambda d: f"final check {'passed' if d['passed'] else 'failed'}: {d['command']}",
     "run.resumed": lambda d: f"run resumed from {d['status']}",
 }
+
+
+def _headline(cause: str) -> str:
+    """The line of a cause worth a terminal line: the first problem when the cause starts with a preamble."""
+    lines = [line.strip() for line in cause.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return lines[1].removeprefix("- ")
+    return lines[0] if lines else ""
 
 
 def describe(event: Event) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -163,19 +163,28 @@ class PhaseCaller:
         task_id: str | None = None,
         complexity: Complexity | None = None,
         escalate: bool = False,
+        accept: Callable[[T], Awaitable[str | None]] | None = None,
     ) -> CallResult[T]:
-        """Re-asks an unusable answer with the parser's feedback; the cost covers every call made."""
+        """Re-asks an unusable answer with its problem as feedback; the cost covers every call made.
+
+        An answer is unusable when it does not parse into ``schema`` or when ``accept`` returns
+        why it cannot be used (invalid files, say); it is asked at most 1 + the phase's retries times.
+        """
         attempts = await self.attempts_allowed(phase)
-        result = await self.call(phase, schema, tail=tail, task_id=task_id, complexity=complexity, escalate=escalate)
-        total = result.cost_usd
-        for _ in range(attempts - 1):
-            if result.value is not None:
-                break
-            retry_tail = tail + "\n" + tagged("feedback", "\n" + (result.feedback or "") + "\n")
+        total = Decimal(0)
+        ask_tail = tail
+        for _ in range(attempts):
             result = await self.call(
-                phase, schema, tail=retry_tail, task_id=task_id, complexity=complexity, escalate=escalate
+                phase, schema, tail=ask_tail, task_id=task_id, complexity=complexity, escalate=escalate
             )
             total += result.cost_usd
+            if result.value is not None and accept is not None:
+                problem = await accept(result.value)
+                if problem is not None:
+                    result = dataclasses.replace(result, value=None, feedback=problem, outcome="rejected")
+            if result.value is not None:
+                break
+            ask_tail = tail + "\n" + tagged("feedback", "\n" + (result.feedback or "") + "\n")
         return dataclasses.replace(result, cost_usd=total)
 
     async def _record(self, result: LLMResult[T], phase: str, task_id: str | None, spent_before: Decimal) -> None:

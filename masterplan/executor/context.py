@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
@@ -63,8 +63,12 @@ class Caller(Protocol):
         task_id: str | None = None,
         complexity: Complexity | None = None,
         escalate: bool = False,
+        accept: Callable[[T], Awaitable[str | None]] | None = None,
     ) -> CallResult[T]:
-        """``call``, asked again with the problem as ``<feedback>`` up to the phase's ``retries`` times."""
+        """``call``, asked again with the problem as ``<feedback>`` up to the phase's ``retries`` times.
+
+        A parsed answer for which ``accept`` returns a problem is unusable too.
+        """
         ...
 
     async def attempts_allowed(self, phase: str) -> int:

@@ -1,10 +1,11 @@
 """One task, from the model's answer to files that pass the run's checks.
 
-Per attempt: call the developer role, store its answer on the task row (so a
-crash after the call never pays for it twice), validate it (schema, paths,
-sizes, syntax), write it atomically, run the checks. A failed attempt is undone
-on disk and its error fed back to one retry on the strong model; an optional QA
-review may send the work back once more. A task that still fails is ``failed``
+Per attempt: call the developer role until its answer is usable (it parses, and
+its files pass validation: paths, sizes, syntax; each problem is fed back, up to
+the phase's retries), store it on the task row (so a crash after the call never
+pays for it twice), write it atomically, run the checks. A failed attempt is
+undone on disk and its error fed back to one retry on the strong model; an
+optional QA review may send the work back once more. A task that still fails is ``failed``
 with its cause; the scheduler skips its dependents.
 """
 
@@ -132,13 +133,14 @@ class TaskRunner:
             state, output, feedback = await self._call(state, feedback, persist=not rework)
             if output is None:
                 return state, Attempt(feedback=feedback)
-        elif state.attempts == 0:
-            state = state.model_copy(update={"attempts": 1})
-        problems = self.ctx.workspace.problems(output.files) + await syntax_problems(output.files)
-        if problems:
-            if not rework:
+        else:
+            # A stored answer from before a restart: it was valid then; the workspace may have changed since.
+            if state.attempts == 0:
+                state = state.model_copy(update={"attempts": 1})
+            problems = await self._file_problems(output)
+            if problems is not None:
                 await self._clear_output(state)
-            return state, Attempt(feedback=_problems_feedback(problems))
+                return state, Attempt(feedback=problems)
         async with self.ctx.workspace_lock:
             previous = self.ctx.workspace.read([file.path for file in output.files])
             self.ctx.workspace.write(output.files)
@@ -174,7 +176,17 @@ class TaskRunner:
     ) -> tuple[TaskState, TaskOutput | None, str | None]:
         """Ask the developer role; with ``persist`` the answer is stored on the task row before it is checked."""
         escalate = state.attempts > 0
-        # An unparsable answer is re-asked within the attempt; the attempt's retry is for invalid files and checks.
+
+        async def accept(output: TaskOutput) -> str | None:
+            problems = await self._file_problems(output)
+            if problems is not None:
+                await self.ctx.journal.event(
+                    state.run_id, "task.answer_rejected", {"task_id": state.task_id, "cause": _clip(problems, 500)}
+                )
+            return problems
+
+        # An unusable answer (unparsable, or files that fail validation) is re-asked within the attempt with
+        # its problem fed back; the attempt's one escalated retry is for answers that fail the run's checks.
         result = await self.ctx.caller.call_until_valid(
             "task_execution",
             TaskOutput,
@@ -182,6 +194,7 @@ class TaskRunner:
             task_id=state.task_id,
             complexity=state.definition.complexity,
             escalate=escalate,
+            accept=accept,
         )
         state = state.model_copy(
             update={"attempts": state.attempts + 1, "model": result.model, "cost_usd": state.cost_usd + result.cost_usd}
@@ -195,6 +208,11 @@ class TaskRunner:
                     {"task_id": state.task_id, "outcome": result.outcome, "cause": _clip(result.feedback or "", 500)},
                 )
         return state, result.value, result.feedback
+
+    async def _file_problems(self, output: TaskOutput) -> str | None:
+        """Why the answer's files cannot be written (paths, sizes, syntax), as feedback for the model; None if fine."""
+        problems = self.ctx.workspace.problems(output.files) + await syntax_problems(output.files)
+        return _problems_feedback(problems) if problems else None
 
     def _tail(self, state: TaskState, feedback: str | None) -> str:
         task = state.definition

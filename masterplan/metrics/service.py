@@ -9,7 +9,8 @@ WebSocket handler reports its clients through ``client_connected`` /
 Wasted cost — money spent on answers that were thrown away — by reason:
 
 - ``parse_failures``: an attempt whose answer could not be used (unparsable,
-  failing validation, truncated), at that attempt's cost;
+  truncated, or files that failed validation: ``task.answer_rejected``), at
+  that attempt's cost;
 - ``retries``: attempts that were retried: a billed attempt that failed in
   transport (a stream dropped after it started), and a task attempt whose
   parsed answer was then discarded (invalid files or failed checks): the cost
@@ -178,6 +179,9 @@ class ServiceMetrics(GatewayObserver):
             self.task_duration.labels(status).observe(max(0.0, (event.ts - started).total_seconds()))
         tally.open_attempt_cost.pop(task_id, None)
 
+    def _on_answer_rejected(self, event: Event, tally: _RunTally) -> None:
+        self._waste("parse_failures", tally.open_attempt_cost.pop(str(event.data["task_id"]), Decimal(0)))
+
     def _on_attempt_discarded(self, event: Event, tally: _RunTally) -> None:
         self._waste("retries", tally.open_attempt_cost.pop(str(event.data["task_id"]), Decimal(0)))
 
@@ -205,6 +209,7 @@ _HANDLERS: dict[str, Callable[[ServiceMetrics, Event, _RunTally], None]] = {
     "task.completed": ServiceMetrics._on_task_ended,
     "task.failed": ServiceMetrics._on_task_ended,
     "task.skipped": ServiceMetrics._on_task_ended,
+    "task.answer_rejected": ServiceMetrics._on_answer_rejected,
     "task.retry": ServiceMetrics._on_attempt_discarded,
     "task.attempt_failed": ServiceMetrics._on_attempt_discarded,
     "qa.rejected": ServiceMetrics._on_qa_rejected,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,14 @@ from .pipeline_helpers import (
 FAULTS = "malformed_json=0.1,overloaded=0.05,syntax_error=0.05,path_escape=0.05"
 SEED = 118  # meets every fault kind with the simulator as of its ~5,000-token answers
 TASKS = 12
-FAILED_ATTEMPT_EVENTS = ("task.retry", "task.attempt_failed", "task.failed", "task.invalid_output")
+FAILED_ATTEMPT_EVENTS = (
+    "task.answer_rejected",
+    "task.retry",
+    "task.attempt_failed",
+    "task.failed",
+    "task.invalid_output",
+)
+DISCARDED_ANSWER_EVENTS = ("task.answer_rejected", "task.retry", "task.attempt_failed")
 PATH_PROBLEMS = ("path leaves the workspace", "absolute path")
 
 
@@ -121,12 +129,13 @@ def test_every_failed_call_is_audited_with_its_cause(faulty: FaultyRun) -> None:
     assert sum(1 for call in failed if call.outcome == "parse_error") == faulty.stats["faults"]["malformed_json"]
 
 
-def test_every_retried_or_failed_task_says_why(faulty: FaultyRun) -> None:
+def test_every_answer_asked_again_or_failed_says_why(faulty: FaultyRun) -> None:
     record = faulty.record
-    retried = {task.task_id for task in record.tasks if task.attempts > 1}
-    assert retried
-    retry_events = {event.data["task_id"]: event for event in record.events_of("task.retry")}
-    assert retried <= set(retry_events)
+    parsed_answers = Counter(c.task_id for c in record.calls if c.phase == "task_execution" and c.outcome == "ok")
+    asked_again = {task_id for task_id, answers in parsed_answers.items() if answers > 1}
+    assert asked_again
+    explained = {event.data["task_id"] for event in record.events if event.type in DISCARDED_ANSWER_EVENTS}
+    assert asked_again <= explained
     for event in record.events:
         if event.type in FAILED_ATTEMPT_EVENTS:
             assert event.data["cause"].strip(), event
@@ -138,8 +147,11 @@ def test_every_retried_or_failed_task_says_why(faulty: FaultyRun) -> None:
 
 
 def test_broken_code_and_escaping_paths_are_rejected_with_their_problem(faulty: FaultyRun) -> None:
-    causes = [e.data["cause"] for e in faulty.record.events if e.type in ("task.retry", "task.attempt_failed")]
+    # One event per rejected answer; a task.retry after rejections repeats the last one's cause.
+    causes = [event.data["cause"] for event in faulty.record.events_of("task.answer_rejected")]
     path_causes = [cause for cause in causes if any(problem in cause for problem in PATH_PROBLEMS)]
     syntax_causes = [cause for cause in causes if "syntax error" in cause]
     assert 1 <= len(path_causes) <= faulty.stats["faults"]["path_escape"]
     assert 1 <= len(syntax_causes) <= faulty.stats["faults"]["syntax_error"]
+    for cause in causes:
+        assert cause.startswith("The files were rejected before anything was written"), cause

@@ -85,10 +85,24 @@ async def test_counters_after_a_run_equal_the_audit_trail_and_promtool_accepts_t
     assert checked.stdout.strip() == ""
 
 
+def rejected_answer_costs(events: list[dict[str, Any]]) -> float:
+    """The cost of the developer answers rejected for their files: the answered call before each rejection."""
+    last_answer: dict[str, float] = {}
+    rejected = 0.0
+    for event in events:
+        data = event["data"]
+        if event["type"] == "llm.call" and data["phase"] == "task_execution" and data["outcome"] == "ok":
+            last_answer[data["task_id"]] = float(data["cost_usd"])
+        elif event["type"] == "task.answer_rejected":
+            rejected += last_answer.pop(data["task_id"])
+    return rejected
+
+
 async def test_wasted_cost_splits_into_parse_failures_and_retries_as_the_calls_show(tmp_path: Path) -> None:
     async with served(tmp_path, faults="malformed_json=0.15,syntax_error=0.3,disconnect=0.1", seed=1) as app:
         run = await app.start_run(tasks=4)
         await app.wait_for_status(run["id"], {"completed", "failed"})
+        events, _ = await follow(app, run["id"])
         calls: list[dict[str, Any]] = await app.json("GET", f"/runs/{run['id']}/calls")
         tasks: list[dict[str, Any]] = await app.json("GET", f"/runs/{run['id']}/tasks")
         _, samples = await scrape(app)
@@ -100,12 +114,16 @@ async def test_wasted_cost_splits_into_parse_failures_and_retries_as_the_calls_s
     kept = {call["task_id"]: call["cost_usd"] for call in developer_calls}
     completed = {task["task_id"] for task in tasks if task["status"] == "completed"}
     discarded = sum(call["cost_usd"] for call in developer_calls) - sum(kept[task] for task in completed)
+    # of those, answers whose files failed validation (syntax errors here) count as unusable answers
+    rejected = rejected_answer_costs(events)
 
     assert parse_failed > 0
-    assert discarded > 0
-    assert total(samples, "masterplan_wasted_cost_usd_total", reason="parse_failures") == pytest.approx(parse_failed)
+    assert rejected > 0
+    assert total(samples, "masterplan_wasted_cost_usd_total", reason="parse_failures") == pytest.approx(
+        parse_failed + rejected
+    )
     assert total(samples, "masterplan_wasted_cost_usd_total", reason="retries") == pytest.approx(
-        transport_failed + discarded
+        transport_failed + discarded - rejected
     )
     assert total(samples, "masterplan_wasted_cost_usd_total", reason="qa_rejections") == 0
     failed = sum(1 for task in tasks if task["status"] == "failed")
