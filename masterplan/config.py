@@ -61,3 +61,8 @@ class Settings(BaseSettings):
     check_timeout_s: float = Field(default=300.0, gt=0, description="time limit of one check command")
     max_file_bytes: int = Field(default=512_000, gt=0, description="largest file a task may write")
     max_files_per_task: int = Field(default=50, gt=0)
+    syntax_check_workers: int = Field(
+        default=1,
+        ge=0,
+        description="worker processes that compile generated Python while the answer streams (0: in-process)",
+    )

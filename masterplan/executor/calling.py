@@ -26,6 +26,7 @@ from masterplan.cache.ttl import TTLHint
 from masterplan.config import Settings
 from masterplan.executor.context import CallResult, RunCancelled
 from masterplan.executor.journal import Journal
+from masterplan.llm.attempt import AnswerWatcher
 from masterplan.llm.budget import RunBudget
 from masterplan.llm.gateway import LLMGateway
 from masterplan.llm.observer import GatewayObserver, ShortCacheBreakpoint
@@ -108,6 +109,7 @@ class PhaseCaller:
         task_id: str | None = None,
         complexity: Complexity | None = None,
         escalate: bool = False,
+        watcher: AnswerWatcher | None = None,
     ) -> CallResult[T]:
         if self._is_cancelled():
             raise RunCancelled(self.run_id)
@@ -135,7 +137,9 @@ class PhaseCaller:
         if self._last_call_end is not None:
             self._gaps.append(started - self._last_call_end)
         try:
-            result = await self._gateway.complete(request, schema=schema, context=context, budget=self.budget)
+            result = await self._gateway.complete(
+                request, schema=schema, context=context, budget=self.budget, watcher=watcher
+            )
         finally:
             self._last_call_end = time.monotonic()
         await self._record(result, phase, task_id, spent_before)
@@ -164,6 +168,7 @@ class PhaseCaller:
         complexity: Complexity | None = None,
         escalate: bool = False,
         accept: Callable[[T], Awaitable[str | None]] | None = None,
+        watcher: AnswerWatcher | None = None,
     ) -> CallResult[T]:
         """Re-asks an unusable answer with its problem as feedback; the cost covers every call made.
 
@@ -175,7 +180,13 @@ class PhaseCaller:
         ask_tail = tail
         for _ in range(attempts):
             result = await self.call(
-                phase, schema, tail=ask_tail, task_id=task_id, complexity=complexity, escalate=escalate
+                phase,
+                schema,
+                tail=ask_tail,
+                task_id=task_id,
+                complexity=complexity,
+                escalate=escalate,
+                watcher=watcher,
             )
             total += result.cost_usd
             if result.value is not None and accept is not None:

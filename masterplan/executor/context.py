@@ -14,7 +14,9 @@ from masterplan.cache.context import RunCacheContext
 from masterplan.config import Settings
 from masterplan.executor.checks import DEFAULT_CHECKS
 from masterplan.executor.journal import Journal
+from masterplan.executor.precheck import CompilePool
 from masterplan.executor.workspace import Workspace
+from masterplan.llm.attempt import AnswerWatcher
 from masterplan.models import Complexity, PhaseSummary, Run, TaskOutput
 
 T = TypeVar("T", bound=BaseModel)
@@ -52,6 +54,7 @@ class Caller(Protocol):
         task_id: str | None = None,
         complexity: Complexity | None = None,
         escalate: bool = False,
+        watcher: AnswerWatcher | None = None,
     ) -> CallResult[T]: ...
 
     async def call_until_valid(
@@ -64,6 +67,7 @@ class Caller(Protocol):
         complexity: Complexity | None = None,
         escalate: bool = False,
         accept: Callable[[T], Awaitable[str | None]] | None = None,
+        watcher: AnswerWatcher | None = None,
     ) -> CallResult[T]:
         """``call``, asked again with the problem as ``<feedback>`` up to the phase's ``retries`` times.
 
@@ -89,6 +93,9 @@ class RunContext:
     """Writing files and running checks on the shared workspace happen one task at a time."""
     outputs: dict[str, TaskOutput] = field(default_factory=dict)
     """Outputs of the completed tasks, by task id."""
+
+    compile_pool: CompilePool | None = None
+    """Worker processes that compile generated Python while answers stream (see ``precheck``)."""
 
     background: set[asyncio.Task[None]] = field(default_factory=set)
     """Work that need not delay the next call (git commits); awaited by ``drain``."""

@@ -2,8 +2,9 @@
 
 A file that does not even parse is sent back to the model with the exact line and
 message, which is cheaper than running the checks to learn the same thing.
-Python is compiled in-process (in a worker thread: a 500 KB file takes a while);
-JavaScript goes through ``node --check`` when node is installed, and is skipped otherwise.
+Python is compiled by a worker process while the answer streams (``precheck``), or
+else here in a worker thread (a 500 KB file takes a while). JavaScript goes through
+``node --check`` when node is installed, and is skipped otherwise.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ import logging
 import re
 import shutil
 import tempfile
-import warnings
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
+from masterplan.executor.compile_worker import python_syntax_error
+from masterplan.executor.precheck import PYTHON_SUFFIXES, CompileWorkerGone, SyntaxPrecheck
 from masterplan.executor.workspace import FileProblem
 from masterplan.models import GeneratedFile
 
 logger = logging.getLogger(__name__)
 
-PYTHON_SUFFIXES = frozenset({".py"})
 JAVASCRIPT_SUFFIXES = frozenset({".js", ".mjs", ".cjs"})
 NODE_TIMEOUT_S = 10.0
 NODE_CONCURRENCY = 2
@@ -49,27 +50,36 @@ def _suffix(path: str) -> str:
 
 def python_problem(path: str, content: str) -> FileProblem | None:
     """The first syntax error of a Python file, with its line, or None."""
-    try:
-        with warnings.catch_warnings():
-            # Invalid escapes and the like are warnings, not errors; under "-W error" compile would raise them.
-            warnings.simplefilter("ignore")
-            compile(content, path, "exec", dont_inherit=True)
-    except SyntaxError as error:
-        where = f"line {error.lineno}" if error.lineno else "an unknown line"
-        if error.lineno and error.offset:
-            where += f", column {error.offset}"
-        text = f": {error.text.strip()[:120]}" if error.text and error.text.strip() else ""
-        return FileProblem(path, f"Python syntax error at {where}: {error.msg}{text}")
-    except ValueError as error:  # NUL bytes in the source (Python 3.11)
-        return FileProblem(path, f"Python source cannot be compiled: {error}")
-    except (RecursionError, MemoryError):
-        return FileProblem(path, "Python source is nested too deeply to compile")
-    return None
+    message = python_syntax_error(path, content)
+    return None if message is None else FileProblem(path, message)
 
 
 def _python_problems(files: Sequence[GeneratedFile]) -> list[FileProblem]:
-    found = (python_problem(file.path, file.content) for file in files if _suffix(file.path) in PYTHON_SUFFIXES)
+    found = (python_problem(file.path, file.content) for file in files)
     return [problem for problem in found if problem is not None]
+
+
+async def _precompiled(file: GeneratedFile, future: asyncio.Future[str | None]) -> FileProblem | None:
+    """The worker's verdict on ``file``; compiled here instead if the worker could not give one."""
+    try:
+        message = await future
+    except CompileWorkerGone:
+        return python_problem(file.path, file.content)
+    except asyncio.CancelledError:
+        if not future.cancelled() or asyncio.current_task().cancelling():  # type: ignore[union-attr]
+            raise  # this task is being cancelled, not just the compile
+        return python_problem(file.path, file.content)
+    return None if message is None else FileProblem(file.path, message)
+
+
+async def _python_problems_with(files: Sequence[GeneratedFile], precheck: SyntaxPrecheck | None) -> list[FileProblem]:
+    """Results the precheck already has (or is computing) are used; the other files are compiled here."""
+    python = [file for file in files if _suffix(file.path) in PYTHON_SUFFIXES]
+    started = [(file, precheck.take(file.path, file.content) if precheck else None) for file in python]
+    remaining = [file for file, future in started if future is None]
+    found = await asyncio.gather(*(_precompiled(file, future) for file, future in started if future is not None))
+    local = await asyncio.to_thread(_python_problems, remaining) if remaining else []
+    return [problem for problem in found if problem is not None] + local
 
 
 def _node_message(stderr: str, temp_path: str, original: str) -> str:
@@ -147,13 +157,19 @@ async def _javascript_problems(files: Sequence[GeneratedFile], node: str) -> lis
     return [problem for problem in found if problem is not None]
 
 
-async def syntax_problems(files: Sequence[GeneratedFile], *, node: str | _Lookup | None = ON_PATH) -> list[FileProblem]:
+async def syntax_problems(
+    files: Sequence[GeneratedFile],
+    *,
+    node: str | _Lookup | None = ON_PATH,
+    precheck: SyntaxPrecheck | None = None,
+) -> list[FileProblem]:
     """Syntax errors of the Python and JavaScript files in ``files``, in file order.
 
     ``node`` defaults to the ``node`` found on PATH at call time; ``node=None`` skips JavaScript.
+    ``precheck`` holds compiles started while the answer streamed.
     """
     node_path = shutil.which("node") if node is ON_PATH else node
-    python = asyncio.create_task(asyncio.to_thread(_python_problems, files))
+    python = asyncio.create_task(_python_problems_with(files, precheck))
     javascript = await _javascript_problems(files, node_path) if isinstance(node_path, str) else []
     first_index = {file.path: index for index, file in reversed(list(enumerate(files)))}
     return sorted([*await python, *javascript], key=lambda problem: first_index[problem.path])

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from masterplan.executor.checks import CheckResult, run_checks
 from masterplan.executor.context import RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo
+from masterplan.executor.precheck import SyntaxPrecheck
 from masterplan.executor.syntax import syntax_problems
 from masterplan.executor.tags import canonical_json, file_tags, tag
 from masterplan.executor.workspace import FileProblem
@@ -176,9 +177,10 @@ class TaskRunner:
     ) -> tuple[TaskState, TaskOutput | None, str | None]:
         """Ask the developer role; with ``persist`` the answer is stored on the task row before it is checked."""
         escalate = state.attempts > 0
+        precheck = SyntaxPrecheck(self.ctx.compile_pool) if self.ctx.compile_pool is not None else None
 
         async def accept(output: TaskOutput) -> str | None:
-            problems = await self._file_problems(output)
+            problems = await self._file_problems(output, precheck)
             if problems is not None:
                 await self.ctx.journal.event(
                     state.run_id, "task.answer_rejected", {"task_id": state.task_id, "cause": _clip(problems, 500)}
@@ -187,15 +189,20 @@ class TaskRunner:
 
         # An unusable answer (unparsable, or files that fail validation) is re-asked within the attempt with
         # its problem fed back; the attempt's one escalated retry is for answers that fail the run's checks.
-        result = await self.ctx.caller.call_until_valid(
-            "task_execution",
-            TaskOutput,
-            tail=self._tail(state, feedback),
-            task_id=state.task_id,
-            complexity=state.definition.complexity,
-            escalate=escalate,
-            accept=accept,
-        )
+        try:
+            result = await self.ctx.caller.call_until_valid(
+                "task_execution",
+                TaskOutput,
+                tail=self._tail(state, feedback),
+                task_id=state.task_id,
+                complexity=state.definition.complexity,
+                escalate=escalate,
+                accept=accept,
+                watcher=precheck,
+            )
+        finally:
+            if precheck is not None:
+                precheck.discard()
         state = state.model_copy(
             update={"attempts": state.attempts + 1, "model": result.model, "cost_usd": state.cost_usd + result.cost_usd}
         )
@@ -209,9 +216,9 @@ class TaskRunner:
                 )
         return state, result.value, result.feedback
 
-    async def _file_problems(self, output: TaskOutput) -> str | None:
+    async def _file_problems(self, output: TaskOutput, precheck: SyntaxPrecheck | None = None) -> str | None:
         """Why the answer's files cannot be written (paths, sizes, syntax), as feedback for the model; None if fine."""
-        problems = self.ctx.workspace.problems(output.files) + await syntax_problems(output.files)
+        problems = self.ctx.workspace.problems(output.files) + await syntax_problems(output.files, precheck=precheck)
         return _problems_feedback(problems) if problems else None
 
     def _tail(self, state: TaskState, feedback: str | None) -> str:

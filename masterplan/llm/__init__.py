@@ -1,5 +1,6 @@
 """The LLM gateway: every LLM call masterplan makes goes through ``LLMGateway.complete``."""
 
+from masterplan.llm.attempt import AnswerWatcher
 from masterplan.llm.budget import BudgetExceeded, BudgetHold, RunBudget
 from masterplan.llm.clock import Clock, ManualClock, SystemClock
 from masterplan.llm.errors import GatewayConfigError, LLMCallFailed, LLMRequestRejected, LLMUnavailable
@@ -14,6 +15,7 @@ from masterplan.llm.routing import model_class_for, select_model, validate_confi
 from masterplan.llm.usage import TokenUsage
 
 __all__ = [
+    "AnswerWatcher",
     "BudgetExceeded",
     "BudgetHold",
     "CallContext",

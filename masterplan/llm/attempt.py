@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import anthropic
 import httpx2
@@ -58,6 +59,18 @@ class AttemptFailure:
     headers: Mapping[str, str] | None = None
 
 
+class AnswerWatcher(Protocol):
+    """Sees an answer's text while it streams, to start work on it before it ends (syntax checks, say).
+
+    ``restart`` comes before every attempt: text fed before it belonged to an attempt that failed.
+    The final answer is still what ``complete`` returns; a watcher only gets a head start on it.
+    """
+
+    def restart(self) -> None: ...
+
+    def feed(self, text: str) -> None: ...
+
+
 class IncompleteStream(Exception):
     """The stream ended without ``message_stop``: the connection was dropped mid-answer."""
 
@@ -80,11 +93,14 @@ async def stream_attempt(
     client: anthropic.AsyncAnthropic,
     request: LLMRequest,
     on_headers: Callable[[Mapping[str, str]], None],
+    watcher: AnswerWatcher | None = None,
 ) -> AttemptSuccess | AttemptFailure:
     """Sends ``request`` once, streaming; ``on_headers`` sees the response headers as soon as they arrive."""
     progress = _StreamProgress()
+    if watcher is not None:
+        watcher.restart()
     try:
-        return await _stream(client, request, on_headers, progress)
+        return await _stream(client, request, on_headers, progress, watcher)
     except anthropic.APIStatusError as error:
         return _status_failure(error, progress)
     except (anthropic.APIConnectionError, httpx2.TransportError, IncompleteStream) as error:
@@ -105,16 +121,20 @@ async def _stream(
     request: LLMRequest,
     on_headers: Callable[[Mapping[str, str]], None],
     progress: _StreamProgress,
+    watcher: AnswerWatcher | None,
 ) -> AttemptSuccess:
     async with client.messages.stream(**request.to_params()) as stream:
         progress.request_id = stream.request_id
         on_headers(stream.response.headers)
         stopped = False
         async for event in stream:
-            if event.type == "message_start":
+            if event.type == "content_block_delta":
+                if progress.first_token is None:
+                    progress.first_token = time.perf_counter()
+                if watcher is not None and event.delta.type == "text_delta":
+                    watcher.feed(event.delta.text)
+            elif event.type == "message_start":
                 progress.usage = TokenUsage.from_sdk(event.message.usage)
-            elif event.type == "content_block_delta" and progress.first_token is None:
-                progress.first_token = time.perf_counter()
             elif event.type == "message_delta":
                 progress.usage = TokenUsage(
                     input_tokens=progress.usage.input_tokens,

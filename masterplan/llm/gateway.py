@@ -19,7 +19,7 @@ import anthropic
 from pydantic import BaseModel
 
 from masterplan.config import Settings
-from masterplan.llm.attempt import AttemptFailure, AttemptSuccess, stream_attempt
+from masterplan.llm.attempt import AnswerWatcher, AttemptFailure, AttemptSuccess, stream_attempt
 from masterplan.llm.budget import BudgetExceeded, RunBudget
 from masterplan.llm.clock import Clock, SystemClock
 from masterplan.llm.errors import GatewayConfigError, LLMRequestRejected, LLMUnavailable
@@ -133,8 +133,11 @@ class LLMGateway:
         schema: type[T],
         context: CallContext,
         budget: RunBudget | None = None,
+        watcher: AnswerWatcher | None = None,
     ) -> LLMResult[T]:
         """Sends ``request`` (retrying transport failures within bounds) and parses the answer into ``schema``.
+
+        ``watcher`` sees the answer's text as it streams, every attempt's.
 
         Raises BudgetExceeded before any attempt whose worst case does not fit, LLMUnavailable when
         every attempt failed in transport, LLMRequestRejected when the API refused the request.
@@ -159,6 +162,7 @@ class LLMGateway:
                 model_class=model_class,
                 price=price,
                 attempt=attempt,
+                watcher=watcher,
             )
             if isinstance(outcome, AttemptSuccess):
                 return await self._finish(
@@ -226,6 +230,7 @@ class LLMGateway:
         model_class: ModelClass,
         price: ModelPrice,
         attempt: int,
+        watcher: AnswerWatcher | None,
     ) -> tuple[AttemptSuccess | AttemptFailure, LLMCallRecord]:
         hold = None
         if budget is not None:
@@ -239,7 +244,7 @@ class LLMGateway:
             reservation = await pool.acquire(model_class, request.rate_limited_input_estimate, request.max_tokens)
             outcome: AttemptSuccess | AttemptFailure | None = None
             try:
-                outcome = await stream_attempt(self._client, request, pool.adopt_headers)
+                outcome = await stream_attempt(self._client, request, pool.adopt_headers, watcher)
             finally:
                 if outcome is None:
                     pool.release(reservation)

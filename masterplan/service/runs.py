@@ -19,6 +19,7 @@ from masterplan.config import Settings
 from masterplan.executor.calling import PhaseCaller, ShortPrefixReports
 from masterplan.executor.context import RunContext
 from masterplan.executor.journal import Journal
+from masterplan.executor.precheck import CompilePool
 from masterplan.executor.workspace import Workspace
 from masterplan.llm.budget import RunBudget
 from masterplan.llm.gateway import LLMGateway
@@ -52,6 +53,7 @@ class RunService:
         self.bus = bus or EventBus()
         self.journal = Journal(store, self.bus.publish)
         self.pipeline = RunPipeline(gateway.prices)
+        self.compile_pool = CompilePool(settings.syntax_check_workers)
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._cancel_flags: dict[str, asyncio.Event] = {}
 
@@ -162,6 +164,7 @@ class RunService:
         self._drivers[run.id] = asyncio.create_task(self._drive(run, cancel), name=f"run {run.id}")
 
     def _context(self, run: Run, cancel: asyncio.Event) -> RunContext:
+        self.compile_pool.start()  # started with the first run: a service that only serves pages needs none
         cache = RunCacheContext(run_id=run.id)
         caller = PhaseCaller(
             run_id=run.id,
@@ -188,6 +191,7 @@ class RunService:
             workspace=workspace,
             cache=cache,
             cancel=cancel,
+            compile_pool=self.compile_pool,
         )
 
     async def _drive(self, run: Run, cancel: asyncio.Event) -> None:
@@ -216,3 +220,4 @@ class RunService:
             driver.cancel()
         await asyncio.gather(*drivers, return_exceptions=True)
         self._drivers.clear()
+        await self.compile_pool.close()

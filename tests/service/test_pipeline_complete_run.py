@@ -44,6 +44,7 @@ class FinishedRun:
     pytest: subprocess.CompletedProcess[str]
     commits: list[str]
     report_file: str
+    python_files_prechecked: int
 
 
 async def _finish(database_url: str, root: Path, tasks: int) -> FinishedRun:
@@ -56,6 +57,7 @@ async def _finish(database_url: str, root: Path, tasks: int) -> FinishedRun:
                 # Events are published as their transactions commit: all of them are queued by now.
                 async with asyncio.timeout(10):
                     published = [await subscription.get() for _ in record.events]
+            prechecked = service.compile_pool.submitted
         stats = sim.stats()
     workspace = Path(record.run.workspace)
     return FinishedRun(
@@ -67,6 +69,7 @@ async def _finish(database_url: str, root: Path, tasks: int) -> FinishedRun:
         pytest=workspace_pytest(workspace),
         commits=git_subjects(workspace),
         report_file=(workspace / "REPORT.md").read_text(encoding="utf-8"),
+        python_files_prechecked=prechecked,
     )
 
 
@@ -250,3 +253,15 @@ def test_final_check_is_reported_before_the_run_completes(finished: FinishedRun)
     (final,) = record.events_of("check.final")
     assert final.data["passed"] is True
     assert final.seq < record.events_of("run.status")[-1].seq
+
+
+def test_python_files_are_compiled_while_the_answers_stream(finished: FinishedRun) -> None:
+    written = [
+        file.path
+        for task in finished.record.tasks
+        if task.output
+        for file in task.output.files
+        if file.path.endswith(".py")
+    ]
+    # The worker starts with the run; from the first task on, every Python file streamed is compiled by it.
+    assert len(written) / 2 <= finished.python_files_prechecked
