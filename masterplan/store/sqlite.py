@@ -59,21 +59,20 @@ class SQLiteTransaction:
         query = self._queries[name]
         return query.sql, {param: _bindable(params[param]) for param in query.params}
 
+    # execute_fetchall runs a statement and reads its rows in one trip to aiosqlite's thread (a cursor takes three).
+
     async def execute(self, query: str, **params: Any) -> None:
         sql, bound = self._bind(query, params)
-        await self._connection.execute(sql, bound)
+        await self._connection.execute_fetchall(sql, bound)
 
     async def fetch_one(self, query: str, **params: Any) -> Row | None:
         sql, bound = self._bind(query, params)
-        async with self._connection.execute(sql, bound) as cursor:
-            row = await cursor.fetchone()
-        return dict(row) if row is not None else None
+        rows = await self._connection.execute_fetchall(sql, bound)
+        return dict(next(iter(rows))) if rows else None
 
     async def fetch_all(self, query: str, **params: Any) -> list[Row]:
         sql, bound = self._bind(query, params)
-        async with self._connection.execute(sql, bound) as cursor:
-            rows = await cursor.fetchall()
-        return [dict(row) for row in rows]
+        return [dict(row) for row in await self._connection.execute_fetchall(sql, bound)]
 
     async def execute_script(self, script: str) -> None:
         for statement in split_statements(script):
