@@ -132,6 +132,7 @@ class PhaseCaller:
             run_id=self.run_id,
             task_id=task_id,
         )
+        await self._journal.settle()  # nothing is sent before what came before it is durable
         spent_before = self.budget.spent_usd
         started = time.monotonic()
         if self._last_call_end is not None:
@@ -142,7 +143,7 @@ class PhaseCaller:
             )
         finally:
             self._last_call_end = time.monotonic()
-        await self._record(result, phase, task_id, spent_before)
+        self._record(result, phase, task_id, spent_before)
         failure = result.failure
         return CallResult(
             value=result.parsed,
@@ -198,11 +199,11 @@ class PhaseCaller:
             ask_tail = tail + "\n" + tagged("feedback", "\n" + (result.feedback or "") + "\n")
         return dataclasses.replace(result, cost_usd=total)
 
-    async def _record(self, result: LLMResult[T], phase: str, task_id: str | None, spent_before: Decimal) -> None:
+    def _record(self, result: LLMResult[T], phase: str, task_id: str | None, spent_before: Decimal) -> None:
+        """The call's event (and what it revealed: short cache prefixes, the budget warning), written behind."""
         threshold = self.budget.limit_usd * BUDGET_WARNING_SHARE
-        async with self._journal.write() as tx:
-            await tx.append_event(
-                self.run_id,
+        events: list[tuple[str, dict[str, object]]] = [
+            (
                 "llm.call",
                 {
                     "phase": phase,
@@ -219,9 +220,10 @@ class PhaseCaller:
                     "cache_read_share": round(result.cache_read_share, 4),
                 },
             )
-            for short in self._short_prefixes.take(self.run_id):
-                await tx.append_event(
-                    self.run_id,
+        ]
+        for short in self._short_prefixes.take(self.run_id):
+            events.append(
+                (
                     "cache.prefix_too_short",
                     {
                         "phase": short.phase,
@@ -231,9 +233,13 @@ class PhaseCaller:
                         "minimum_tokens": short.minimum_tokens,
                     },
                 )
-            if spent_before < threshold <= self.budget.spent_usd:
-                await tx.append_event(
-                    self.run_id,
+            )
+        if spent_before < threshold <= self.budget.spent_usd:
+            events.append(
+                (
                     "budget.warning",
                     {"spent_usd": str(self.budget.spent_usd), "budget_usd": str(self.budget.limit_usd)},
                 )
+            )
+        for type_, data in events:
+            self._journal.defer_event(self.run_id, type_, data)

@@ -4,20 +4,28 @@
 through it; once the transaction has committed those events go to ``publish``
 (the service's event bus). A rolled-back transaction publishes nothing, so a
 live subscriber never sees an event the store does not have.
+
+``Journal.defer(write)`` queues a write that the caller need not wait for: the
+queue is committed in the background, in order, a batch per transaction, while
+the caller goes on with its own work. ``settle()`` waits until it is all
+committed; it is the barrier before every LLM call (so nothing is sent before
+what came before it is durable) and every ``write()`` and ``read()`` passes it
+first (so order and read-your-writes hold).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from masterplan.models import Event
+from masterplan.models import Event, LLMCallRecord
 from masterplan.store import Store, StoreTx
 from masterplan.store.connector import Transaction
 
 Publish = Callable[[Sequence[Event]], None]
+DeferredWrite = Callable[["JournalTx"], Awaitable[object]]
 
 
 class JournalTx(StoreTx):
@@ -42,9 +50,18 @@ class Journal:
         self.store = store
         self._publish = publish
         self._lock = asyncio.Lock()
+        self._deferred: list[DeferredWrite] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[JournalTx]:
+        await self.settle()
+        async with self._write_now() as tx:
+            yield tx
+
+    @asynccontextmanager
+    async def _write_now(self) -> AsyncIterator[JournalTx]:
         async with self._lock:
             async with self.store.connector.transaction() as raw:
                 tx = JournalTx(raw)
@@ -57,7 +74,40 @@ class Journal:
         async with self.write() as tx:
             return await tx.append_event(run_id, type_, data)
 
+    def defer(self, write: DeferredWrite) -> None:
+        """Queue ``write`` to be committed in the background; ``settle`` waits for it (and raises its error)."""
+        self._deferred.append(write)
+
+    def defer_event(self, run_id: str, type_: str, data: dict[str, Any] | None = None) -> None:
+        self.defer(lambda tx: tx.append_event(run_id, type_, data))
+
+    async def record_call(self, record: LLMCallRecord) -> None:
+        """The gateway's recorder: the attempt joins the audit trail with the writes around it."""
+        self.defer(lambda tx: tx.record_llm_call(record))
+
+    async def _flush(self) -> None:
+        while self._deferred and self._failure is None:
+            batch, self._deferred = self._deferred, []
+            try:
+                async with self._write_now() as tx:
+                    for write in batch:
+                        await write(tx)
+            except Exception as error:  # kept for settle(): the writer that deferred has moved on
+                self._failure = error
+                self._deferred.clear()
+
+    async def settle(self) -> None:
+        """Wait until every deferred write has committed; the first failure is raised (once) here."""
+        if self._deferred and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.create_task(self._flush(), name="journal flush")
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[StoreTx]:
+        await self.settle()
         async with self.store.transaction() as tx:
             yield tx

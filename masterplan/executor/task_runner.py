@@ -12,10 +12,12 @@ with its cause; the scheduler skips its dependents.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from masterplan.executor.checks import CheckResult, run_checks
 from masterplan.executor.context import RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo
+from masterplan.executor.journal import JournalTx
 from masterplan.executor.precheck import SyntaxPrecheck
 from masterplan.executor.syntax import syntax_problems
 from masterplan.executor.tags import canonical_json, file_tags, tag
@@ -53,13 +55,9 @@ class TaskRunner:
         return state
 
     async def execute(self, state: TaskState) -> TaskState:
-        async with self.ctx.journal.write() as tx:
-            state = await tx.update_task(state.model_copy(update={"status": TaskStatus.RUNNING}))
-            await tx.append_event(
-                state.run_id,
-                "task.started",
-                {"task_id": state.task_id, "title": state.definition.title, "complexity": state.definition.complexity},
-            )
+        state = state.model_copy(update={"status": TaskStatus.RUNNING})
+        started = {"task_id": state.task_id, "title": state.definition.title, "complexity": state.definition.complexity}
+        self._defer_update(state, "task.started", started)
         try:
             return await self._attempts(state)
         except (BudgetExceeded, RunCancelled, LLMCallFailed) as error:
@@ -142,6 +140,8 @@ class TaskRunner:
             if problems is not None:
                 await self._clear_output(state)
                 return state, Attempt(feedback=problems)
+        if self.ctx.check_commands:
+            await self.ctx.journal.settle()  # the answer is durable before checks that may take minutes
         async with self.ctx.workspace_lock:
             previous = self.ctx.workspace.read([file.path for file in output.files])
             self.ctx.workspace.write(output.files)
@@ -182,7 +182,7 @@ class TaskRunner:
         async def accept(output: TaskOutput) -> str | None:
             problems = await self._file_problems(output, precheck)
             if problems is not None:
-                await self.ctx.journal.event(
+                self.ctx.journal.defer_event(
                     state.run_id, "task.answer_rejected", {"task_id": state.task_id, "cause": _clip(problems, 500)}
                 )
             return problems
@@ -206,14 +206,15 @@ class TaskRunner:
         state = state.model_copy(
             update={"attempts": state.attempts + 1, "model": result.model, "cost_usd": state.cost_usd + result.cost_usd}
         )
-        async with self.ctx.journal.write() as tx:
-            state = await tx.update_task(state.model_copy(update={"output": result.value}) if persist else state)
-            if result.value is None:
-                await tx.append_event(
-                    state.run_id,
-                    "task.invalid_output",
-                    {"task_id": state.task_id, "outcome": result.outcome, "cause": _clip(result.feedback or "", 500)},
-                )
+        if persist:
+            state = state.model_copy(update={"output": result.value})
+        invalid = (
+            None
+            if result.value is not None
+            else {"task_id": state.task_id, "outcome": result.outcome, "cause": _clip(result.feedback or "", 500)}
+        )
+        # Committed before the next call is sent (the journal's barrier): a crash after it never pays twice.
+        self._defer_update(state, "task.invalid_output" if invalid else None, invalid)
         return state, result.value, result.feedback
 
     async def _file_problems(self, output: TaskOutput, precheck: SyntaxPrecheck | None = None) -> str | None:
@@ -278,39 +279,47 @@ class TaskRunner:
             self.ctx.spawn(self._commit(self.git, state, output))
         files = [file.path for file in output.files]
         summary = output.summary or state.definition.title
-        async with self.ctx.journal.write() as tx:
-            state = await tx.update_task(
-                state.model_copy(
-                    update={
-                        "status": TaskStatus.COMPLETED,
-                        "output": output,
-                        "check_passed": attempt.check.passed if attempt.check else None,
-                        "error": None,
-                    }
-                )
-            )
-            await tx.add_learning(
-                Learning(
-                    run_id=state.run_id,
-                    task_id=state.task_id,
-                    text=f"{state.definition.title} ({state.definition.task_type}): {summary}",
-                    files=files,
-                )
-            )
-            await tx.append_event(
-                state.run_id,
-                "task.completed",
-                {
-                    "task_id": state.task_id,
-                    "model": state.model,
-                    "attempts": state.attempts,
-                    "cost_usd": str(state.cost_usd),
-                    "files": files,
-                    "check_passed": state.check_passed,
-                },
-            )
+        state = state.model_copy(
+            update={
+                "status": TaskStatus.COMPLETED,
+                "output": output,
+                "check_passed": attempt.check.passed if attempt.check else None,
+                "error": None,
+            }
+        )
+        learning = Learning(
+            run_id=state.run_id,
+            task_id=state.task_id,
+            text=f"{state.definition.title} ({state.definition.task_type}): {summary}",
+            files=files,
+        )
+        completed = {
+            "task_id": state.task_id,
+            "model": state.model,
+            "attempts": state.attempts,
+            "cost_usd": str(state.cost_usd),
+            "files": files,
+            "check_passed": state.check_passed,
+        }
+
+        async def record(tx: JournalTx) -> None:
+            await tx.update_task(state)
+            await tx.add_learning(learning)
+            await tx.append_event(state.run_id, "task.completed", completed)
+
+        self.ctx.journal.defer(record)
         self.ctx.log_completed(state.task_id, summary, output)
         return state
+
+    def _defer_update(self, state: TaskState, event: str | None, data: dict[str, Any] | None) -> None:
+        """The task's row as ``state`` says, with its event, committed before the run's next call."""
+
+        async def record(tx: JournalTx) -> None:
+            await tx.update_task(state)
+            if event is not None:
+                await tx.append_event(state.run_id, event, data)
+
+        self.ctx.journal.defer(record)
 
     async def _commit(self, git: GitRepo, state: TaskState, output: TaskOutput) -> None:
         """Commit the task's own files while the next call is already under way (the caller took the lock)."""

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from masterplan.config import Settings
+from masterplan.executor.journal import Journal
 from masterplan.llm.gateway import LLMGateway
 from masterplan.llm.observer import GatewayObserver
 from masterplan.models import LLMCallRecord
@@ -29,9 +30,14 @@ async def open_service(
     """A migrated store, the gateway and the run service; GatewayConfigError if the LLM settings are unusable."""
     store = await open_store(settings.database_url, migrate=True)
     try:
-        gateway = LLMGateway(settings, recorder=store_recorder(store), observer=observer)
+        bus = bus or EventBus()
+        # The gateway's audit records are written behind, with the run's other writes (see Journal.defer).
+        journal = Journal(store, bus.publish)
+        gateway = LLMGateway(settings, recorder=journal.record_call, observer=observer)
         try:
-            service = RunService(store=store, gateway=gateway, settings=settings, bus=bus, observer=observer)
+            service = RunService(
+                store=store, gateway=gateway, settings=settings, bus=bus, observer=observer, journal=journal
+            )
             try:
                 yield service
             finally:

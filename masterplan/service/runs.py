@@ -42,7 +42,9 @@ class RunService:
         settings: Settings,
         bus: EventBus | None = None,
         observer: GatewayObserver | None = None,
+        journal: Journal | None = None,
     ) -> None:
+        """``journal`` defaults to one over ``store`` publishing to ``bus``; pass the one the gateway records into."""
         self.store = store
         self.short_prefixes = ShortPrefixReports()
         self.gateway = gateway
@@ -51,7 +53,7 @@ class RunService:
         )
         self.settings = settings
         self.bus = bus or EventBus()
-        self.journal = Journal(store, self.bus.publish)
+        self.journal = journal or Journal(store, self.bus.publish)
         self.pipeline = RunPipeline(gateway.prices)
         self.compile_pool = CompilePool(settings.syntax_check_workers)
         self._drivers: dict[str, asyncio.Task[None]] = {}
@@ -220,4 +222,8 @@ class RunService:
             driver.cancel()
         await asyncio.gather(*drivers, return_exceptions=True)
         self._drivers.clear()
+        try:
+            await self.journal.settle()  # what the stopped drivers left to write
+        except Exception:
+            logger.exception("writes left by the stopped runs could not be committed")
         await self.compile_pool.close()
