@@ -39,14 +39,13 @@ DESIGN_NOTE_ESTIMATE_USD = Decimal("11.88")  # design note 003, hybrid 60% Haiku
 
 
 BREAKDOWN = [
-    ("masterplan.executor.task_runner", None, "syntax_problems", "validation: compile() of the generated code"),
+    ("masterplan.executor.task_runner", None, "syntax_problems", "validation: syntax (compile worker, else compile())"),
     ("masterplan.executor.workspace", "Workspace", "problems", "validation: paths and sizes"),
     ("masterplan.executor.workspace", "Workspace", "write", "workspace: atomic writes"),
     ("masterplan.executor.workspace", "Workspace", "read", "workspace: reads for the tail"),
     ("masterplan.executor.task_runner", "TaskRunner", "_tail", "prompt tail (task, dependency files)"),
     ("masterplan.cache.manager", "PromptCacheManager", "build_request", "request layout and cache planning"),
-    ("masterplan.executor.calling", "PhaseCaller", "_record", "store: llm.call event"),
-    ("masterplan.executor.task_runner", "TaskRunner", "_complete", "store: task completed, learning, event"),
+    ("masterplan.executor.journal", "Journal", "settle", "store: writes behind, waited for before a call"),
 ]
 
 
@@ -183,7 +182,7 @@ async def run(args: argparse.Namespace, base_url: str, home: Path) -> None:
         f"p50 {percentile(gaps, 0.5):.2f} ms, p99 {percentile(gaps, 0.99):.2f} ms"
     )
     for label, seconds in spent.items():
-        print(f"  {label:45s} {sum(seconds) * 1000 / len(records):6.2f} ms per call ({len(seconds)} times)")
+        print(f"  {label:50s} {sum(seconds) * 1000 / len(records):6.2f} ms per call ({len(seconds)} times)")
 
 
 def main() -> None:

@@ -77,6 +77,8 @@ class Journal:
     def defer(self, write: DeferredWrite) -> None:
         """Queue ``write`` to be committed in the background; ``settle`` waits for it (and raises its error)."""
         self._deferred.append(write)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="journal flush")
 
     def defer_event(self, run_id: str, type_: str, data: dict[str, Any] | None = None) -> None:
         self.defer(lambda tx: tx.append_event(run_id, type_, data))
@@ -86,20 +88,19 @@ class Journal:
         self.defer(lambda tx: tx.record_llm_call(record))
 
     async def _flush(self) -> None:
-        while self._deferred and self._failure is None:
+        while self._deferred:
             batch, self._deferred = self._deferred, []
+            if self._failure is not None:
+                continue  # what follows a failed batch may depend on it: dropped, and settle() raises
             try:
                 async with self._write_now() as tx:
                     for write in batch:
                         await write(tx)
             except Exception as error:  # kept for settle(): the writer that deferred has moved on
                 self._failure = error
-                self._deferred.clear()
 
     async def settle(self) -> None:
         """Wait until every deferred write has committed; the first failure is raised (once) here."""
-        if self._deferred and (self._flusher is None or self._flusher.done()):
-            self._flusher = asyncio.create_task(self._flush(), name="journal flush")
         while self._flusher is not None and not self._flusher.done():
             await asyncio.shield(self._flusher)
         if self._failure is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 
@@ -95,6 +96,8 @@ async def test_a_failed_deferred_write_is_raised_at_the_barrier_and_its_batch_is
 
     journal.defer_event(run.id, "same.batch")
     journal.defer(missing_run)
+    await asyncio.sleep(0)  # the batch above is being written
+    journal.defer_event(run.id, "depends.on.it")
     with pytest.raises(NotFound):
         await journal.settle()
     await journal.settle()  # raised once; the journal goes on
@@ -103,5 +106,6 @@ async def test_a_failed_deferred_write_is_raised_at_the_barrier_and_its_batch_is
     async with store.transaction() as tx:
         types = [event.type for event in await tx.events_after(run.id)]
     assert "same.batch" not in types
+    assert "depends.on.it" not in types
     assert types[-1] == "after"
     assert [event.type for event in published] == ["after"]
