@@ -181,6 +181,10 @@ async def run(args: argparse.Namespace, base_url: str, home: Path) -> None:
         f"masterplan's own time per LLM call: mean {statistics.mean(gaps):.2f} ms, "
         f"p50 {percentile(gaps, 0.5):.2f} ms, p99 {percentile(gaps, 0.99):.2f} ms"
     )
+    if args.breakdown:
+        ordered = sorted(records, key=lambda r: r.created_at)
+        largest = sorted(zip(gaps, ordered, strict=True), key=lambda pair: -pair[0])[:4]
+        print("  largest gaps, before the call of: " + ", ".join(f"{r.phase} {gap:.1f} ms" for gap, r in largest))
     for label, seconds in spent.items():
         print(f"  {label:50s} {sum(seconds) * 1000 / len(records):6.2f} ms per call ({len(seconds)} times)")
 
