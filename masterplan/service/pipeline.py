@@ -193,7 +193,8 @@ class RunPipeline:
         async with ctx.journal.write() as tx:
             await tx.put_artifact(Artifact(run_id=ctx.run.id, name="REPORT.md", content=report))
             documents = {name: await tx.get_artifact(ctx.run.id, name) for name in DOCUMENTS}
-            await tx.append_event(ctx.run.id, "documents.rendered", {"names": list(DOCUMENTS)})
+            rendered = [name for name, artifact in documents.items() if artifact is not None]
+            await tx.append_event(ctx.run.id, "documents.rendered", {"names": rendered})
         async with ctx.workspace_lock:
             for name, artifact in documents.items():
                 if artifact is not None:
