@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from masterplan.models import Event, LLMCallRecord
@@ -37,6 +38,14 @@ class JournalTx(StoreTx):
         event = await super().append_event(run_id, type_, data)
         self.events.append(event)
         return event
+
+
+async def _apply(batch: list[DeferredWrite], raw: Transaction) -> list[Event]:
+    """A batch's writes in one transaction; only the transaction is awaited (see ``Connector.run_batch``)."""
+    tx = JournalTx(raw)
+    for write in batch:
+        await write(tx)
+    return tx.events
 
 
 class Journal:
@@ -93,9 +102,10 @@ class Journal:
             if self._failure is not None:
                 continue  # what follows a failed batch may depend on it: dropped, and settle() raises
             try:
-                async with self._write_now() as tx:
-                    for write in batch:
-                        await write(tx)
+                async with self._lock:
+                    events = await self.store.connector.run_batch(partial(_apply, batch))
+                    if events:
+                        self._publish(events)
             except Exception as error:  # kept for settle(): the writer that deferred has moved on
                 self._failure = error
 

@@ -7,13 +7,14 @@ scripts. Everything above this line (``Store``, migrations) is written once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from masterplan.store.url import Dialect
 
 Row = Mapping[str, Any]
+T = TypeVar("T")
 
 
 class Transaction(Protocol):
@@ -39,4 +40,12 @@ class Connector(Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """One transaction: committed when the block exits normally, rolled back otherwise."""
+        ...
+
+    async def run_batch(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        """``work`` in one transaction, in as few round trips as the database allows.
+
+        ``work`` may await nothing but the transaction's own methods: SQLite runs it whole on
+        its writer thread, where those methods complete without suspending.
+        """
         ...

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
-from masterplan.store.connector import Row
+from masterplan.store.connector import Row, Transaction
 from masterplan.store.errors import StoreUnavailable
 from masterplan.store.queries import Query, load_queries
 from masterplan.store.url import Dialect
+
+T = TypeVar("T")
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -68,6 +70,10 @@ class PostgresConnector:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+    async def run_batch(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        async with self.transaction() as tx:
+            return await work(tx)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:

@@ -3,27 +3,40 @@
 One connection, one transaction at a time (an asyncio lock), each begun with
 ``BEGIN IMMEDIATE`` so that another process writing the same file waits
 (``busy_timeout``) instead of failing halfway through.
+
+``run_batch`` goes by a second connection on a writer thread of its own: the
+whole batch runs there in one go, where through aiosqlite each statement would
+be a round trip between the event loop and aiosqlite's thread. WAL lets the
+first connection read meanwhile; the two take turns writing like two processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
-from masterplan.store.connector import Row
+from masterplan.store.connector import Row, Transaction
 from masterplan.store.errors import StoreUnavailable
 from masterplan.store.queries import Query, load_queries
+from masterplan.store.sqlite_batch import BatchWriter
 from masterplan.store.url import Dialect
 
 BUSY_TIMEOUT_MS = 30_000
+PRAGMAS = (
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+)
+T = TypeVar("T")
 
 
 def _bindable(value: Any) -> Any:
@@ -32,6 +45,11 @@ def _bindable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     return value
+
+
+def bind(queries: dict[str, Query], name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    query = queries[name]
+    return query.sql, {param: _bindable(params[param]) for param in query.params}
 
 
 def split_statements(script: str) -> list[str]:
@@ -56,8 +74,7 @@ class SQLiteTransaction:
         self._queries = queries
 
     def _bind(self, name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        query = self._queries[name]
-        return query.sql, {param: _bindable(params[param]) for param in query.params}
+        return bind(self._queries, name, params)
 
     # execute_fetchall runs a statement and reads its rows in one trip to aiosqlite's thread (a cursor takes three).
 
@@ -87,6 +104,7 @@ class SQLiteConnector:
         self._connection: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._queries = load_queries("sqlite")
+        self._writer: BatchWriter | None = None
 
     async def open(self) -> None:
         try:
@@ -96,19 +114,27 @@ class SQLiteConnector:
             raise StoreUnavailable(f"cannot open SQLite database {self.path}: {error}") from None
         connection.row_factory = sqlite3.Row
         try:
-            await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await connection.execute("PRAGMA journal_mode = WAL")
-            await connection.execute("PRAGMA synchronous = NORMAL")
-            await connection.execute("PRAGMA foreign_keys = ON")
+            for pragma in PRAGMAS:
+                await connection.execute(pragma)
         except sqlite3.Error as error:
             await connection.close()
             raise StoreUnavailable(f"cannot use SQLite database {self.path}: {error}") from None
         self._connection = connection
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+
+    async def run_batch(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        if self._connection is None:
+            raise StoreUnavailable(f"SQLite database {self.path} is not open")
+        if self._writer is None:
+            self._writer = BatchWriter(self.path, PRAGMAS, self._queries, bind)
+        return await self._writer.run(work)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLiteTransaction]:

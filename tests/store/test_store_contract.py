@@ -22,7 +22,8 @@ from masterplan.models import (
     TaskOutput,
     TaskStatus,
 )
-from masterplan.store import NotFound, Store
+from masterplan.store import NotFound, Store, StoreTx
+from masterplan.store.connector import Transaction
 
 
 def new_run(**options: object) -> Run:
@@ -275,3 +276,51 @@ async def test_unfinished_runs_are_listed_for_resume(store: Store) -> None:
         unfinished = [run.id for run in await tx.list_unfinished_runs()]
     assert running.id in unfinished
     assert done.id not in unfinished
+
+
+async def test_a_batch_commits_its_writes_together_and_returns_its_result(store: Store) -> None:
+    run = await create(store, new_run())
+
+    async def two_events(raw: Transaction) -> list[int]:
+        tx = StoreTx(raw)
+        return [(await tx.append_event(run.id, "batch.one")).seq, (await tx.append_event(run.id, "batch.two")).seq]
+
+    seqs = await store.connector.run_batch(two_events)
+
+    async with store.transaction() as tx:
+        stored = [(event.seq, event.type) for event in await tx.events_after(run.id)]
+    assert stored[-2:] == [(seqs[0], "batch.one"), (seqs[1], "batch.two")]
+
+
+async def test_a_failing_batch_writes_nothing(store: Store) -> None:
+    run = await create(store, new_run())
+
+    async def half_done(raw: Transaction) -> None:
+        tx = StoreTx(raw)
+        await tx.append_event(run.id, "batch.first")
+        await tx.append_event("no-such-run", "batch.second")
+
+    with pytest.raises(NotFound):
+        await store.connector.run_batch(half_done)
+
+    async with store.transaction() as tx:
+        assert "batch.first" not in [event.type for event in await tx.events_after(run.id)]
+
+
+async def test_batches_and_transactions_interleave_without_losing_a_seq(store: Store) -> None:
+    run = await create(store, new_run())
+
+    async def one_event(raw: Transaction) -> None:
+        await StoreTx(raw).append_event(run.id, "from.batch")
+
+    async def through_transaction() -> None:
+        async with store.transaction() as tx:
+            await tx.append_event(run.id, "from.transaction")
+
+    await asyncio.gather(
+        *(store.connector.run_batch(one_event) for _ in range(10)), *(through_transaction() for _ in range(10))
+    )
+
+    async with store.transaction() as tx:
+        seqs = [event.seq for event in await tx.events_after(run.id)]
+    assert seqs == list(range(1, 22))

@@ -1,0 +1,48 @@
+"""The SQLite writer thread: a batch may await only its transaction, and closing stops the thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from masterplan.store import StoreTx, open_store
+from masterplan.store.connector import Transaction
+from masterplan.store.sqlite_batch import run_to_end
+
+
+async def test_a_batch_that_awaits_anything_else_is_refused_and_rolled_back(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite://{tmp_path / 'masterplan.db'}", migrate=True)
+    try:
+
+        async def sleeps(raw: Transaction) -> None:
+            await StoreTx(raw).get_run("nothing")
+            await asyncio.sleep(0)
+
+        with pytest.raises(RuntimeError, match="awaited something other"):
+            await store.connector.run_batch(sleeps)
+        async with store.transaction() as tx:  # the write lock was given back
+            assert await tx.list_runs(10) == []
+    finally:
+        await store.close()
+
+
+def test_run_to_end_returns_what_a_coroutine_that_never_suspends_returns() -> None:
+    async def answer() -> int:
+        return 42
+
+    assert run_to_end(answer()) == 42
+
+
+async def test_closing_the_store_stops_the_writer_thread(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite://{tmp_path / 'masterplan.db'}", migrate=True)
+
+    async def nothing(raw: Transaction) -> None:
+        await StoreTx(raw).list_runs(1)
+
+    await store.connector.run_batch(nothing)
+    assert any(thread.name.startswith("masterplan-sqlite-writer") for thread in threading.enumerate())
+    await store.close()
+    assert not any(thread.name.startswith("masterplan-sqlite-writer") for thread in threading.enumerate())
