@@ -21,6 +21,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from masterplan.executor.file_mirror import FileMirror
 from masterplan.models import GeneratedFile
 
 DEFAULT_MAX_FILE_BYTES = 512_000
@@ -125,9 +126,20 @@ class Workspace:
         self.max_files = max_files
         self.internal_dirs = tuple(internal_dirs)
         self.durable = durable
+        self._resolved_root: str | None = None
+        self._mirror = FileMirror()
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+
+    def _real_root(self) -> str:
+        """The root with symlinks resolved, looked up once it exists (a lookup is a syscall per component)."""
+        if self._resolved_root is None:
+            resolved = os.path.realpath(self.root)
+            if not os.path.isdir(resolved):
+                return resolved
+            self._resolved_root = resolved
+        return self._resolved_root
 
     # ------------------------------------------------------------------ checks
 
@@ -165,7 +177,7 @@ class Workspace:
 
     def _disk_problems(self, relative: str) -> list[str]:
         """Existing symlinks leading outside the root, files where directories must be, and the reverse."""
-        root = os.path.realpath(self.root)
+        root = self._real_root()
         parts = relative.split("/")
         for depth in range(1, len(parts) + 1):
             current = os.path.join(self.root, *parts[:depth])
@@ -193,11 +205,12 @@ class Workspace:
         written: list[str] = []
         for file in files:
             relative = normalize(file.path)
-            self._write_one(relative, file.content.encode("utf-8"))
+            self._write_one(relative, file.content)
             written.append(relative)
         return written
 
-    def _write_one(self, relative: str, data: bytes) -> None:
+    def _write_one(self, relative: str, text: str) -> None:
+        data = text.encode("utf-8")
         *parents, name = relative.split("/")
         with self._open_dir(parents, create=True, display=relative) as dir_fd:
             temp = f".mp-{secrets.token_hex(8)}.tmp"
@@ -212,9 +225,11 @@ class Workspace:
                         os.fsync(handle.fileno())
                 os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             except BaseException:
+                self._mirror.forget(relative)
                 with suppress(FileNotFoundError):
                     os.unlink(temp, dir_fd=dir_fd)
                 raise
+            self._mirror.remember(relative, os.stat(name, dir_fd=dir_fd, follow_symlinks=False), text)
             if self.durable:
                 os.fsync(dir_fd)
 
@@ -233,7 +248,7 @@ class Workspace:
         component that is a symlink is resolved, checked to stay inside the root, and the
         walk restarts from the root along the resolved path.
         """
-        root = os.path.realpath(self.root)
+        root = self._real_root()
         for _ in range(MAX_SYMLINK_HOPS):
             fd = os.open(root, _DIR_FLAGS)
             link_at: int | None = None
@@ -275,6 +290,7 @@ class Workspace:
         removed: list[str] = []
         for path in paths:
             relative = normalize(path)
+            self._mirror.forget(relative)
             *parents, name = relative.split("/")
             try:
                 with self._open_dir(parents, create=False, display=path) as dir_fd:
@@ -293,10 +309,14 @@ class Workspace:
         return {path: self._read_one(path) for path in paths}
 
     def _read_one(self, path: str) -> str | None:
-        if path_syntax_problems(path, internal_dirs=self.internal_dirs) or not normalize(path):
+        relative = normalize(path)
+        if path_syntax_problems(path, internal_dirs=self.internal_dirs) or not relative:
             return None
-        root = os.path.realpath(self.root)
-        parts = normalize(path).split("/")
+        root = self._real_root()
+        remembered = self._mirror.recall(relative, os.path.join(root, relative))
+        if remembered is not None:
+            return remembered
+        parts = relative.split("/")
         try:
             if os.path.islink(os.path.join(root, *parts)):
                 resolved = os.path.realpath(os.path.join(root, *parts))
@@ -308,9 +328,13 @@ class Workspace:
                 # O_NONBLOCK: a FIFO planted by generated code must not hang the reader.
                 fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
             with os.fdopen(fd, "rb") as handle:
-                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode):
                     return None
-                return handle.read().decode("utf-8")
+                text = handle.read().decode("utf-8")
+            if parts == relative.split("/"):  # not reached through a symlink: the path names this very file
+                self._mirror.remember(relative, info, text)
+            return text
         except (OSError, WorkspaceError, UnicodeDecodeError):
             return None
 
