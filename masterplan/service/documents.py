@@ -74,6 +74,15 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
+TEMPLATES = ("DISCOVERY.md.j2", "MASTERPLAN.md.j2", "REPORT.md.j2")
+
+
+def load_templates() -> None:
+    """Compile the document templates now (~10 ms each, once per process) rather than in a run's first steps."""
+    for name in TEMPLATES:
+        _environment().get_template(name)
+
+
 def render_discovery(
     doc: DiscoveryDocument, request: str, questions: Sequence[DiscoveryQuestion], answers: dict[str, str]
 ) -> str:

@@ -25,6 +25,7 @@ from masterplan.llm.budget import RunBudget
 from masterplan.llm.gateway import LLMGateway
 from masterplan.llm.observer import GatewayObserver, ObserverGroup
 from masterplan.models import Run, RunRequest, RunStatus
+from masterplan.service.documents import load_templates
 from masterplan.service.errors import RunConflict, RunNotFound
 from masterplan.service.events import EventBus
 from masterplan.service.pipeline import RunPipeline
@@ -56,6 +57,7 @@ class RunService:
         self.journal = journal or Journal(store, self.bus.publish)
         self.pipeline = RunPipeline(gateway.prices)
         self.compile_pool = CompilePool(settings.syntax_check_workers)
+        load_templates()
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._cancel_flags: dict[str, asyncio.Event] = {}
 
