@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from masterplan.models import Event, LLMCallRecord
 from masterplan.store import Store, StoreTx
@@ -27,6 +27,7 @@ from masterplan.store.connector import Transaction
 
 Publish = Callable[[Sequence[Event]], None]
 DeferredWrite = Callable[["JournalTx"], Awaitable[object]]
+T = TypeVar("T")
 
 
 class JournalTx(StoreTx):
@@ -46,6 +47,11 @@ async def _apply(batch: list[DeferredWrite], raw: Transaction) -> list[Event]:
     for write in batch:
         await write(tx)
     return tx.events
+
+
+async def _apply_one(work: Callable[[JournalTx], Awaitable[T]], raw: Transaction) -> tuple[T, list[Event]]:
+    tx = JournalTx(raw)
+    return await work(tx), tx.events
 
 
 class Journal:
@@ -77,6 +83,18 @@ class Journal:
                 yield tx
             if tx.events:
                 self._publish(tx.events)
+
+    async def write_batch(self, work: Callable[[JournalTx], Awaitable[T]]) -> T:
+        """``work`` committed now as one batch (``Connector.run_batch``: it may await only the transaction).
+
+        For writes of many statements, which ``write()`` would send one by one.
+        """
+        await self.settle()
+        async with self._lock:
+            result, events = await self.store.connector.run_batch(partial(_apply_one, work))
+            if events:
+                self._publish(events)
+        return result
 
     async def event(self, run_id: str, type_: str, data: dict[str, Any] | None = None) -> Event:
         """Record one event on its own."""

@@ -46,3 +46,21 @@ async def test_closing_the_store_stops_the_writer_thread(tmp_path: Path) -> None
     assert any(thread.name.startswith("masterplan-sqlite-writer") for thread in threading.enumerate())
     await store.close()
     assert not any(thread.name.startswith("masterplan-sqlite-writer") for thread in threading.enumerate())
+
+
+async def test_the_writer_checkpoints_once_it_is_idle_not_inside_a_commit(tmp_path: Path) -> None:
+    database = tmp_path / "masterplan.db"
+    store = await open_store(f"sqlite://{database}", migrate=True)
+    try:
+
+        async def one_event(raw: Transaction) -> None:
+            await StoreTx(raw).list_runs(1)
+
+        for _ in range(3):
+            await store.connector.run_batch(one_event)
+        writer = store.connector._writer  # type: ignore[attr-defined]
+        await asyncio.sleep(0.5)  # a hundred times the idle time the writer waits for
+
+        assert writer.checkpoints >= 1
+    finally:
+        await store.close()
