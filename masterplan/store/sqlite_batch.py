@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 CHECKPOINT_AFTER_IDLE_S = 0.005
 """A checkpoint (WAL pages copied into the database, ~5-10 ms per megabyte) waits for the writer to be idle."""
+CHECKPOINT_AFTER_BATCHES = 500
+"""...unless the writer is never idle: then every so many batches, so the WAL cannot grow without end."""
 
 
 class ThreadTransaction:
@@ -91,6 +93,7 @@ class BatchWriter:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="masterplan-sqlite-writer")
         self._connection: sqlite3.Connection | None = None
         self._checkpoint_timer: asyncio.TimerHandle | None = None
+        self._batches_since_checkpoint = 0
         self.checkpoints = 0
 
     def _connect(self) -> sqlite3.Connection:
@@ -111,6 +114,9 @@ class BatchWriter:
             connection.rollback()
             raise
         connection.commit()
+        self._batches_since_checkpoint += 1
+        if self._batches_since_checkpoint >= CHECKPOINT_AFTER_BATCHES:
+            self._checkpoint()
         return result
 
     async def run(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
@@ -131,6 +137,7 @@ class BatchWriter:
             try:
                 self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 self.checkpoints += 1
+                self._batches_since_checkpoint = 0
             except sqlite3.Error as error:  # the next commit is still correct; the WAL is only longer
                 logger.warning("SQLite checkpoint skipped: %s", error)
 
