@@ -130,17 +130,24 @@ class GitRepo:
             separator = "" if not existing or existing.endswith("\n") else "\n"
             path.write_text(existing + separator + "\n".join(missing) + "\n", encoding="utf-8")
 
-    async def commit_all(self, message: str, paths: Sequence[str] | None = None) -> str | None:
+    async def commit_all(
+        self, message: str, paths: Sequence[str] | None = None, *, allow_empty: bool = False
+    ) -> str | None:
         """Stages everything (or only ``paths``) and commits it; the new commit's sha, or None when nothing changed.
 
         With ``paths`` the commit holds those paths only, whatever else changed in the work tree: a task's
-        commit never takes in files another task wrote meanwhile.
+        commit never takes in files another task wrote meanwhile. ``allow_empty`` commits even when nothing
+        changed (a task that rewrote its files as they were still gets its commit), with two git processes
+        instead of four.
         """
         if not message.strip():
             raise ValueError("a commit message must not be blank")
         limit = ["--", *paths] if paths else []
         async with self._lock:
             await self._run("add", "--all", *limit)
+            if allow_empty:
+                await self._run("commit", "-q", "--no-verify", "--allow-empty", "-m", message, *limit)
+                return await self.head()
             staged = await self._run("diff", "--cached", "--quiet", *limit, check=False)
             if staged.exit_code == 0:
                 return None
@@ -149,8 +156,23 @@ class GitRepo:
             await self._run("commit", "-q", "--no-verify", "-m", message, *limit)
             return await self.head()
 
+    def _loose_head(self) -> str | None:
+        """HEAD read from .git's files when it is a branch with a loose ref (as right after a commit); else None."""
+        git_dir = self.root / ".git"
+        try:
+            head = (git_dir / "HEAD").read_text(encoding="ascii").strip()
+            if not head.startswith("ref: refs/heads/"):
+                return None
+            sha = (git_dir / head.removeprefix("ref: ")).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return sha if len(sha) in (40, 64) and all(c in "0123456789abcdef" for c in sha) else None
+
     async def head(self) -> str | None:
         """The sha of HEAD, or None before the first commit."""
+        loose = await asyncio.to_thread(self._loose_head)
+        if loose is not None:
+            return loose
         result = await self._run("rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
         if result.exit_code == 0:
             return result.stdout.strip()

@@ -324,7 +324,9 @@ class TaskRunner:
     async def _commit(self, git: GitRepo, state: TaskState, output: TaskOutput) -> None:
         """Commit the task's own files while the next call is already under way (the caller took the lock)."""
         try:
-            sha = await git.commit_all(f"{state.task_id}: {state.definition.title}", [f.path for f in output.files])
+            sha = await git.commit_all(
+                f"{state.task_id}: {state.definition.title}", [f.path for f in output.files], allow_empty=True
+            )
         finally:
             self.ctx.workspace_lock.release()
         if sha is not None:

@@ -150,3 +150,26 @@ async def test_a_git_failure_carries_gits_message(tmp_path: Path) -> None:
 async def test_a_blank_commit_message_is_refused(repo: GitRepo) -> None:
     with pytest.raises(ValueError, match="blank"):
         await repo.commit_all("   ")
+
+
+async def test_a_task_commit_is_made_even_when_its_files_did_not_change(repo: GitRepo) -> None:
+    await asyncio.to_thread(write, repo.root, "app/a.py", "A = 1\n")
+    first = await repo.commit_all("t1: write a", ["app/a.py"], allow_empty=True)
+    await asyncio.to_thread(write, repo.root, "app/a.py", "A = 1\n")  # rewritten as it was
+
+    second = await repo.commit_all("t2: rewrite a", ["app/a.py"], allow_empty=True)
+
+    assert first is not None
+    assert second not in (None, first)
+    assert second == git_output(repo.root, "rev-parse", "HEAD")
+    assert git_output(repo.root, "log", "--format=%s") == "t2: rewrite a\nt1: write a"
+    assert git_output(repo.root, "show", "--name-only", "--format=", "HEAD") == ""
+
+
+async def test_head_is_read_from_a_packed_ref_too(repo: GitRepo) -> None:
+    await asyncio.to_thread(write, repo.root, "a.py", "A = 1\n")
+    sha = await repo.commit_all("t1")
+    git_output(repo.root, "pack-refs", "--all", "--prune")  # no loose ref file left
+
+    assert not (repo.root / ".git" / "refs" / "heads" / "main").exists()
+    assert await repo.head() == sha
