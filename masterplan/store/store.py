@@ -173,6 +173,13 @@ class StoreTx:
     async def list_tasks(self, run_id: str) -> list[TaskState]:
         return [_task(row) for row in await self._tx.fetch_all("list_tasks", run_id=run_id)]
 
+    async def count_tasks(self, run_id: str) -> dict[TaskStatus, int]:
+        """How many of the run's tasks are in each status (every status present, zero when none)."""
+        counts = dict.fromkeys(TaskStatus, 0)
+        for row in await self._tx.fetch_all("count_tasks_by_status", run_id=run_id):
+            counts[TaskStatus(row["status"])] = int(row["tasks"])
+        return counts
+
     # ------------------------------------------------------------- llm calls
 
     async def record_llm_call(self, record: LLMCallRecord) -> LLMCallRecord:

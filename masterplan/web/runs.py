@@ -26,8 +26,8 @@ routes = web.RouteTableDef()
 async def run_view(service: RunService, run_id: str) -> RunView:
     run = await service.get(run_id)
     async with service.store.transaction() as tx:
-        tasks = await tx.list_tasks(run_id)
-    return RunView.of(run, tasks)
+        counts = await tx.count_tasks(run_id)
+    return RunView.of(run, counts)
 
 
 async def require_run(service: RunService, run_id: str) -> None:
@@ -39,7 +39,7 @@ async def create_run(request: web.Request) -> web.Response:
     body = await read_model(request, RunRequest)
     service = request.app[SERVICE]
     run = await service.create(body)
-    return json_response(RunView.of(run, []), status=201, headers={"Location": f"/runs/{run.id}"})
+    return json_response(RunView.of(run, {}), status=201, headers={"Location": f"/runs/{run.id}"})
 
 
 @routes.get("/runs")
@@ -48,7 +48,7 @@ async def list_runs(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     runs = await service.list_runs(query.limit)
     async with service.store.transaction() as tx:
-        views = [RunView.of(run, await tx.list_tasks(run.id)) for run in runs]
+        views = [RunView.of(run, await tx.count_tasks(run.id)) for run in runs]
     return json_response(views)
 
 

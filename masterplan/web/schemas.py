@@ -7,6 +7,7 @@ task's generated files are listed by path, artifacts by name).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -106,10 +107,8 @@ class RunView(Schema):
     error: str | None
 
     @classmethod
-    def of(cls, run: Run, tasks: list[TaskState]) -> RunView:
-        counts = {status: 0 for status in TaskStatus}
-        for task in tasks:
-            counts[task.status] += 1
+    def of(cls, run: Run, counts: Mapping[TaskStatus, int]) -> RunView:
+        """``counts``: the run's tasks per status (``StoreTx.count_tasks``)."""
         return cls(
             id=run.id,
             status=run.status,
@@ -121,11 +120,11 @@ class RunView(Schema):
             usage=UsageView(**run.usage.model_dump()),
             cache_read_share=run.usage.cache_read_share,
             tasks=TaskCounts(
-                total=len(tasks),
-                completed=counts[TaskStatus.COMPLETED],
-                failed=counts[TaskStatus.FAILED],
-                skipped=counts[TaskStatus.SKIPPED],
-                pending=counts[TaskStatus.PENDING] + counts[TaskStatus.RUNNING],
+                total=sum(counts.values()),
+                completed=counts.get(TaskStatus.COMPLETED, 0),
+                failed=counts.get(TaskStatus.FAILED, 0),
+                skipped=counts.get(TaskStatus.SKIPPED, 0),
+                pending=counts.get(TaskStatus.PENDING, 0) + counts.get(TaskStatus.RUNNING, 0),
             ),
             questions=run.questions,
             workspace=run.workspace,

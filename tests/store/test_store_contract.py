@@ -324,3 +324,20 @@ async def test_batches_and_transactions_interleave_without_losing_a_seq(store: S
     async with store.transaction() as tx:
         seqs = [event.seq for event in await tx.events_after(run.id)]
     assert seqs == list(range(1, 22))
+
+
+async def test_tasks_are_counted_by_status_without_loading_them(store: Store) -> None:
+    run = await create(store, new_run())
+    async with store.transaction() as tx:
+        assert set((await tx.count_tasks(run.id)).values()) == {0}
+        states = await tx.insert_tasks(run.id, [plan_task(f"t{i}") for i in range(5)])
+        await tx.update_task(states[0].model_copy(update={"status": TaskStatus.COMPLETED}))
+        await tx.update_task(states[1].model_copy(update={"status": TaskStatus.COMPLETED}))
+        await tx.update_task(states[2].model_copy(update={"status": TaskStatus.FAILED}))
+
+        counts = await tx.count_tasks(run.id)
+
+    assert counts[TaskStatus.COMPLETED] == 2
+    assert counts[TaskStatus.FAILED] == 1
+    assert counts[TaskStatus.PENDING] == 2
+    assert sum(counts.values()) == 5

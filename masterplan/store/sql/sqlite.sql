@@ -83,6 +83,9 @@ SELECT * FROM tasks WHERE run_id = :run_id AND task_id = :task_id;
 -- name: list_tasks
 SELECT * FROM tasks WHERE run_id = :run_id ORDER BY position;
 
+-- name: count_tasks_by_status
+SELECT status, COUNT(*) AS tasks FROM tasks WHERE run_id = :run_id GROUP BY status;
+
 -- name: insert_llm_call
 INSERT INTO llm_calls (run_id, task_id, phase, role, prompt_name, prompt_version, model, input_tokens,
                        cache_write_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_nanousd,
