@@ -160,7 +160,9 @@ class RunPipeline:
         passed = all(result.passed for result in results)
         last = results[-1]
         await ctx.journal.event(
-            ctx.run.id, "check.final", {"command": last.command, "passed": passed, "exit_code": last.exit_code}
+            ctx.run.id,
+            "check.final",
+            {"command": last.command, "passed": passed, "exit_code": last.exit_code, "timed_out": last.timed_out},
         )
         return FinalCheck(command=" && ".join(commands), passed=passed)
 
