@@ -132,7 +132,7 @@ class PhaseCaller:
             run_id=self.run_id,
             task_id=task_id,
         )
-        await self._journal.settle()  # nothing is sent before what came before it is durable
+        await self._journal.settle(self.run_id)  # nothing is sent before what came before it is durable
         spent_before = self.budget.spent_usd
         started = time.monotonic()
         if self._last_call_end is not None:

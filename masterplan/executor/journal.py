@@ -10,7 +10,9 @@ queue is committed in the background, in order, a batch per transaction, while
 the caller goes on with its own work. ``settle()`` waits until it is all
 committed; it is the barrier before every LLM call (so nothing is sent before
 what came before it is durable) and every ``write()`` and ``read()`` passes it
-first (so order and read-your-writes hold).
+first (so order and read-your-writes hold). Writes are deferred for an owner
+(a run): a failed one is raised by that run's next ``settle(run_id)``, never
+by another run's.
 """
 
 from __future__ import annotations
@@ -65,9 +67,9 @@ class Journal:
         self.store = store
         self._publish = publish
         self._lock = asyncio.Lock()
-        self._deferred: list[DeferredWrite] = []
+        self._deferred: dict[str | None, list[DeferredWrite]] = {}
         self._flusher: asyncio.Task[None] | None = None
-        self._failure: BaseException | None = None
+        self._failures: dict[str | None, BaseException] = {}
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[JournalTx]:
@@ -101,39 +103,49 @@ class Journal:
         async with self.write() as tx:
             return await tx.append_event(run_id, type_, data)
 
-    def defer(self, write: DeferredWrite) -> None:
-        """Queue ``write`` to be committed in the background; ``settle`` waits for it (and raises its error)."""
-        self._deferred.append(write)
+    def defer(self, owner: str | None, write: DeferredWrite) -> None:
+        """Queue ``write`` of ``owner`` (a run id) to be committed in the background, after its earlier ones.
+
+        Each owner's queued writes are one transaction, so a failure stays with its owner: that
+        owner's later writes are dropped (they may depend on it) and ``settle(owner)`` raises it.
+        """
+        self._deferred.setdefault(owner, []).append(write)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="journal flush")
 
     def defer_event(self, run_id: str, type_: str, data: dict[str, Any] | None = None) -> None:
-        self.defer(lambda tx: tx.append_event(run_id, type_, data))
+        self.defer(run_id, lambda tx: tx.append_event(run_id, type_, data))
 
     async def record_call(self, record: LLMCallRecord) -> None:
-        """The gateway's recorder: the attempt joins the audit trail with the writes around it."""
-        self.defer(lambda tx: tx.record_llm_call(record))
+        """The gateway's recorder: the attempt joins the audit trail with the writes around it.
+
+        A failed attempt is committed before this returns: the gateway may retry at once, and a
+        retry, like any call, leaves only once what came before it is durable.
+        """
+        self.defer(record.run_id, lambda tx: tx.record_llm_call(record))
+        if record.outcome != "ok":
+            await self.settle(record.run_id)
 
     async def _flush(self) -> None:
         while self._deferred:
-            batch, self._deferred = self._deferred, []
-            if self._failure is not None:
-                continue  # what follows a failed batch may depend on it: dropped, and settle() raises
-            try:
-                async with self._lock:
-                    events = await self.store.connector.run_batch(partial(_apply, batch))
-                    if events:
-                        self._publish(events)
-            except Exception as error:  # kept for settle(): the writer that deferred has moved on
-                self._failure = error
+            queued, self._deferred = self._deferred, {}
+            for owner, batch in queued.items():
+                if owner in self._failures:
+                    continue
+                try:
+                    async with self._lock:
+                        events = await self.store.connector.run_batch(partial(_apply, batch))
+                        if events:
+                            self._publish(events)
+                except Exception as error:  # kept for the owner's settle(): the writer that deferred has moved on
+                    self._failures[owner] = error
 
-    async def settle(self) -> None:
-        """Wait until every deferred write has committed; the first failure is raised (once) here."""
+    async def settle(self, owner: str | None = None) -> None:
+        """Wait until every deferred write has committed; with ``owner``, raise (once) its failed write's error."""
         while self._flusher is not None and not self._flusher.done():
             await asyncio.shield(self._flusher)
-        if self._failure is not None:
-            failure, self._failure = self._failure, None
-            raise failure
+        if owner is not None and owner in self._failures:
+            raise self._failures.pop(owner)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[StoreTx]:

@@ -141,7 +141,7 @@ class TaskRunner:
                 await self._clear_output(state)
                 return state, Attempt(feedback=problems)
         if self.ctx.check_commands:
-            await self.ctx.journal.settle()  # the answer is durable before checks that may take minutes
+            await self.ctx.journal.settle(state.run_id)  # the answer is durable before checks that may take minutes
         async with self.ctx.workspace_lock:
             previous = self.ctx.workspace.read([file.path for file in output.files])
             self.ctx.workspace.write(output.files)
@@ -307,7 +307,7 @@ class TaskRunner:
             await tx.add_learning(learning)
             await tx.append_event(state.run_id, "task.completed", completed)
 
-        self.ctx.journal.defer(record)
+        self.ctx.journal.defer(state.run_id, record)
         self.ctx.log_completed(state.task_id, summary, output)
         return state
 
@@ -319,7 +319,7 @@ class TaskRunner:
             if event is not None:
                 await tx.append_event(state.run_id, event, data)
 
-        self.ctx.journal.defer(record)
+        self.ctx.journal.defer(state.run_id, record)
 
     async def _commit(self, git: GitRepo, state: TaskState, output: TaskOutput) -> None:
         """Commit the task's own files while the next call is already under way (the caller took the lock)."""

@@ -134,6 +134,7 @@ class RunPipeline:
         ctx.cache.project = await self._project_context(ctx, document)
         git = GitRepo(ctx.workspace.root) if ctx.run.options.git else None
         states = await PlanExecution(ctx, plan, git).run()
+        await ctx.journal.settle(ctx.run.id)  # a lost write of the run fails it here, not silently
         final = await self._final_check(ctx) if any(state.status is TaskStatus.COMPLETED for state in states) else None
         completed = sum(1 for state in states if state.status is TaskStatus.COMPLETED)
         target = RunStatus.COMPLETED if completed else RunStatus.FAILED

@@ -87,7 +87,9 @@ async def test_a_deferred_audit_record_reaches_the_trail_and_the_run_cost(store:
     assert stored_run.cost_usd == Decimal("0.000123")
 
 
-async def test_a_failed_deferred_write_is_raised_at_the_barrier_and_its_batch_is_rolled_back(store: Store) -> None:
+async def test_a_failed_deferred_write_is_raised_at_its_runs_barrier_and_its_batch_is_rolled_back(
+    store: Store,
+) -> None:
     run = await new_run(store)
     journal, published = journal_for(store)
 
@@ -95,12 +97,12 @@ async def test_a_failed_deferred_write_is_raised_at_the_barrier_and_its_batch_is
         await tx.append_event("no-such-run", "lost")
 
     journal.defer_event(run.id, "same.batch")
-    journal.defer(missing_run)
+    journal.defer(run.id, missing_run)
     await asyncio.sleep(0)  # the batch above is being written
     journal.defer_event(run.id, "depends.on.it")
     with pytest.raises(NotFound):
-        await journal.settle()
-    await journal.settle()  # raised once; the journal goes on
+        await journal.settle(run.id)
+    await journal.settle(run.id)  # raised once; the journal goes on
     await journal.event(run.id, "after")
 
     async with store.transaction() as tx:
@@ -109,3 +111,44 @@ async def test_a_failed_deferred_write_is_raised_at_the_barrier_and_its_batch_is
     assert "depends.on.it" not in types
     assert types[-1] == "after"
     assert [event.type for event in published] == ["after"]
+
+
+async def test_one_runs_failed_write_neither_fails_nor_loses_another_runs_writes(store: Store) -> None:
+    failing, healthy = await new_run(store), await new_run(store)
+    journal, _ = journal_for(store)
+
+    async def missing_run(tx: JournalTx) -> None:
+        await tx.append_event("no-such-run", "lost")
+
+    journal.defer(failing.id, missing_run)
+    journal.defer_event(healthy.id, "kept")
+
+    await journal.settle(healthy.id)  # the other run's failure is not this run's
+    await journal.settle()
+    with pytest.raises(NotFound):
+        await journal.settle(failing.id)
+    async with store.transaction() as tx:
+        assert [event.type for event in await tx.events_after(healthy.id)][-1] == "kept"
+
+
+async def test_a_failed_attempts_record_is_durable_before_the_gateway_can_retry(store: Store) -> None:
+    run = await new_run(store)
+    journal, _ = journal_for(store)
+    failed = LLMCallRecord(
+        run_id=run.id,
+        phase="task_execution",
+        role="developer",
+        prompt_name="developer",
+        prompt_version=1,
+        model="claude-haiku-4-5",
+        cost_usd=Decimal("0.0001"),
+        latency_ms=1.0,
+        attempt=1,
+        outcome="overloaded",
+        error="HTTP 529 overloaded_error",
+    )
+
+    await journal.record_call(failed)
+
+    async with store.transaction() as tx:  # read on the store's own connection: committed already
+        assert [call.outcome for call in await tx.list_llm_calls(run.id)] == ["overloaded"]
