@@ -30,6 +30,7 @@ from masterplan.store.sqlite_batch import BatchWriter
 from masterplan.store.url import Dialect
 
 BUSY_TIMEOUT_MS = 30_000
+IN_MEMORY = ":memory:"
 PRAGMAS = (
     f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
     "PRAGMA journal_mode = WAL",
@@ -132,6 +133,9 @@ class SQLiteConnector:
     async def run_batch(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
         if self._connection is None:
             raise StoreUnavailable(f"SQLite database {self.path} is not open")
+        if str(self.path) == IN_MEMORY:  # a second connection would open another, empty database
+            async with self.transaction() as tx:
+                return await work(tx)
         if self._writer is None:
             self._writer = BatchWriter(self.path, PRAGMAS, self._queries, bind)
         return await self._writer.run(work)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from masterplan.store.connector import Row, Transaction
+from masterplan.store.errors import StoreUnavailable
 from masterplan.store.queries import Query
 from masterplan.store.url import Dialect
 
@@ -94,9 +95,12 @@ class BatchWriter:
         self._connection: sqlite3.Connection | None = None
         self._checkpoint_timer: asyncio.TimerHandle | None = None
         self._batches_since_checkpoint = 0
+        self._closed = False
         self.checkpoints = 0
 
     def _connect(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailable(f"SQLite database {self._path} is closed")
         if self._connection is None:
             connection = sqlite3.connect(self._path, isolation_level=None)
             connection.row_factory = sqlite3.Row
@@ -110,27 +114,32 @@ class BatchWriter:
         connection.execute("BEGIN IMMEDIATE")
         try:
             result = run_to_end(work(ThreadTransaction(connection, self._queries, self._bind)))
+            connection.commit()
         except BaseException:
-            connection.rollback()
+            if connection.in_transaction:  # a failed COMMIT (busy, disk full) may leave it open
+                connection.rollback()
             raise
-        connection.commit()
         self._batches_since_checkpoint += 1
         if self._batches_since_checkpoint >= CHECKPOINT_AFTER_BATCHES:
             self._checkpoint()
         return result
 
     async def run(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        if self._closed:
+            raise StoreUnavailable(f"SQLite database {self._path} is closed")
         loop = asyncio.get_running_loop()
         if self._checkpoint_timer is not None:
             self._checkpoint_timer.cancel()
         try:
             return await loop.run_in_executor(self._thread, self._run, work)
         finally:
-            self._checkpoint_timer = loop.call_later(CHECKPOINT_AFTER_IDLE_S, self._start_checkpoint)
+            if not self._closed:
+                self._checkpoint_timer = loop.call_later(CHECKPOINT_AFTER_IDLE_S, self._start_checkpoint)
 
     def _start_checkpoint(self) -> None:
         self._checkpoint_timer = None
-        self._thread.submit(self._checkpoint)
+        if not self._closed:
+            self._thread.submit(self._checkpoint)
 
     def _checkpoint(self) -> None:
         if self._connection is not None:
@@ -147,6 +156,7 @@ class BatchWriter:
             self._connection = None
 
     async def close(self) -> None:
+        self._closed = True  # batches still queued on the thread fail instead of opening a new connection
         if self._checkpoint_timer is not None:
             self._checkpoint_timer.cancel()
         await asyncio.get_running_loop().run_in_executor(self._thread, self._disconnect)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from masterplan.store import StoreTx, open_store
+from masterplan.store import StoreTx, StoreUnavailable, open_store
 from masterplan.store.connector import Transaction
 from masterplan.store.sqlite_batch import run_to_end
 
@@ -64,3 +64,28 @@ async def test_the_writer_checkpoints_once_it_is_idle_not_inside_a_commit(tmp_pa
         assert writer.checkpoints >= 1
     finally:
         await store.close()
+
+
+async def test_an_in_memory_database_runs_its_batches_on_its_one_connection() -> None:
+    store = await open_store("sqlite://:memory:", migrate=True)
+    try:
+
+        async def count(raw: Transaction) -> int:
+            return len(await StoreTx(raw).list_runs(10))
+
+        assert await store.connector.run_batch(count) == 0  # the migrated tables are there
+    finally:
+        await store.close()
+
+
+async def test_a_batch_after_close_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite://{tmp_path / 'masterplan.db'}", migrate=True)
+
+    async def nothing(raw: Transaction) -> None:
+        await StoreTx(raw).list_runs(1)
+
+    await store.connector.run_batch(nothing)
+    await store.close()
+
+    with pytest.raises(StoreUnavailable, match=r"not open|closed"):
+        await store.connector.run_batch(nothing)
