@@ -3,14 +3,18 @@
 A safe read walks every directory of the path with O_NOFOLLOW, about ten system
 calls a file; a task's prompt tail reads a dozen files. A remembered text is
 given back only while the file is still the very one it was taken from (same
-inode, device, size and modification time, by one ``lstat``), so a file changed
-behind masterplan's back (a check that formats code, a person editing) is read
-from disk again, and a path that now leads elsewhere cannot match.
+inode, device, size and modification time, by ``lstat``) and is reached through
+no symlink, so a file changed behind masterplan's back (a check that formats
+code, a person editing) is read from disk again, and a path that now leads
+elsewhere is not answered from memory. One case is left to chance: an in-place
+edit that keeps the size, within the file system's timestamp granularity of the
+write it replaces (nanoseconds here; a few milliseconds on kernels before 6.13).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections import OrderedDict
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
@@ -40,16 +44,21 @@ class FileMirror:
             _, (_, dropped) = self._texts.popitem(last=False)
             self._bytes -= len(dropped)
 
-    def recall(self, relative: str, path_on_disk: str) -> str | None:
-        """The remembered text if the file at ``path_on_disk`` is still the one it came from."""
+    def recall(self, root: str, relative: str) -> str | None:
+        """The remembered text if ``root/relative`` is still the file it came from, reached without a symlink."""
         entry = self._texts.get(relative)
         if entry is None:
             return None
         try:
-            current = identity(os.lstat(path_on_disk))
+            current = os.lstat(os.path.join(root, relative))
+            parent = root
+            for name in relative.split("/")[:-1]:  # lstat of the file follows symlinked directories: none allowed
+                parent = os.path.join(parent, name)
+                if stat.S_ISLNK(os.lstat(parent).st_mode):
+                    return None
         except OSError:
             return None
-        if current != entry[0]:
+        if identity(current) != entry[0]:
             return None
         self._texts.move_to_end(relative)
         return entry[1]

@@ -313,7 +313,7 @@ class Workspace:
         if path_syntax_problems(path, internal_dirs=self.internal_dirs) or not relative:
             return None
         root = self._real_root()
-        remembered = self._mirror.recall(relative, os.path.join(root, relative))
+        remembered = self._mirror.recall(root, relative)
         if remembered is not None:
             return remembered
         parts = relative.split("/")

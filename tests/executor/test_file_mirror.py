@@ -36,6 +36,16 @@ def test_a_directory_swapped_for_a_symlink_to_the_outside_is_not_read_from_memor
     assert ws.read(["app/main.py"]) == {"app/main.py": None}
 
 
+def test_a_directory_moved_out_and_linked_back_is_not_read_from_memory(tmp_path: Path) -> None:
+    ws = workspace(tmp_path)
+    ws.write([GeneratedFile(path="pkg/a.py", content="A = 1\n")])
+    ws.read(["pkg/a.py"])
+    os.rename(ws.root / "pkg", tmp_path / "pkg")  # the very same file, now outside the root
+    os.symlink(tmp_path / "pkg", ws.root / "pkg")
+
+    assert ws.read(["pkg/a.py"]) == {"pkg/a.py": None}
+
+
 def test_removed_and_rewritten_files_are_read_as_they_are_now(tmp_path: Path) -> None:
     ws = workspace(tmp_path)
     ws.write([GeneratedFile(path="a.py", content="one\n")])
@@ -52,9 +62,9 @@ def test_the_mirror_keeps_at_most_its_size_dropping_the_least_recently_used(tmp_
         path.write_text(name * 4, encoding="utf-8")
     mirror.remember("a", os.stat(files["a"]), "aaaa")
     mirror.remember("b", os.stat(files["b"]), "bbbb")
-    assert mirror.recall("a", str(files["a"])) == "aaaa"  # a is now the most recently used
+    assert mirror.recall(str(tmp_path), "a") == "aaaa"  # a is now the most recently used
     mirror.remember("c", os.stat(files["c"]), "cccc")
 
-    assert mirror.recall("b", str(files["b"])) is None
-    assert mirror.recall("a", str(files["a"])) == "aaaa"
-    assert mirror.recall("c", str(files["c"])) == "cccc"
+    assert mirror.recall(str(tmp_path), "b") is None
+    assert mirror.recall(str(tmp_path), "a") == "aaaa"
+    assert mirror.recall(str(tmp_path), "c") == "cccc"
