@@ -27,8 +27,8 @@ PYTHON_SUFFIXES = frozenset({".py"})
 MAX_BACKLOG_BYTES = 4_000_000
 """Sources waiting in a worker's pipe beyond which files are compiled in-process instead."""
 CLOSE_TIMEOUT_S = 5.0
-_KEY_MARGIN = 64
-"""How far back a search for the next key starts again: a key may arrive split over two deltas."""
+_MAX_HEAD_CHARS = 64_000
+"""Text kept between files while no content key has come (the answer's other fields, say)."""
 
 _CONTENT_KEY = re.compile(r'"content"\s*:\s*"')
 _STRING_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
@@ -40,52 +40,76 @@ class StreamedFiles:
     """Reads ``{"path": ..., "content": ...}`` objects out of a JSON answer while it streams.
 
     ``feed`` returns each (path, content) once the content string has closed and the path came
-    before it in the same object. Each character is scanned a bounded number of times, and only
-    the file being streamed is kept.
+    before it in the same object. Work is linear in the answer: the text between files is kept
+    (bounded), a content string is kept as its parts and joined once, when it closes.
     """
 
     def __init__(self) -> None:
-        self._text = ""
-        self._search_from = 0
-        self._floor = 0
-        """Where the current object's keys may start: after the previous content value."""
-        self._key_start: int | None = None
-        self._body_start = 0
-        self._scan = 0
+        self._head = ""
+        """Text since the last content value: where the next object's keys are."""
+        self._body: list[str] | None = None
+        """Parts of the content string being streamed, or None outside one."""
+        self._path: str | None = None
+        self._escaped = False
+        """The body's last part ended in a backslash whose escaped character has not come yet."""
 
     def feed(self, delta: str) -> list[tuple[str, str]]:
-        self._text += delta
         found: list[tuple[str, str]] = []
-        while True:
-            if self._key_start is None:
-                key = _CONTENT_KEY.search(self._text, self._search_from)
-                if key is None:
-                    self._search_from = max(self._search_from, len(self._text) - _KEY_MARGIN)
-                    return found
-                self._key_start, self._body_start, self._scan = key.start(), key.end(), key.end()
-            body_end = _STRING_BODY.match(self._text, self._scan).end()  # type: ignore[union-attr]
-            if body_end >= len(self._text) or self._text[body_end] != '"':
-                self._scan = body_end  # the string is still open (possibly mid-escape)
-                return found
-            file = self._file(self._key_start, body_end)
-            if file is not None:
-                found.append(file)
-            # What follows a file is all that later files need: the buffer holds one file at a time.
-            self._text = self._text[body_end + 1 :]
-            self._key_start = None
-            self._floor = self._search_from = 0
+        while delta:
+            if self._body is None:
+                rest = self._enter_body(delta)
+                if rest is None:
+                    break
+                delta = rest
+                continue
+            start = 0
+            if self._escaped:
+                start, self._escaped = 1, False  # the character after a backslash belongs to the escape
+            end = _STRING_BODY.match(delta, start).end()  # type: ignore[union-attr]
+            if end < len(delta) and delta[end] == '"':
+                file = self._close_body(delta[:end])
+                if file is not None:
+                    found.append(file)
+                delta = delta[end + 1 :]
+                continue
+            self._escaped = end < len(delta)  # stopped before a trailing backslash
+            self._body.append(delta)
+            break
+        return found
 
-    def _file(self, key_start: int, body_end: int) -> tuple[str, str] | None:
-        path_key = self._text.rfind('"path"', self._floor, key_start)
-        path_value = _PATH_VALUE.match(self._text, path_key) if path_key >= 0 else None
+    def _enter_body(self, delta: str) -> str | None:
+        """Adds ``delta`` to the head; once a content key is in it, opens the body and returns what follows it."""
+        self._head += delta
+        key = _CONTENT_KEY.search(self._head)
+        if key is None:
+            if len(self._head) > _MAX_HEAD_CHARS:
+                self._head = self._head[-_MAX_HEAD_CHARS // 2 :]
+            return None
+        self._path = self._path_before(key.start())
+        rest, self._head, self._body = self._head[key.end() :], "", []
+        return rest
+
+    def _path_before(self, key_start: int) -> str | None:
+        path_key = self._head.rfind('"path"', 0, key_start)
+        path_value = _PATH_VALUE.match(self._head, path_key) if path_key >= 0 else None
         if path_value is None:
             return None
         try:
             path = orjson.loads(path_value.group(1))
-            content = orjson.loads(self._text[self._body_start - 1 : body_end + 1])
         except orjson.JSONDecodeError:
             return None
-        return (path, content) if isinstance(path, str) and isinstance(content, str) else None
+        return path if isinstance(path, str) else None
+
+    def _close_body(self, last_part: str) -> tuple[str, str] | None:
+        parts, path = self._body or [], self._path
+        self._body, self._path = None, None
+        if path is None:
+            return None
+        try:
+            content = orjson.loads('"' + "".join([*parts, last_part]) + '"')
+        except orjson.JSONDecodeError:
+            return None
+        return (path, content) if isinstance(content, str) else None
 
 
 class CompileWorkerGone(Exception):
@@ -188,27 +212,27 @@ class CompilePool:
         self._workers: list[CompileWorker] = []
         self._starting: asyncio.Task[None] | None = None
         self._turn = 0
+        self._closed = False
         self.submitted = 0
         """Files handed to a worker so far (for benchmarks and tests)."""
 
     def start(self) -> None:
-        if self.workers <= 0 or (self._starting is not None and not self._starting.done()):
+        if self._closed or self.workers <= 0 or (self._starting is not None and not self._starting.done()):
             return
         if len(self._workers) == self.workers and all(worker.alive for worker in self._workers):
             return
         self._starting = asyncio.create_task(self._start_missing(), name="compile workers")
 
     async def _start_missing(self) -> None:
-        alive = [worker for worker in self._workers if worker.alive]
-        for worker in self._workers:
-            if not worker.alive:
-                await worker.close()
+        dead = [worker for worker in self._workers if not worker.alive]
+        self._workers = [worker for worker in self._workers if worker.alive]
+        for worker in dead:
+            await worker.close()
         try:
-            while len(alive) < self.workers:
-                alive.append(await CompileWorker.start())
+            while len(self._workers) < self.workers and not self._closed:
+                self._workers.append(await CompileWorker.start())  # listed at once: close() finds it
         except OSError as error:
             logger.warning("syntax checks stay in-process: no compile worker (%s)", error)
-        self._workers = alive
 
     async def wait_started(self) -> bool:
         """Wait for the workers ``start`` launched to be ready (or to have failed); True if one is."""
@@ -228,6 +252,7 @@ class CompilePool:
         return future
 
     async def close(self) -> None:
+        self._closed = True
         if self._starting is not None:
             self._starting.cancel()
             await asyncio.gather(self._starting, return_exceptions=True)

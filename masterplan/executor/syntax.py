@@ -64,11 +64,11 @@ async def _precompiled(file: GeneratedFile, future: asyncio.Future[str | None]) 
     try:
         message = await future
     except CompileWorkerGone:
-        return python_problem(file.path, file.content)
+        return await asyncio.to_thread(python_problem, file.path, file.content)
     except asyncio.CancelledError:
         if not future.cancelled() or asyncio.current_task().cancelling():  # type: ignore[union-attr]
             raise  # this task is being cancelled, not just the compile
-        return python_problem(file.path, file.content)
+        return await asyncio.to_thread(python_problem, file.path, file.content)
     return None if message is None else FileProblem(file.path, message)
 
 

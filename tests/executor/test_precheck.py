@@ -78,12 +78,13 @@ def test_broken_json_yields_nothing_rather_than_garbage() -> None:
     assert read_all(['{"files": [{"path": "a.py", "content": "never closed']) == []
 
 
-def test_the_reader_keeps_one_file_at_a_time() -> None:
+def test_the_reader_keeps_one_file_at_a_time_and_reads_in_linear_time() -> None:
     reader = StreamedFiles()
     big = [(f"m{i}.py", "x = 1\n" * 2_000) for i in range(20)]
     for piece in chunks(answer(big), random.Random(1), largest=500):
         reader.feed(piece)
-        assert len(reader._text) < 2 * len(big[0][1]) + 1_000
+        kept = len(reader._head) + sum(len(part) for part in reader._body or [])
+        assert kept < 2 * len(big[0][1]) + 1_000  # one file (JSON-escaped), never the twenty
 
 
 # ---------------------------------------------------------------- the worker
@@ -183,3 +184,20 @@ async def test_no_workers_means_everything_is_compiled_in_process() -> None:
     assert pool.submitted == 0
     assert [problem.path for problem in problems] == ["bad.py"]
     await pool.close()
+
+
+def test_a_large_file_in_tiny_deltas_is_read_whole() -> None:
+    source = 'S = "\\"  # a backslash\n' * 20_000  # ~500 KB with an escape on every line
+    pieces = chunks(answer([("big.py", source)]), random.Random(3), largest=12)
+
+    assert read_all(pieces) == [("big.py", source)]
+
+
+async def test_a_closed_pool_starts_no_worker() -> None:
+    pool = CompilePool(workers=1)
+    await pool.close()
+
+    pool.start()
+
+    assert not await pool.wait_started()
+    assert pool.submit("a.py", "x = 1\n") is None
