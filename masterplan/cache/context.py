@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from masterplan.cache.layout import canonical_json, completed_task_line, tagged
 from masterplan.llm.request import CacheTTL
@@ -30,6 +31,11 @@ class ProjectContext:
     learnings: tuple[str, ...] = ()
 
     def render(self) -> str:
+        return self._rendered
+
+    @cached_property
+    def _rendered(self) -> str:
+        """Rendered once: the plan alone is tens of kilobytes of JSON, and every call of the run sends it."""
         parts = [tagged("request", self.request)]
         if self.discovery_document is not None:
             parts.append(tagged("discovery_document", canonical_json(self.discovery_document)))
@@ -57,6 +63,8 @@ class RunCacheContext:
     _phase_summaries: list[PhaseSummary] = field(default_factory=list, repr=False)
     _cached: dict[tuple[str, bytes], _CachedPrefix] = field(default_factory=dict, repr=False)
     _reported_short: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    block_digests: dict[tuple[str, str], bytes] = field(default_factory=dict, repr=False)
+    """Digests of prompt blocks this run sent before the tail (see ``running_digests``)."""
 
     def append_completed(self, task_id: str, summary: str, files: Sequence[str]) -> None:
         """Adds one line to the log; a task already logged is refused (the log never changes, only grows)."""
@@ -111,11 +119,23 @@ class RunCacheContext:
         return True
 
 
-def running_digests(texts: Sequence[str]) -> list[bytes]:
-    """Digest of each prefix: block i's digest covers blocks 0..i."""
+def running_digests(
+    blocks: Sequence[tuple[str, str]], known: dict[tuple[str, str], bytes] | None = None
+) -> list[bytes]:
+    """Digest of each prefix of (role, text) blocks: block i's digest covers blocks 0..i.
+
+    ``known`` keeps the digests of the blocks before the last (the stable prefix a run sends
+    again and again), so each is hashed once; the last block, the call's own tail, is not kept.
+    """
     running = hashlib.sha256()
     digests = []
-    for text in texts:
-        running.update(hashlib.sha256(text.encode("utf-8")).digest())
+    for index, block in enumerate(blocks):
+        digest = known.get(block) if known is not None else None
+        if digest is None:
+            role, text = block
+            digest = hashlib.sha256(f"{role}:{text}".encode()).digest()
+            if known is not None and index < len(blocks) - 1:
+                known[block] = digest
+        running.update(digest)
         digests.append(running.copy().digest())
     return digests

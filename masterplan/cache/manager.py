@@ -117,8 +117,8 @@ class PromptCacheManager:
     def _plan_cache_reads(self, request: LLMRequest, run: RunCacheContext) -> LLMRequest:
         """Predicts this request's cache reads from what the run sent before, and remembers what it writes."""
         now = self._clock.now()
-        keys = [f"system:{b.text}" for b in request.system] + [f"user:{b.text}" for b in request.user]
-        digests = running_digests(keys)
+        keys = [("system", b.text) for b in request.system] + [("user", b.text) for b in request.user]
+        digests = running_digests(keys, run.block_digests)
         prefix_tokens = []
         running = 0
         for tokens in request.block_tokens:
