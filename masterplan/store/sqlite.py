@@ -16,8 +16,6 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +25,7 @@ from masterplan.store.connector import Row, Transaction
 from masterplan.store.errors import StoreUnavailable
 from masterplan.store.queries import Query, load_queries
 from masterplan.store.sqlite_batch import BatchWriter
+from masterplan.store.sqlite_params import bind
 from masterplan.store.url import Dialect
 
 BUSY_TIMEOUT_MS = 30_000
@@ -38,19 +37,6 @@ PRAGMAS = (
     "PRAGMA foreign_keys = ON",
 )
 T = TypeVar("T")
-
-
-def _bindable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-def bind(queries: dict[str, Query], name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    query = queries[name]
-    return query.sql, {param: _bindable(params[param]) for param in query.params}
 
 
 def split_statements(script: str) -> list[str]:
@@ -137,7 +123,7 @@ class SQLiteConnector:
             async with self.transaction() as tx:
                 return await work(tx)
         if self._writer is None:
-            self._writer = BatchWriter(self.path, PRAGMAS, self._queries, bind)
+            self._writer = BatchWriter(self.path, PRAGMAS, self._queries)
         return await self._writer.run(work)
 
     @asynccontextmanager

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from masterplan.store.connector import Row, Transaction
 from masterplan.store.errors import StoreUnavailable
 from masterplan.store.queries import Query
+from masterplan.store.sqlite_params import bind
 from masterplan.store.url import Dialect
 
 logger = logging.getLogger(__name__)
@@ -35,25 +36,19 @@ class ThreadTransaction:
 
     dialect: Dialect = "sqlite"
 
-    def __init__(
-        self,
-        connection: sqlite3.Connection,
-        queries: dict[str, Query],
-        bind: Callable[[dict[str, Query], str, dict[str, Any]], tuple[str, dict[str, Any]]],
-    ) -> None:
+    def __init__(self, connection: sqlite3.Connection, queries: dict[str, Query]) -> None:
         self._connection = connection
         self._queries = queries
-        self._bind = bind
 
     async def execute(self, query: str, **params: Any) -> None:
-        self._connection.execute(*self._bind(self._queries, query, params))
+        self._connection.execute(*bind(self._queries, query, params))
 
     async def fetch_one(self, query: str, **params: Any) -> Row | None:
-        row = self._connection.execute(*self._bind(self._queries, query, params)).fetchone()
+        row = self._connection.execute(*bind(self._queries, query, params)).fetchone()
         return dict(row) if row is not None else None
 
     async def fetch_all(self, query: str, **params: Any) -> list[Row]:
-        return [dict(row) for row in self._connection.execute(*self._bind(self._queries, query, params))]
+        return [dict(row) for row in self._connection.execute(*bind(self._queries, query, params))]
 
     async def execute_script(self, script: str) -> None:
         raise NotImplementedError("migrations run through the connector's transaction(), not a batch")
@@ -85,12 +80,10 @@ class BatchWriter:
         path: Path,
         pragmas: tuple[str, ...],
         queries: dict[str, Query],
-        bind: Callable[[dict[str, Query], str, dict[str, Any]], tuple[str, dict[str, Any]]],
     ) -> None:
         self._path = path
         self._pragmas = pragmas
         self._queries = queries
-        self._bind = bind
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="masterplan-sqlite-writer")
         self._connection: sqlite3.Connection | None = None
         self._checkpoint_timer: asyncio.TimerHandle | None = None
@@ -113,7 +106,7 @@ class BatchWriter:
         connection = self._connect()
         connection.execute("BEGIN IMMEDIATE")
         try:
-            result = run_to_end(work(ThreadTransaction(connection, self._queries, self._bind)))
+            result = run_to_end(work(ThreadTransaction(connection, self._queries)))
             connection.commit()
         except BaseException:
             if connection.in_transaction:  # a failed COMMIT (busy, disk full) may leave it open
