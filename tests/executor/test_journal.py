@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,21 @@ async def new_run(store: Store) -> Run:
     async with store.transaction() as tx:
         await tx.insert_run(run)
     return run
+
+
+def call_record(run_id: str, **fields: Any) -> LLMCallRecord:
+    """One developer attempt of ``run_id``; ``fields`` say how it went."""
+    return LLMCallRecord(
+        run_id=run_id,
+        phase="task_execution",
+        role="developer",
+        prompt_name="developer",
+        prompt_version=1,
+        model="claude-haiku-4-5",
+        latency_ms=1.0,
+        attempt=1,
+        **fields,
+    )
 
 
 def journal_for(store: Store) -> tuple[Journal, list[Event]]:
@@ -61,20 +77,7 @@ async def test_a_read_sees_what_was_deferred_before_it(store: Store) -> None:
 async def test_a_deferred_audit_record_reaches_the_trail_and_the_run_cost(store: Store) -> None:
     run = await new_run(store)
     journal, _ = journal_for(store)
-    record = LLMCallRecord(
-        run_id=run.id,
-        phase="task_execution",
-        role="developer",
-        prompt_name="developer",
-        prompt_version=1,
-        model="claude-haiku-4-5",
-        input_tokens=10,
-        output_tokens=5,
-        cost_usd=Decimal("0.000123"),
-        latency_ms=1.0,
-        attempt=1,
-        outcome="ok",
-    )
+    record = call_record(run.id, input_tokens=10, output_tokens=5, cost_usd=Decimal("0.000123"), outcome="ok")
 
     await journal.record_call(record)
     await journal.settle()
@@ -134,19 +137,7 @@ async def test_one_runs_failed_write_neither_fails_nor_loses_another_runs_writes
 async def test_a_failed_attempts_record_is_durable_before_the_gateway_can_retry(store: Store) -> None:
     run = await new_run(store)
     journal, _ = journal_for(store)
-    failed = LLMCallRecord(
-        run_id=run.id,
-        phase="task_execution",
-        role="developer",
-        prompt_name="developer",
-        prompt_version=1,
-        model="claude-haiku-4-5",
-        cost_usd=Decimal("0.0001"),
-        latency_ms=1.0,
-        attempt=1,
-        outcome="overloaded",
-        error="HTTP 529 overloaded_error",
-    )
+    failed = call_record(run.id, cost_usd=Decimal("0.0001"), outcome="overloaded", error="HTTP 529 overloaded_error")
 
     await journal.record_call(failed)
 
