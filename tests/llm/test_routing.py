@@ -28,9 +28,9 @@ def test_retry_after_failed_validation_escalates_to_the_strong_model(phases: dic
 
 
 def test_model_ids_per_class_come_from_settings(phases: dict[str, PhaseConfig]) -> None:
-    settings = Settings(anthropic_api_key="k", fast_model="claude-sonnet-4-5", strong_model="claude-opus-4-5")
-    assert select_model(phases["task_execution"], "low", False, settings) == "claude-sonnet-4-5"
-    assert select_model(phases["master_plan"], None, False, settings) == "claude-opus-4-5"
+    settings = Settings(anthropic_api_key="k", fast_model="claude-sonnet-4-6", strong_model="claude-opus-4-6")
+    assert select_model(phases["task_execution"], "low", False, settings) == "claude-sonnet-4-6"
+    assert select_model(phases["master_plan"], None, False, settings) == "claude-opus-4-6"
 
 
 def test_unpriced_configured_model_is_a_start_up_error(prices: PriceTable) -> None:

@@ -104,7 +104,7 @@ async def test_a_prefix_below_the_models_minimum_is_not_cached(client: AsyncAnth
 
 async def test_caches_are_kept_per_model(client: AsyncAnthropic) -> None:
     await ask(client, PROJECT, model=STRONG_MODEL)
-    other_model = await ask(client, PROJECT, model="claude-opus-4-5")
+    other_model = await ask(client, PROJECT, model="claude-opus-4-6")
     assert other_model.cache_read_input_tokens == 0
 
 
