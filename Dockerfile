@@ -1,18 +1,20 @@
 # syntax=docker/dockerfile:1
 #
 # masterplan's service image: `docker build -t masterplan .` then `docker run -p 8080:8080 masterplan`.
-# The builder stage makes a wheel and installs it with its dependencies into a virtualenv; the runtime
-# stage copies only that virtualenv onto a slim Python with git (every run's workspace is a git repo).
+# The builder stage installs the locked dependencies (requirements.lock: exact versions with hashes) and masterplan's
+# wheel into a virtualenv; the runtime stage copies only that virtualenv onto a slim Python with git (every run's
+# workspace is a git repo).
 
 FROM python:3.11-slim AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /opt/masterplan
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
+RUN /opt/masterplan/bin/pip install -r requirements.lock
 COPY masterplan ./masterplan
 RUN /opt/masterplan/bin/pip wheel --no-deps --wheel-dir /wheels . \
-    && /opt/masterplan/bin/pip install /wheels/*.whl
+    && /opt/masterplan/bin/pip install --no-deps /wheels/*.whl
 
 FROM python:3.11-slim AS runtime
 RUN apt-get update \
