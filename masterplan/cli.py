@@ -15,7 +15,9 @@ from pydantic import SecretStr, ValidationError
 from masterplan.client import APIError, MasterplanClient
 from masterplan.config import Settings
 from masterplan.llm.errors import GatewayConfigError
+from masterplan.llm.lifecycle import ModelRetired
 from masterplan.llm.pricing import UnknownModel
+from masterplan.logs import configure_logging
 from masterplan.models import Run, RunOptions, RunRequest, RunStatus
 from masterplan.service.assembly import open_service
 from masterplan.service.runs import RunService
@@ -307,7 +309,21 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("sim", help="serve the Anthropic Messages API simulator")
     add_sim_arguments(sim)
     sim.set_defaults(handler=sim_command)
+    for command in (parser, *commands.choices.values()):
+        command.add_argument(
+            "--log-format",
+            choices=["text", "json"],
+            default=argparse.SUPPRESS,
+            help="log lines as text (default) or one JSON object a line (default: MASTERPLAN_LOG_FORMAT)",
+        )
     return parser
+
+
+def _configure_logging(args: argparse.Namespace, settings: Settings) -> None:
+    """``serve`` logs at MASTERPLAN_LOG_LEVEL (INFO); the other commands keep the terminal for their progress
+    and log warnings and errors unless the level was set."""
+    level = settings.log_level if args.command == "serve" or "log_level" in settings.model_fields_set else "WARNING"
+    configure_logging(getattr(args, "log_format", settings.log_format), level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -318,10 +334,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         print(f"masterplan: error: invalid settings: {error}", file=sys.stderr)
         return 2
+    _configure_logging(args, settings)
     handler: Command = args.handler
     try:
         return asyncio.run(handler(args, settings))
-    except (StoreError, CLIError, GatewayConfigError, UnknownModel, ValidationError) as error:
+    except (StoreError, CLIError, GatewayConfigError, UnknownModel, ModelRetired, ValidationError) as error:
         print(f"masterplan: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

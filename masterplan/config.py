@@ -56,7 +56,12 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="for serve; the other commands log warnings and errors unless this is set"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text for people; json: one object a line with run, task and phase"
+    )
 
     check_timeout_s: float = Field(default=300.0, gt=0, description="time limit of one check command")
     max_file_bytes: int = Field(default=512_000, gt=0, description="largest file a task may write")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
+from datetime import date
 from decimal import Decimal
 from types import TracebackType
 from typing import Self, TypeVar
@@ -67,7 +68,9 @@ class LLMGateway:
         limiter: RateLimiter | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        today: date | None = None,
     ) -> None:
+        """``today`` (default: the UTC date) decides which configured models are past their end of life."""
         if settings.anthropic_api_key is None or not settings.anthropic_api_key.get_secret_value().strip():
             raise GatewayConfigError(
                 "no Anthropic API key: set MASTERPLAN_ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY); "
@@ -75,7 +78,7 @@ class LLMGateway:
             )
         self._settings = settings
         self._prices = prices or PriceTable.load()
-        validate_configured_models(settings, self._prices)
+        validate_configured_models(settings, self._prices, today=today)
         self._recorder = recorder
         self._observer = observer or GatewayObserver()
         self._clock = clock or SystemClock()

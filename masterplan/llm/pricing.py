@@ -50,6 +50,8 @@ class ModelPrice:
     rate_limit_group: str
     sampling_parameters: bool = True
     """False for models that refuse a temperature (requests for them leave it out)."""
+    replaced_by: str | None = None
+    """The model to use instead once Anthropic deprecates this one (named in the start-up warning)."""
 
     def cost(self, usage: TokenUsage) -> Decimal:
         """Exact cost in USD: each disjoint usage field at its own price."""
@@ -95,6 +97,12 @@ class PriceTable:
             prices[model] = _parse_entry(model, entry)
             for alias in entry.get("aliases", []):
                 aliases[str(alias)] = model
+        for price in prices.values():
+            if price.replaced_by is not None and price.replaced_by not in prices:
+                raise PriceTableError(
+                    f"pricing.toml: [models.{price.model}] replaced_by names {price.replaced_by!r}, "
+                    "which the table does not list"
+                )
         return cls(prices, aliases)
 
     @property
@@ -141,5 +149,6 @@ def _parse_entry(model: str, entry: Any) -> ModelPrice:
         min_cacheable_tokens=int(entry["min_cacheable_tokens"]),
         rate_limit_group=str(entry.get("rate_limit_group", model)),
         sampling_parameters=bool(entry.get("sampling_parameters", True)),
+        replaced_by=str(entry["replaced_by"]) if "replaced_by" in entry else None,
         **values,
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 from masterplan.config import Settings
+from masterplan.llm.lifecycle import check_model_lifecycle
 from masterplan.llm.pricing import PriceTable, UnknownModel
 from masterplan.models import Complexity, ModelClass, PhaseConfig
 
@@ -43,8 +46,14 @@ def class_of_model(model: str, settings: Settings) -> ModelClass:
     )
 
 
-def validate_configured_models(settings: Settings, prices: PriceTable) -> None:
-    """Start-up check: both configured models must have prices, or cost control would be blind."""
-    for role, model in (("fast_model", settings.fast_model), ("strong_model", settings.strong_model)):
+def validate_configured_models(settings: Settings, prices: PriceTable, *, today: date | None = None) -> list[str]:
+    """Start-up check: both configured models must have prices, or cost control would be blind.
+
+    A deprecated model is warned about once (the warnings are returned too); a retired one is refused
+    (ModelRetired) before any call is sent. ``today`` defaults to the UTC date.
+    """
+    configured = {"settings.fast_model": settings.fast_model, "settings.strong_model": settings.strong_model}
+    for setting, model in configured.items():
         if model not in prices:
-            raise UnknownModel(model, prices.models, setting=f"settings.{role}")
+            raise UnknownModel(model, prices.models, setting=setting)
+    return check_model_lifecycle(configured, prices, today=today or datetime.now(UTC).date())
