@@ -151,7 +151,6 @@ class Launch:
 
     argv: list[str]
     env: dict[str, str]
-    confined: bool
 
 
 def _is_within(path: Path, parent: Path) -> bool:
@@ -211,17 +210,17 @@ class Sandbox:
         self, status: SandboxStatus, argv: Sequence[str], workspace: Path, env: Mapping[str, str]
     ) -> AsyncIterator[Launch]:
         if not status.confined:
-            yield Launch(list(argv), dict(env), confined=False)
+            yield Launch(list(argv), dict(env))
             return
         inside = {**env, "HOME": SANDBOX_HOME}
         if status.process_limit != "cgroup" or self._cgroups is None:
-            yield Launch(self.confined_argv(argv, workspace, inside), inside, confined=True)
+            yield Launch(self.confined_argv(argv, workspace, inside), inside)
             return
         cgroup = await asyncio.to_thread(self._cgroups.create, self.policy.limits.processes)
         try:
             # The first process joins the cgroup, then becomes bwrap: everything it starts is counted.
             join = ["/bin/sh", "-c", 'echo 0 > "$0" && exec "$@"', str(cgroup / "cgroup.procs")]
-            yield Launch([*join, *self.confined_argv(argv, workspace, inside)], inside, confined=True)
+            yield Launch([*join, *self.confined_argv(argv, workspace, inside)], inside)
         finally:
             await self._cgroups.remove(cgroup)
 

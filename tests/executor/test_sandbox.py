@@ -6,6 +6,7 @@ which would hide a layout there whatever the sandbox's own hiding rules did.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shlex
@@ -250,6 +251,23 @@ def test_a_fork_bomb_is_stopped_for_a_normal_user_too(layout: Layout) -> None:
     assert "Cannot fork" in finished.stderr
     assert "bomb-over" in finished.stdout
     assert can_still_start_processes()
+
+
+LEAVES_A_DETACHED_CHILD = """
+import subprocess, sys
+code = "import time; time.sleep(1.5); open('late.txt', 'w').write('still alive')"
+subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+print("leader done", flush=True)
+"""
+
+
+async def test_nothing_a_check_started_outlives_it(layout: Layout) -> None:
+    result = await inside(layout.sandbox(), layout.workspace, LEAVES_A_DETACHED_CHILD)
+    await asyncio.sleep(2.5)
+
+    assert result.passed
+    assert result.output.startswith("leader done")
+    assert not (layout.workspace / "late.txt").exists()
 
 
 async def test_a_memory_hog_is_stopped_by_the_memory_limit(layout: Layout) -> None:
