@@ -86,8 +86,12 @@ def interpreter_paths() -> tuple[Path, ...]:
     return _existing(named)
 
 
-def _home() -> Path:
-    return Path(pwd.getpwuid(os.getuid()).pw_dir)
+def _home() -> list[Path]:
+    """The home directory of the user masterplan runs as, from the user database (none for a uid without one)."""
+    try:
+        return [Path(pwd.getpwuid(os.getuid()).pw_dir)]
+    except KeyError:
+        return []
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ class SandboxPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SandboxPolicy:
-        hidden = [Path(settings.workspace_root).resolve(), _home(), *_ALWAYS_HIDDEN]
+        hidden = [Path(settings.workspace_root).resolve(), *_home(), *_ALWAYS_HIDDEN]
         database = parse_database_url(settings.database_url)
         if database.sqlite_path is not None:
             hidden.append(database.sqlite_path.resolve().parent)
@@ -199,32 +203,45 @@ class Sandbox:
         return status
 
     @asynccontextmanager
-    async def launch(self, argv: Sequence[str], workspace: Path, env: Mapping[str, str]) -> AsyncIterator[Launch]:
-        """The way to start ``argv`` in ``workspace`` for as long as the block runs (its cgroup lives that long)."""
+    async def launch(
+        self, argv: Sequence[str], workspace: Path, env: Mapping[str, str], *, readable: Sequence[Path] = ()
+    ) -> AsyncIterator[Launch]:
+        """The way to start ``argv`` in ``workspace`` for as long as the block runs (its cgroup lives that long).
+
+        ``readable``: directories the command needs besides the interpreter (e.g. node's), bound back read-only
+        if they lie in a hidden one.
+        """
         status = await self.require()
-        async with self._launch(status, argv, workspace, env) as launch:
+        async with self._launch(status, argv, workspace, env, readable) as launch:
             yield launch
 
     @asynccontextmanager
     async def _launch(
-        self, status: SandboxStatus, argv: Sequence[str], workspace: Path, env: Mapping[str, str]
+        self,
+        status: SandboxStatus,
+        argv: Sequence[str],
+        workspace: Path,
+        env: Mapping[str, str],
+        readable: Sequence[Path] = (),
     ) -> AsyncIterator[Launch]:
         if not status.confined:
             yield Launch(list(argv), dict(env))
             return
         inside = {**env, "HOME": SANDBOX_HOME}
         if status.process_limit != "cgroup" or self._cgroups is None:
-            yield Launch(self.confined_argv(argv, workspace, inside), inside)
+            yield Launch(self.confined_argv(argv, workspace, inside, readable), inside)
             return
         cgroup = await asyncio.to_thread(self._cgroups.create, self.policy.limits.processes)
         try:
             # The first process joins the cgroup, then becomes bwrap: everything it starts is counted.
             join = ["/bin/sh", "-c", 'echo 0 > "$0" && exec "$@"', str(cgroup / "cgroup.procs")]
-            yield Launch([*join, *self.confined_argv(argv, workspace, inside)], inside)
+            yield Launch([*join, *self.confined_argv(argv, workspace, inside, readable)], inside)
         finally:
             await self._cgroups.remove(cgroup)
 
-    def confined_argv(self, argv: Sequence[str], workspace: Path, env: Mapping[str, str]) -> list[str]:
+    def confined_argv(
+        self, argv: Sequence[str], workspace: Path, env: Mapping[str, str], readable: Sequence[Path] = ()
+    ) -> list[str]:
         """``argv`` under bwrap and prlimit (see the module docstring for what each part does)."""
         workspace = workspace.resolve()
         tmp = Path("/tmp")
@@ -240,7 +257,8 @@ class Sandbox:
         for path in outer:
             args += ["--tmpfs", str(path)]
         # Bound back on top, parents first: the interpreter read-only, the workspace read-write.
-        binds = {path: "--ro-bind" for path in self.policy.readable if any(_is_within(path, o) for o in outer)}
+        wanted = [*self.policy.readable, *(path.resolve() for path in readable if path.exists())]
+        binds = {path: "--ro-bind" for path in wanted if any(_is_within(path, hide) for hide in outer)}
         binds[workspace] = "--bind"
         for path in sorted(binds, key=lambda path: len(path.parts)):
             args += [binds[path], str(path), str(path)]

@@ -95,10 +95,16 @@ def _node_message(stderr: str, temp_path: str, original: str) -> str:
     return f"JavaScript syntax error{where}: {error.group(0).strip()[:MAX_MESSAGE_CHARS]}"
 
 
+def _installation(node: str) -> Path:
+    """The directory node is installed in (e.g. ~/.nvm/versions/node/v20): the sandbox binds it back if hidden."""
+    return Path(node).resolve().parent.parent
+
+
 async def _node_check(node: str, source: Path, timeout_s: float, sandbox: Sandbox) -> tuple[bool, str]:
     """(passed, stderr) of ``node --check source``, in the sandbox."""
     env = {"PATH": str(Path(node).parent), "NODE_OPTIONS": ""}
-    async with sandbox.launch([node, "--check", str(source)], source.parent, env) as launch:
+    readable = [_installation(node)]
+    async with sandbox.launch([node, "--check", str(source)], source.parent, env, readable=readable) as launch:
         process = await asyncio.create_subprocess_exec(
             *launch.argv,
             stdin=asyncio.subprocess.DEVNULL,

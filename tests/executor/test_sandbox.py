@@ -25,6 +25,8 @@ import pytest
 from masterplan.config import Settings
 from masterplan.executor.checks import DEFAULT_CHECKS, CheckResult, run_checks
 from masterplan.executor.sandbox import Sandbox, SandboxLimits, SandboxPolicy, SandboxUnavailable
+from masterplan.executor.syntax import javascript_problem
+from masterplan.models import GeneratedFile
 
 SECRET = "s3cret-row-value"
 NOBODY = 65534
@@ -297,6 +299,19 @@ async def test_a_file_past_the_size_limit_stops_its_writer(layout: Layout) -> No
     assert not result.passed
     assert "the file size limit was reached" in result.output
     assert (layout.workspace / "big").stat().st_size <= 1024**2
+
+
+async def test_node_installed_in_a_hidden_directory_still_runs(layout: Layout) -> None:
+    """Like node under ~/.nvm with HOME hidden: its installation is bound back read-only for ``node --check``."""
+    node = layout.base / ".masterplan" / "tools" / "node-v20" / "bin" / "node"
+    node.parent.mkdir(parents=True)
+    node.write_text('#!/bin/sh\n[ "$1" = --check ] && [ -r "$2" ]\n')  # passes when it can read the file
+    node.chmod(0o755)
+    sandbox = layout.sandbox()
+    script = GeneratedFile(path="web/app.js", content="const a = 1;\n")
+
+    assert await javascript_problem(str(node), script, sandbox=sandbox) is None
+    assert (await sandbox.status()).confined
 
 
 async def test_required_refuses_when_bwrap_does_not_work(layout: Layout) -> None:
