@@ -3,7 +3,8 @@
 # masterplan's service image: `docker build -t masterplan .` then `docker run -p 8080:8080 masterplan`.
 # The builder stage installs the locked dependencies (requirements.lock: exact versions with hashes) and masterplan's
 # wheel into a virtualenv; the runtime stage copies only that virtualenv onto a slim Python with git (every run's
-# workspace is a git repo).
+# workspace is a git repo) and bubblewrap (every check runs in its sandbox; required here, see docs/sandbox.md: the
+# container needs a seccomp profile that lets it create user namespaces, e.g. --security-opt seccomp=unconfined).
 
 FROM python:3.11-slim AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -18,7 +19,7 @@ RUN /opt/masterplan/bin/pip wheel --no-deps --wheel-dir /wheels . \
 
 FROM python:3.11-slim AS runtime
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git \
+    && apt-get install -y --no-install-recommends git bubblewrap \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin masterplan \
     && mkdir -p /data \
@@ -28,7 +29,9 @@ ENV PATH=/opt/masterplan/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MASTERPLAN_DATABASE_URL=sqlite:///data/masterplan.db \
-    MASTERPLAN_WORKSPACE_ROOT=/data/workspaces
+    MASTERPLAN_WORKSPACE_ROOT=/data/workspaces \
+    MASTERPLAN_SANDBOX=required \
+    MASTERPLAN_LOG_FORMAT=json
 USER masterplan
 WORKDIR /home/masterplan
 VOLUME ["/data"]

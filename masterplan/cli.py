@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
@@ -198,13 +199,31 @@ async def resume_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(run.status is not RunStatus.FAILED for run in runs) else 1
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine (a name other than localhost may not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serving_settings(settings: Settings, host: str) -> Settings:
+    """The settings to serve with: the sandbox is required on a non-loopback address unless set explicitly."""
+    if "sandbox" in settings.model_fields_set or is_loopback(host):
+        return settings
+    return settings.model_copy(update={"sandbox": "required"})
+
+
 async def serve_command(args: argparse.Namespace, settings: Settings) -> int:
-    settings = _with_overrides(args, settings)
+    host = args.host or settings.host
+    settings = serving_settings(_with_overrides(args, settings), host)
     async with AsyncExitStack() as stack:
         settings = await _llm_settings(args, settings, stack)
         await serve(
             settings,
-            host=args.host or settings.host,
+            host=host,
             port=settings.port if args.port is None else args.port,
             on_started=lambda url: print(
                 f"masterplan serving on {url}: dashboard {url}/, API docs {url}/docs", flush=True

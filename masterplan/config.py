@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RateTier = Literal["1", "2", "3", "4", "none"]
+SandboxMode = Literal["auto", "required", "off"]
 
 DEFAULT_HOME = Path(".masterplan")
 
@@ -71,3 +72,13 @@ class Settings(BaseSettings):
         ge=0,
         description="worker processes that compile generated Python while the answer streams (0: in-process)",
     )
+
+    sandbox: SandboxMode = Field(
+        default="auto",
+        description="confine every command run in a workspace with bubblewrap: auto (when it works), required, off",
+    )
+    sandbox_bwrap: str = Field(default="bwrap", description="the bubblewrap executable (a name on PATH or a path)")
+    sandbox_memory_mb: int = Field(default=2048, ge=64, description="address space of one sandboxed process, MB")
+    sandbox_cpu_s: int = Field(default=300, ge=1, description="CPU time of one sandboxed process, seconds")
+    sandbox_processes: int = Field(default=256, ge=8, description="processes (and threads) a sandboxed command may run")
+    sandbox_file_mb: int = Field(default=256, ge=1, description="largest file a sandboxed command may write, MB")

@@ -27,6 +27,8 @@ _FORMATS: dict[str, Formatter] = {
     "budget.warning": lambda d: f"budget: ${float(d['spent_usd']):.2f} of ${float(d['budget_usd']):.2f} spent",
     "check.final": lambda d: f"final check {'passed' if d['passed'] else 'failed'}: {d['command']}",
     "run.resumed": lambda d: f"run resumed from {d['status']}",
+    "sandbox.unavailable": lambda d: f"WARNING: checks run without a sandbox: {d['reason']}",
+    "sandbox.off": lambda d: "WARNING: checks run without a sandbox (sandbox=off)",
 }
 
 

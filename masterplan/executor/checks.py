@@ -1,9 +1,10 @@
 """The run's checks: commands run in the workspace, each in its own process group, with a time limit.
 
-Generated code is untrusted, so a check gets no shell, a minimal environment, a throwaway
-HOME, and a process group of its own: on timeout (or cancellation) the whole group is
-killed, grandchildren included. Output is read as it comes and only its head and tail are
-kept, so a test that prints gigabytes costs no memory.
+Generated code is untrusted, so a check runs in the sandbox (``sandbox``: no network, the
+host read-only, limits on CPU, memory, processes and file size) and gets no shell, a
+minimal environment, a throwaway HOME, and a process group of its own: on timeout (or
+cancellation) the whole group is killed, grandchildren included. Output is read as it
+comes and only its head and tail are kept, so a test that prints gigabytes costs no memory.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import codecs
 import os
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -21,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+
+from masterplan.executor.sandbox import Sandbox
 
 DEFAULT_CHECKS = ("python -m pytest -q -p no:cacheprovider",)
 DEFAULT_MAX_OUTPUT = 8_000
@@ -179,7 +183,9 @@ async def _start(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> _Starte
     return _Started(process, output, transport)
 
 
-async def _run_one(command: str, cwd: Path, timeout_s: float, max_output: int, env: dict[str, str]) -> CheckResult:
+async def _run_one(
+    command: str, cwd: Path, timeout_s: float, max_output: int, env: dict[str, str], *, sandbox: Sandbox
+) -> CheckResult:
     started = time.monotonic()
 
     def failed(message: str, *, timed_out: bool = False) -> CheckResult:
@@ -189,28 +195,29 @@ async def _run_one(command: str, cwd: Path, timeout_s: float, max_output: int, e
         argv = command_argv(command)
     except ValueError as error:
         return failed(f"the command cannot be parsed: {error}")
-    try:
-        run = await _start(argv, cwd, env)
-    except FileNotFoundError:
+    if not _findable(argv[0], cwd, env.get("PATH")):
         return failed(f"could not start {argv[0]!r}: no such program (is it installed and on the check PATH?)")
-    except OSError as error:
-        return failed(f"could not start {argv[0]!r}: {error.strerror or error}")
-    collector = OutputCollector(max_output)
-    reader = asyncio.create_task(_read_all(run.output, collector))
-    timed_out = False
-    try:
-        async with asyncio.timeout(timeout_s):
+    async with sandbox.launch(argv, cwd, env) as launch:
+        try:
+            run = await _start(launch.argv, cwd, launch.env)
+        except OSError as error:
+            return failed(f"could not start {launch.argv[0]!r}: {error.strerror or error}")
+        collector = OutputCollector(max_output)
+        reader = asyncio.create_task(_read_all(run.output, collector))
+        timed_out = False
+        try:
+            async with asyncio.timeout(timeout_s):
+                await run.process.wait()
+                # Output a background child still holds open gets a moment, not the whole time limit.
+                await asyncio.wait({reader}, timeout=LINGER_S)
+        except TimeoutError:
+            timed_out = True
+        finally:
+            # Kill the group even after a clean exit: background children must not outlive their check.
+            _kill_group(run.process)
             await run.process.wait()
-            # Output a background child still holds open gets a moment, not the whole time limit.
-            await asyncio.wait({reader}, timeout=LINGER_S)
-    except TimeoutError:
-        timed_out = True
-    finally:
-        # Kill the group even after a clean exit: background children must not outlive their check.
-        _kill_group(run.process)
-        await run.process.wait()
-        await _stop_reading(reader)
-        run.transport.close()
+            await _stop_reading(reader)
+            run.transport.close()
     collector.add(b"", final=True)
     if timed_out:
         collector.add_text(f"\n[timed out after {timeout_s:g} s; the command and its children were killed]")
@@ -220,7 +227,28 @@ async def _run_one(command: str, cwd: Path, timeout_s: float, max_output: int, e
     if exit_code == PYTEST_NO_TESTS_COLLECTED and _is_pytest(argv):
         passed = True
         collector.add_text("\n[pytest collected no tests; counted as passed]")
+    if (stopped := _limit_signal(exit_code)) is not None:
+        collector.add_text(f"\n[{stopped}]")
     return CheckResult(command, passed, exit_code, collector.text(), time.monotonic() - started, False)
+
+
+def _findable(program: str, cwd: Path, search_path: str | None) -> bool:
+    """Whether ``program`` names an executable: on ``search_path``, or as a path relative to ``cwd``."""
+    if "/" in program:
+        return shutil.which(str(cwd / program)) is not None
+    return shutil.which(program, path=search_path) is not None
+
+
+def _limit_signal(exit_code: int | None) -> str | None:
+    """What a sandbox limit did, when the exit code says a process died of it (-N, or 128+N from a shell)."""
+    if exit_code is None:
+        return None
+    number = -exit_code if exit_code < 0 else exit_code - 128 if exit_code > 128 else 0
+    if number == signal.SIGXCPU:
+        return "stopped by SIGXCPU: the CPU time limit was reached"
+    if number == signal.SIGXFSZ:
+        return "stopped by SIGXFSZ: the file size limit was reached"
+    return None
 
 
 async def run_checks(
@@ -228,19 +256,24 @@ async def run_checks(
     cwd: Path,
     *,
     timeout_s: float,
+    sandbox: Sandbox,
     max_output: int = DEFAULT_MAX_OUTPUT,
     env: Mapping[str, str] | None = None,
 ) -> list[CheckResult]:
-    """Runs ``commands`` in order in ``cwd``, stopping after the first that fails; one result per command run."""
+    """Runs ``commands`` in order in ``cwd``, stopping after the first that fails; one result per command run.
+
+    Each command runs as ``sandbox`` says; SandboxUnavailable when it requires a sandbox that does not work.
+    """
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
     if not await asyncio.to_thread(os.path.isdir, cwd):
         raise ValueError(f"checks cannot run in {cwd}: it is not a directory")
+    await sandbox.require()
     results: list[CheckResult] = []
     with tempfile.TemporaryDirectory(prefix="masterplan-home-", ignore_cleanup_errors=True) as home:
         environment = check_environment(home, env)
         for command in commands:
-            result = await _run_one(command, cwd, timeout_s, max_output, environment)
+            result = await _run_one(command, cwd, timeout_s, max_output, environment, sandbox=sandbox)
             results.append(result)
             if not result.passed:
                 break

@@ -15,6 +15,7 @@ from masterplan.config import Settings
 from masterplan.executor.checks import DEFAULT_CHECKS
 from masterplan.executor.journal import Journal
 from masterplan.executor.precheck import CompilePool
+from masterplan.executor.sandbox import Sandbox
 from masterplan.executor.workspace import Workspace
 from masterplan.llm.attempt import AnswerWatcher
 from masterplan.models import Complexity, PhaseSummary, Run, TaskOutput
@@ -88,6 +89,8 @@ class RunContext:
     settings: Settings
     workspace: Workspace
     cache: RunCacheContext
+    sandbox: Sandbox
+    """Where the run's checks and syntax checks run (``masterplan.executor.sandbox``)."""
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     workspace_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Writing files and running checks on the shared workspace happen one task at a time."""

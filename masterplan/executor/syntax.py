@@ -4,7 +4,8 @@ A file that does not even parse is sent back to the model with the exact line an
 message, which is cheaper than running the checks to learn the same thing.
 Python is compiled by a worker process while the answer streams (``precheck``), or
 else here in a worker thread (a 500 KB file takes a while). JavaScript goes through
-``node --check`` when node is installed, and is skipped otherwise.
+``node --check`` when node is installed, and is skipped otherwise; node runs in the
+sandbox like every command that reads generated code.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from masterplan.executor.compile_worker import python_syntax_error
 from masterplan.executor.precheck import PYTHON_SUFFIXES, CompileWorkerGone, SyntaxPrecheck
+from masterplan.executor.sandbox import Sandbox
 from masterplan.executor.workspace import FileProblem
 from masterplan.models import GeneratedFile
 
@@ -93,27 +95,33 @@ def _node_message(stderr: str, temp_path: str, original: str) -> str:
     return f"JavaScript syntax error{where}: {error.group(0).strip()[:MAX_MESSAGE_CHARS]}"
 
 
-async def _node_check(node: str, source: Path, timeout_s: float) -> tuple[bool, str]:
-    """(passed, stderr) of ``node --check source``."""
-    process = await asyncio.create_subprocess_exec(
-        node,
-        "--check",
-        str(source),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env={"PATH": str(Path(node).parent), "NODE_OPTIONS": ""},
-        cwd=source.parent,
-    )
-    try:
-        async with asyncio.timeout(timeout_s):
-            _, stderr = await process.communicate()
-    except TimeoutError:
-        return False, f"node --check took more than {timeout_s:g} s"
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+def _installation(node: str) -> Path:
+    """The directory node is installed in (e.g. ~/.nvm/versions/node/v20): the sandbox binds it back if hidden."""
+    return Path(node).resolve().parent.parent
+
+
+async def _node_check(node: str, source: Path, timeout_s: float, sandbox: Sandbox) -> tuple[bool, str]:
+    """(passed, stderr) of ``node --check source``, in the sandbox."""
+    env = {"PATH": str(Path(node).parent), "NODE_OPTIONS": ""}
+    readable = [_installation(node)]
+    async with sandbox.launch([node, "--check", str(source)], source.parent, env, readable=readable) as launch:
+        process = await asyncio.create_subprocess_exec(
+            *launch.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=launch.env,
+            cwd=source.parent,
+        )
+        try:
+            async with asyncio.timeout(timeout_s):
+                _, stderr = await process.communicate()
+        except TimeoutError:
+            return False, f"node --check took more than {timeout_s:g} s"
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
     return process.returncode == 0, stderr.decode("utf-8", "replace")
 
 
@@ -130,25 +138,25 @@ def javascript_dialect(path: str, content: str) -> str:
 
 
 async def javascript_problem(
-    node: str, file: GeneratedFile, *, timeout_s: float = NODE_TIMEOUT_S
+    node: str, file: GeneratedFile, *, sandbox: Sandbox, timeout_s: float = NODE_TIMEOUT_S
 ) -> FileProblem | None:
     """``node --check`` on a copy of the file, as an ES module or a CommonJS script."""
     with tempfile.TemporaryDirectory(prefix="masterplan-js-") as directory:
         source = Path(directory, f"source{javascript_dialect(file.path, file.content)}")
         await asyncio.to_thread(source.write_text, file.content, encoding="utf-8", errors="surrogatepass")
-        passed, stderr = await _node_check(node, source, timeout_s)
+        passed, stderr = await _node_check(node, source, timeout_s, sandbox)
         if passed:
             return None
         return FileProblem(file.path, _node_message(stderr, str(source), file.path))
 
 
-async def _javascript_problems(files: Sequence[GeneratedFile], node: str) -> list[FileProblem]:
+async def _javascript_problems(files: Sequence[GeneratedFile], node: str, sandbox: Sandbox) -> list[FileProblem]:
     limit = asyncio.Semaphore(NODE_CONCURRENCY)
 
     async def check(file: GeneratedFile) -> FileProblem | None:
         async with limit:
             try:
-                return await javascript_problem(node, file)
+                return await javascript_problem(node, file, sandbox=sandbox)
             except OSError as error:
                 logger.warning("JavaScript syntax check of %s skipped: node could not run (%s)", file.path, error)
                 return None
@@ -160,16 +168,18 @@ async def _javascript_problems(files: Sequence[GeneratedFile], node: str) -> lis
 async def syntax_problems(
     files: Sequence[GeneratedFile],
     *,
+    sandbox: Sandbox,
     node: str | _Lookup | None = ON_PATH,
     precheck: SyntaxPrecheck | None = None,
 ) -> list[FileProblem]:
     """Syntax errors of the Python and JavaScript files in ``files``, in file order.
 
     ``node`` defaults to the ``node`` found on PATH at call time; ``node=None`` skips JavaScript.
-    ``precheck`` holds compiles started while the answer streamed.
+    ``precheck`` holds compiles started while the answer streamed. node runs as ``sandbox`` says
+    (SandboxUnavailable when it requires a sandbox that does not work).
     """
     node_path = shutil.which("node") if node is ON_PATH else node
     python = asyncio.create_task(_python_problems_with(files, precheck))
-    javascript = await _javascript_problems(files, node_path) if isinstance(node_path, str) else []
+    javascript = await _javascript_problems(files, node_path, sandbox) if isinstance(node_path, str) else []
     first_index = {file.path: index for index, file in reversed(list(enumerate(files)))}
     return sorted([*await python, *javascript], key=lambda problem: first_index[problem.path])

@@ -147,7 +147,10 @@ class TaskRunner:
             self.ctx.workspace.write(output.files)
             results = (
                 await run_checks(
-                    self.ctx.check_commands, self.ctx.workspace.root, timeout_s=self.ctx.settings.check_timeout_s
+                    self.ctx.check_commands,
+                    self.ctx.workspace.root,
+                    timeout_s=self.ctx.settings.check_timeout_s,
+                    sandbox=self.ctx.sandbox,
                 )
                 if self.ctx.check_commands
                 else []
@@ -219,7 +222,9 @@ class TaskRunner:
 
     async def _file_problems(self, output: TaskOutput, precheck: SyntaxPrecheck | None = None) -> str | None:
         """Why the answer's files cannot be written (paths, sizes, syntax), as feedback for the model; None if fine."""
-        problems = self.ctx.workspace.problems(output.files) + await syntax_problems(output.files, precheck=precheck)
+        problems = self.ctx.workspace.problems(output.files) + await syntax_problems(
+            output.files, precheck=precheck, sandbox=self.ctx.sandbox
+        )
         return _problems_feedback(problems) if problems else None
 
     def _tail(self, state: TaskState, feedback: str | None) -> str:

@@ -39,6 +39,7 @@ async def open_service(
                 store=store, gateway=gateway, settings=settings, bus=bus, observer=observer, journal=journal
             )
             try:
+                await service.sandbox.status()  # probed (and a problem logged) once, at start
                 yield service
             finally:
                 await service.close()

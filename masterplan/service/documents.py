@@ -121,8 +121,10 @@ def render_report(
     *,
     uncached: UncachedCost,
     final_check: FinalCheck | None,
+    sandbox: str,
 ) -> str:
-    """``uncached`` prices one call as if nothing had been cached (the counterfactual)."""
+    """``uncached`` prices one call as if nothing had been cached (the counterfactual); ``sandbox`` says where
+    the checks ran (``SandboxStatus.describe``)."""
     calls_by_task: dict[str | None, list[LLMCallRecord]] = defaultdict(list)
     for call in calls:
         calls_by_task[call.task_id].append(call)
@@ -141,6 +143,7 @@ def render_report(
             failed_calls=sum(1 for call in calls if call.outcome != "ok"),
             uncached_cost=sum((uncached(call) for call in calls), Decimal(0)),
             final_check=final_check,
+            sandbox=sandbox,
             task_rows=[
                 TaskRow(
                     task,

@@ -17,6 +17,7 @@ from masterplan.executor.checks import run_checks
 from masterplan.executor.context import RunContext
 from masterplan.executor.gitrepo import GitRepo
 from masterplan.executor.plan_execution import PlanExecution
+from masterplan.executor.sandbox import SandboxUnavailable
 from masterplan.executor.tags import canonical_json
 from masterplan.llm.budget import BudgetExceeded
 from masterplan.llm.errors import LLMCallFailed
@@ -57,10 +58,11 @@ class RunPipeline:
             await self._stop(ctx, RunStatus.BUDGET_EXCEEDED, message, needed=str(error.needed))
         except RunCancelled:
             await self._stop(ctx, RunStatus.CANCELLED, "cancelled by request")
-        except (PhaseFailed, LLMCallFailed) as error:
+        except (PhaseFailed, LLMCallFailed, SandboxUnavailable) as error:
             await self._stop(ctx, RunStatus.FAILED, str(error))
 
     async def _advance(self, ctx: RunContext) -> None:
+        await ctx.sandbox.require()  # a run that may not run its checks fails before it pays for a call
         while True:
             if ctx.cancel.is_set():
                 raise RunCancelled(ctx.run.id)
@@ -132,6 +134,7 @@ class RunPipeline:
         if plan is None:
             raise PhaseFailed("the run is executing but its master plan is missing")
         ctx.cache.project = await self._project_context(ctx, document)
+        await self._announce_sandbox(ctx)
         git = GitRepo(ctx.workspace.root) if ctx.run.options.git else None
         states = await PlanExecution(ctx, plan, git).run()
         await ctx.journal.settle(ctx.run.id)  # a lost write of the run fails it here, not silently
@@ -157,7 +160,9 @@ class RunPipeline:
         commands = ctx.check_commands
         if not commands:
             return None
-        results = await run_checks(commands, ctx.workspace.root, timeout_s=ctx.settings.check_timeout_s)
+        results = await run_checks(
+            commands, ctx.workspace.root, timeout_s=ctx.settings.check_timeout_s, sandbox=ctx.sandbox
+        )
         passed = all(result.passed for result in results)
         last = results[-1]
         await ctx.journal.event(
@@ -167,13 +172,24 @@ class RunPipeline:
         )
         return FinalCheck(command=" && ".join(commands), passed=passed)
 
+    async def _announce_sandbox(self, ctx: RunContext) -> None:
+        """An event in the run when its commands will run unconfined (``auto`` without a sandbox, or ``off``)."""
+        status = await ctx.sandbox.status()
+        if status.confined:
+            return
+        if status.mode == "off":
+            await ctx.journal.event(ctx.run.id, "sandbox.off", {"reason": status.reason})
+        else:
+            await ctx.journal.event(ctx.run.id, "sandbox.unavailable", {"mode": status.mode, "reason": status.reason})
+
     async def _report(self, ctx: RunContext, final: FinalCheck | None, status: RunStatus) -> str:
         async with ctx.journal.read() as tx:
             run = await tx.require_run(ctx.run.id)
             tasks = await tx.list_tasks(run.id)
             calls = await tx.list_llm_calls(run.id)
         shown = run.model_copy(update={"status": status}) if not run.status.is_terminal else run
-        return render_report(shown, tasks, calls, uncached=self._uncached_cost, final_check=final)
+        sandbox = (await ctx.sandbox.status()).describe()
+        return render_report(shown, tasks, calls, uncached=self._uncached_cost, final_check=final, sandbox=sandbox)
 
     def _uncached_cost(self, call: LLMCallRecord) -> Decimal:
         if call.model not in self.prices:

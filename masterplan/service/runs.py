@@ -20,6 +20,7 @@ from masterplan.executor.calling import PhaseCaller, ShortPrefixReports
 from masterplan.executor.context import RunContext
 from masterplan.executor.journal import Journal
 from masterplan.executor.precheck import CompilePool
+from masterplan.executor.sandbox import Sandbox, SandboxPolicy
 from masterplan.executor.workspace import Workspace
 from masterplan.llm.budget import RunBudget
 from masterplan.llm.gateway import LLMGateway
@@ -57,6 +58,7 @@ class RunService:
         self.journal = journal or Journal(store, self.bus.publish)
         self.pipeline = RunPipeline(gateway.prices)
         self.compile_pool = CompilePool(settings.syntax_check_workers)
+        self.sandbox = Sandbox(SandboxPolicy.from_settings(settings))
         load_templates()
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._cancel_flags: dict[str, asyncio.Event] = {}
@@ -194,6 +196,7 @@ class RunService:
             settings=self.settings,
             workspace=workspace,
             cache=cache,
+            sandbox=self.sandbox,
             cancel=cancel,
             compile_pool=self.compile_pool,
         )

@@ -11,6 +11,11 @@ from pathlib import Path
 import pytest
 
 from masterplan.executor.checks import DEFAULT_CHECKS, OutputCollector, run_checks, truncate_middle
+from masterplan.executor.sandbox import Sandbox
+
+# These tests look at the check's processes from outside (their pids), so they run unconfined;
+# tests/executor/test_sandbox.py runs checks in the sandbox.
+UNCONFINED = Sandbox.off()
 
 
 def python_command(code: str) -> str:
@@ -79,7 +84,7 @@ async def test_a_passing_test_suite_passes(project: Path) -> None:
         "from calc import add\n\ndef test_add():\n    assert add(2, 3) == 5\n"
     )
 
-    [result] = await run_checks(DEFAULT_CHECKS, project, timeout_s=60)
+    [result] = await run_checks(DEFAULT_CHECKS, project, timeout_s=60, sandbox=UNCONFINED)
 
     assert result.passed
     assert result.exit_code == 0
@@ -92,7 +97,7 @@ async def test_a_passing_test_suite_passes(project: Path) -> None:
 async def test_a_failing_test_fails_with_its_output(project: Path) -> None:
     (project / "test_wrong.py").write_text("def test_wrong():\n    assert 1 + 1 == 3\n")
 
-    [result] = await run_checks(DEFAULT_CHECKS, project, timeout_s=60)
+    [result] = await run_checks(DEFAULT_CHECKS, project, timeout_s=60, sandbox=UNCONFINED)
 
     assert not result.passed
     assert result.exit_code == 1
@@ -103,7 +108,7 @@ async def test_a_failing_test_fails_with_its_output(project: Path) -> None:
 async def test_pytest_collecting_no_tests_counts_as_passed(project: Path) -> None:
     (project / "app.py").write_text("X = 1\n")
 
-    [result] = await run_checks(DEFAULT_CHECKS, project, timeout_s=60)
+    [result] = await run_checks(DEFAULT_CHECKS, project, timeout_s=60, sandbox=UNCONFINED)
 
     assert result.passed
     assert result.exit_code == 5
@@ -111,7 +116,7 @@ async def test_pytest_collecting_no_tests_counts_as_passed(project: Path) -> Non
 
 
 async def test_another_command_exiting_with_5_fails(project: Path) -> None:
-    [result] = await run_checks([python_command("raise SystemExit(5)")], project, timeout_s=10)
+    [result] = await run_checks([python_command("raise SystemExit(5)")], project, timeout_s=10, sandbox=UNCONFINED)
 
     assert not result.passed
     assert result.exit_code == 5
@@ -124,7 +129,7 @@ async def test_checks_stop_at_the_first_failure(project: Path) -> None:
         python_command("open('third-ran', 'w')"),
     ]
 
-    results = await run_checks(commands, project, timeout_s=10)
+    results = await run_checks(commands, project, timeout_s=10, sandbox=UNCONFINED)
 
     assert [(r.passed, r.exit_code) for r in results] == [(True, 0), (False, 3)]
     assert results[0].output == "first\n"
@@ -132,7 +137,9 @@ async def test_checks_stop_at_the_first_failure(project: Path) -> None:
 
 
 async def test_a_check_past_its_timeout_is_killed_with_its_children(project: Path) -> None:
-    [result] = await run_checks([f"{python_command(SPAWN_SLEEPING_CHILD)} wait"], project, timeout_s=1.5)
+    [result] = await run_checks(
+        [f"{python_command(SPAWN_SLEEPING_CHILD)} wait"], project, timeout_s=1.5, sandbox=UNCONFINED
+    )
 
     assert result.timed_out
     assert not result.passed
@@ -145,7 +152,9 @@ async def test_a_check_past_its_timeout_is_killed_with_its_children(project: Pat
 
 
 async def test_a_background_child_does_not_outlive_a_check_that_finished(project: Path) -> None:
-    [result] = await run_checks([f"{python_command(SPAWN_SLEEPING_CHILD)} exit"], project, timeout_s=20)
+    [result] = await run_checks(
+        [f"{python_command(SPAWN_SLEEPING_CHILD)} exit"], project, timeout_s=20, sandbox=UNCONFINED
+    )
 
     assert result.passed  # the open pipe held by the child did not make the check wait for its time limit
     assert not result.timed_out
@@ -165,7 +174,7 @@ print("leader done", flush=True)
 
 
 async def test_a_child_that_left_the_process_group_cannot_hold_the_check_open(project: Path) -> None:
-    [result] = await run_checks([python_command(ESCAPING_CHILD)], project, timeout_s=20)
+    [result] = await run_checks([python_command(ESCAPING_CHILD)], project, timeout_s=20, sandbox=UNCONFINED)
 
     for _ in range(100):
         if written_pid(project) is not None:
@@ -180,7 +189,9 @@ async def test_a_child_that_left_the_process_group_cannot_hold_the_check_open(pr
 
 
 async def test_cancelling_the_checks_kills_the_running_command(project: Path) -> None:
-    checks = asyncio.create_task(run_checks([f"{python_command(SPAWN_SLEEPING_CHILD)} wait"], project, timeout_s=60))
+    checks = asyncio.create_task(
+        run_checks([f"{python_command(SPAWN_SLEEPING_CHILD)} wait"], project, timeout_s=60, sandbox=UNCONFINED)
+    )
     for _ in range(200):
         if written_pid(project) is not None:
             break
@@ -196,7 +207,7 @@ async def test_cancelling_the_checks_kills_the_running_command(project: Path) ->
 
 
 async def test_a_command_that_does_not_exist_is_a_failed_check(project: Path) -> None:
-    [result] = await run_checks(["no-such-program-xyz --flag"], project, timeout_s=10)
+    [result] = await run_checks(["no-such-program-xyz --flag"], project, timeout_s=10, sandbox=UNCONFINED)
 
     assert not result.passed
     assert result.exit_code is None
@@ -205,13 +216,15 @@ async def test_a_command_that_does_not_exist_is_a_failed_check(project: Path) ->
 
 
 async def test_a_command_that_cannot_be_parsed_is_a_failed_check(project: Path) -> None:
-    results = await run_checks(["python -c 'unclosed", "   "], project, timeout_s=10)
+    results = await run_checks(["python -c 'unclosed", "   "], project, timeout_s=10, sandbox=UNCONFINED)
 
     assert [(r.passed, r.output) for r in results] == [(False, "the command cannot be parsed: No closing quotation")]
 
 
 async def test_python_is_the_interpreter_masterplan_runs_on(project: Path) -> None:
-    [result] = await run_checks([python_command("import sys; print(sys.executable)")], project, timeout_s=10)
+    [result] = await run_checks(
+        [python_command("import sys; print(sys.executable)")], project, timeout_s=10, sandbox=UNCONFINED
+    )
 
     assert result.output.strip() == sys.executable
 
@@ -220,7 +233,7 @@ async def test_checks_see_a_minimal_environment(project: Path, monkeypatch: pyte
     monkeypatch.setenv("MASTERPLAN_SECRET_FOR_TEST", "must not leak")
     show = "import json, os; print(json.dumps(dict(os.environ), sort_keys=True))"
 
-    [result] = await run_checks([python_command(show)], project, timeout_s=10, env={"EXTRA": "yes"})
+    [result] = await run_checks([python_command(show)], project, timeout_s=10, sandbox=UNCONFINED, env={"EXTRA": "yes"})
 
     environment = __import__("json").loads(result.output)
     assert set(environment) == {"PATH", "HOME", "LANG", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "EXTRA"}
@@ -232,7 +245,7 @@ async def test_checks_see_a_minimal_environment(project: Path, monkeypatch: pyte
 async def test_long_output_keeps_its_head_and_tail(project: Path) -> None:
     noisy = "print('HEAD-MARK'); [print(f'line {i:06d}') for i in range(50_000)]; print('TAIL-MARK')"
 
-    [result] = await run_checks([python_command(noisy)], project, timeout_s=30, max_output=1_000)
+    [result] = await run_checks([python_command(noisy)], project, timeout_s=30, sandbox=UNCONFINED, max_output=1_000)
 
     assert result.passed
     assert len(result.output) <= 1_000

@@ -11,8 +11,11 @@ import pytest
 
 from masterplan.executor.compile_worker import python_syntax_error
 from masterplan.executor.precheck import CompilePool, CompileWorkerGone, StreamedFiles, SyntaxPrecheck
+from masterplan.executor.sandbox import Sandbox
 from masterplan.executor.syntax import syntax_problems
 from masterplan.models import GeneratedFile
+
+NO_COMMANDS = Sandbox.off()  # node=None: these checks run no command
 
 TRICKY = [
     ("app/models.py", 'NAME = "quoted \\"inner\\" text"\nPATH = r"C:\\dir\\"\n'),
@@ -126,7 +129,7 @@ async def test_the_final_check_uses_a_streamed_result_only_for_the_same_content(
         precheck.feed(piece)
     final = [GeneratedFile(path="a.py", content="x = 1\n"), GeneratedFile(path="b.py", content="def (:\n")]
 
-    problems = await syntax_problems(final, node=None, precheck=precheck)
+    problems = await syntax_problems(final, node=None, precheck=precheck, sandbox=NO_COMMANDS)
 
     assert [problem.path for problem in problems] == ["b.py"]
     assert pool.submitted == 2  # both streamed files went to the worker
@@ -140,7 +143,9 @@ async def test_streamed_results_are_used_and_match(pool: CompilePool) -> None:
     for piece in answer(files):
         precheck.feed(piece)
 
-    problems = await syntax_problems([GeneratedFile(path=p, content=c) for p, c in files], node=None, precheck=precheck)
+    problems = await syntax_problems(
+        [GeneratedFile(path=p, content=c) for p, c in files], node=None, precheck=precheck, sandbox=NO_COMMANDS
+    )
 
     assert pool.submitted - before == 2  # only the Python files
     assert [(problem.path, problem.message.split(":")[0]) for problem in problems] == [
@@ -163,6 +168,7 @@ async def test_a_killed_worker_fails_its_pending_compiles_and_the_check_falls_ba
         [GeneratedFile(path="big.py", content=source), GeneratedFile(path="bad.py", content="def (:\n")],
         node=None,
         precheck=precheck,
+        sandbox=NO_COMMANDS,
     )
 
     assert [problem.path for problem in problems] == ["bad.py"]
@@ -179,7 +185,9 @@ async def test_no_workers_means_everything_is_compiled_in_process() -> None:
     precheck = SyntaxPrecheck(pool)
     precheck.feed(answer([("bad.py", "def (:\n")]))
 
-    problems = await syntax_problems([GeneratedFile(path="bad.py", content="def (:\n")], node=None, precheck=precheck)
+    problems = await syntax_problems(
+        [GeneratedFile(path="bad.py", content="def (:\n")], node=None, precheck=precheck, sandbox=NO_COMMANDS
+    )
 
     assert pool.submitted == 0
     assert [problem.path for problem in problems] == ["bad.py"]
