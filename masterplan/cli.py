@@ -18,6 +18,7 @@ from masterplan.llm.errors import GatewayConfigError
 from masterplan.llm.pricing import UnknownModel
 from masterplan.models import Run, RunOptions, RunRequest, RunStatus
 from masterplan.service.assembly import open_service
+from masterplan.service.errors import WorkspaceUnavailable
 from masterplan.service.runs import RunService
 from masterplan.sim import SimConfig, add_sim_arguments, running_simulator, serve_simulator, sim_config_from_args
 from masterplan.store import StoreError, apply_migrations, create_store, load_prompt_files
@@ -321,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Command = args.handler
     try:
         return asyncio.run(handler(args, settings))
-    except (StoreError, CLIError, GatewayConfigError, UnknownModel, ValidationError) as error:
+    except (StoreError, CLIError, GatewayConfigError, UnknownModel, ValidationError, WorkspaceUnavailable) as error:
         print(f"masterplan: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
