@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import pytest
 
 from .db_proxy import CuttableProxy
 from .web_helpers import TERMINAL, Served, served
@@ -49,22 +51,19 @@ async def answers_during(app: Served, seconds: float, paths: list[str]) -> list[
     return answers
 
 
-async def task_calls(database_url: str, run_id: str) -> dict[str, int]:
-    """Successful developer calls per task, from the run's audit trail."""
+async def recorded_calls(database_url: str, run_id: str) -> list[tuple[str, str | None, str]]:
+    """(phase, task id, outcome) of every call in the run's audit trail."""
     connection = await asyncpg.connect(database_url)
     try:
-        rows = await connection.fetch(
-            "SELECT task_id, count(*) AS calls FROM llm_calls"
-            " WHERE run_id = $1 AND phase = 'task_execution' AND outcome = 'ok' GROUP BY task_id",
-            run_id,
-        )
+        rows = await connection.fetch("SELECT phase, task_id, outcome FROM llm_calls WHERE run_id = $1", run_id)
     finally:
         await connection.close()
-    return {row["task_id"]: row["calls"] for row in rows}
+    return [(row["phase"], row["task_id"], row["outcome"]) for row in rows]
 
 
+@pytest.mark.parametrize("concurrency", [1, 3])
 async def test_a_postgres_outage_mid_run_answers_503_and_the_run_completes_by_itself_without_repeating_a_task(
-    tmp_path: Path, postgres_url: str
+    tmp_path: Path, postgres_url: str, concurrency: int
 ) -> None:
     parts = urlsplit(postgres_url)
     assert parts.hostname is not None
@@ -73,7 +72,7 @@ async def test_a_postgres_outage_mid_run_answers_503_and_the_run_completes_by_it
         CuttableProxy(parts.hostname, parts.port) as proxy,
         served(tmp_path, latency=0.05, database_url=through(proxy, postgres_url)) as app,
     ):
-        run_id = (await app.start_run(tasks=TASKS))["id"]
+        run_id = (await app.start_run(tasks=TASKS, concurrency=concurrency))["id"]
         await first_completed_task(app, run_id)
 
         await proxy.cut()
@@ -100,4 +99,7 @@ async def test_a_postgres_outage_mid_run_answers_503_and_the_run_completes_by_it
     assert sent_by_the_end == sent_after_the_cut, "an LLM call was sent while the store was unreachable"
     assert any(event["type"] == "run.store_recovered" for event in events)
     assert all(count == 1 for count in stats["requests_by_task"].values()), stats["requests_by_task"]
-    assert await task_calls(postgres_url, run_id) == dict.fromkeys(stats["requests_by_task"], 1)
+    calls = await recorded_calls(postgres_url, run_id)
+    assert len(calls) == sum(stats["requests_by_role"].values()), "a call the simulator answered is not recorded"
+    developer_calls = Counter(task for phase, task, outcome in calls if phase == "task_execution" and outcome == "ok")
+    assert developer_calls == dict.fromkeys(stats["requests_by_task"], 1)
