@@ -152,3 +152,23 @@ def test_the_cli_refuses_a_run_whose_workspace_root_is_unwritable_in_one_line_be
     ]
     assert "discovery" not in result.stdout
     assert time.monotonic() - started < 60
+
+
+def test_the_cli_refuses_a_run_on_a_read_only_database_in_one_line_before_any_call(tmp_path: Path) -> None:
+    database = tmp_path / "masterplan.db"
+    subprocess.run([*MASTERPLAN, "migrate", "--db", f"sqlite://{database}"], check=True, capture_output=True)
+    command = [*MASTERPLAN, "run", "A todo list", "--sim", "--auto-answer", "--db", f"sqlite://{database}"]
+    result = subprocess.run(
+        [*READ_ONLY, str(database), *command],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [
+        f"masterplan: error: SQLite database {database} cannot be written: attempt to write a readonly database"
+    ]
+    assert "discovery" not in result.stdout
