@@ -21,6 +21,7 @@ from masterplan.llm.pricing import UnknownModel
 from masterplan.logs import configure_logging
 from masterplan.models import Run, RunOptions, RunRequest, RunStatus
 from masterplan.service.assembly import open_service
+from masterplan.service.errors import WorkspaceUnavailable
 from masterplan.service.runs import RunService
 from masterplan.sim import SimConfig, add_sim_arguments, running_simulator, serve_simulator, sim_config_from_args
 from masterplan.store import StoreError, apply_migrations, create_store, load_prompt_files
@@ -357,7 +358,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Command = args.handler
     try:
         return asyncio.run(handler(args, settings))
-    except (StoreError, CLIError, GatewayConfigError, UnknownModel, ModelRetired, ValidationError) as error:
+    except (
+        StoreError,
+        CLIError,
+        GatewayConfigError,
+        UnknownModel,
+        ModelRetired,
+        ValidationError,
+        WorkspaceUnavailable,
+    ) as error:
         print(f"masterplan: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

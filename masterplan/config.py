@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     )
 
     check_timeout_s: float = Field(default=300.0, gt=0, description="time limit of one check command")
+    watchdog_interval_s: float = Field(
+        default=15.0, gt=0, description="how often the server looks for unfinished runs without a driver"
+    )
     max_file_bytes: int = Field(default=512_000, gt=0, description="largest file a task may write")
     max_files_per_task: int = Field(default=50, gt=0)
     syntax_check_workers: int = Field(

@@ -13,6 +13,15 @@ what came before it is durable) and every ``write()`` and ``read()`` passes it
 first (so order and read-your-writes hold). Writes are deferred for an owner
 (a run): a failed one is raised by that run's next ``settle(run_id)``, never
 by another run's.
+
+A batch that failed because the store could not be reached (``StoreUnavailable``)
+is not lost: it is held, with its owner's later writes behind it in order, and
+tried again by every ``settle()`` until it commits. While writes are held,
+``settle(owner)`` raises ``StoreUnavailable`` for every owner: the store is
+one, and no LLM call leaves while what came before it cannot be made durable.
+Once any write through the journal found the store unreachable,
+``settle(owner)`` also proves it writable again (a write that changes nothing)
+before it lets a caller go on.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from masterplan.models import Event, LLMCallRecord
-from masterplan.store import Store, StoreTx
+from masterplan.store import Store, StoreTx, StoreUnavailable
 from masterplan.store.connector import Transaction
 
 Publish = Callable[[Sequence[Event]], None]
@@ -70,6 +79,8 @@ class Journal:
         self._deferred: dict[str | None, list[DeferredWrite]] = {}
         self._flusher: asyncio.Task[None] | None = None
         self._failures: dict[str | None, BaseException] = {}
+        self._held: dict[str | None, list[DeferredWrite]] = {}
+        self._unavailable: StoreUnavailable | None = None  # why the store was last found unreachable
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[JournalTx]:
@@ -79,12 +90,22 @@ class Journal:
 
     @asynccontextmanager
     async def _write_now(self) -> AsyncIterator[JournalTx]:
-        async with self._lock:
+        async with self._lock, self._noting_unavailable():
             async with self.store.connector.transaction() as raw:
                 tx = JournalTx(raw)
                 yield tx
             if tx.events:
                 self._publish(tx.events)
+
+    @asynccontextmanager
+    async def _noting_unavailable(self) -> AsyncIterator[None]:
+        """Remember whether the store took the write (callers hold the lock, so outcomes come in order)."""
+        try:
+            yield
+        except StoreUnavailable as error:
+            self._unavailable = error
+            raise
+        self._unavailable = None
 
     async def write_batch(self, work: Callable[[JournalTx], Awaitable[T]]) -> T:
         """``work`` committed now as one batch (``Connector.run_batch``: it may await only the transaction).
@@ -92,7 +113,7 @@ class Journal:
         For writes of many statements, which ``write()`` would send one by one.
         """
         await self.settle()
-        async with self._lock:
+        async with self._lock, self._noting_unavailable():
             result, events = await self.store.connector.run_batch(partial(_apply_one, work))
             if events:
                 self._publish(events)
@@ -106,10 +127,14 @@ class Journal:
     def defer(self, owner: str | None, write: DeferredWrite) -> None:
         """Queue ``write`` of ``owner`` (a run id) to be committed in the background, after its earlier ones.
 
-        Each owner's queued writes are one transaction, so a failure stays with its owner: that
-        owner's later writes are dropped (they may depend on it) and ``settle(owner)`` raises it.
+        Each owner's queued writes are one transaction, so a failure stays with its owner. If the store
+        was unreachable they are held and tried again (see the module's docstring); any other failure
+        drops that owner's later writes (they may depend on it) and ``settle(owner)`` raises it.
         """
         self._deferred.setdefault(owner, []).append(write)
+        self._start_flush()
+
+    def _start_flush(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="journal flush")
 
@@ -127,25 +152,54 @@ class Journal:
             await self.settle(record.run_id)
 
     async def _flush(self) -> None:
-        while self._deferred:
+        retry = set(self._held)  # held writes get one more try per flush, before the owner's newer ones
+        while self._deferred or retry:
             queued, self._deferred = self._deferred, {}
-            for owner, batch in queued.items():
+            owners = [*(owner for owner in retry if owner not in queued), *queued]
+            retry = set()
+            for owner in owners:
                 if owner in self._failures:
                     continue
+                batch = [*self._held.pop(owner, []), *queued.get(owner, [])]
                 try:
-                    async with self._lock:
+                    async with self._lock, self._noting_unavailable():
                         events = await self.store.connector.run_batch(partial(_apply, batch))
                         if events:
                             self._publish(events)
+                except StoreUnavailable:  # kept in order, tried again by the next settle()
+                    self._held[owner] = batch
                 except Exception as error:  # kept for the owner's settle(): the writer that deferred has moved on
                     self._failures[owner] = error
 
+    @property
+    def held_writes(self) -> int:
+        """How many deferred writes wait for the store to be reachable again."""
+        return sum(len(batch) for batch in self._held.values())
+
     async def settle(self, owner: str | None = None) -> None:
-        """Wait until every deferred write has committed; with ``owner``, raise (once) its failed write's error."""
+        """Wait until every deferred write has committed (held ones are tried again).
+
+        With ``owner``: raise (once) its failed write's error, or StoreUnavailable while any write is held.
+        """
+        await self._flushed()
+        if self._held:
+            self._start_flush()
+            await self._flushed()
+        if owner is None:
+            return
+        if owner in self._failures:
+            raise self._failures.pop(owner)
+        if self._held:
+            raise StoreUnavailable(
+                f"{self.held_writes} write(s) wait for the store, which is unreachable: {self._unavailable}"
+            )
+        if self._unavailable is not None:
+            async with self._lock, self._noting_unavailable(), self.store.transaction() as tx:
+                await tx.probe_write()
+
+    async def _flushed(self) -> None:
         while self._flusher is not None and not self._flusher.done():
             await asyncio.shield(self._flusher)
-        if owner is not None and owner in self._failures:
-            raise self._failures.pop(owner)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[StoreTx]:

@@ -25,9 +25,16 @@ def store_recorder(store: Store) -> Callable[[LLMCallRecord], Awaitable[None]]:
 
 @asynccontextmanager
 async def open_service(
-    settings: Settings, *, observer: GatewayObserver | None = None, bus: EventBus | None = None
+    settings: Settings,
+    *,
+    observer: GatewayObserver | None = None,
+    bus: EventBus | None = None,
+    watchdog: bool = False,
 ) -> AsyncIterator[RunService]:
-    """A migrated store, the gateway and the run service; GatewayConfigError if the LLM settings are unusable."""
+    """A migrated store, the gateway and the run service; GatewayConfigError if the LLM settings are unusable.
+
+    With ``watchdog`` (a server) the service restarts the driver of any unfinished run left without one.
+    """
     store = await open_store(settings.database_url, migrate=True)
     try:
         bus = bus or EventBus()
@@ -36,7 +43,13 @@ async def open_service(
         gateway = LLMGateway(settings, recorder=journal.record_call, observer=observer)
         try:
             service = RunService(
-                store=store, gateway=gateway, settings=settings, bus=bus, observer=observer, journal=journal
+                store=store,
+                gateway=gateway,
+                settings=settings,
+                bus=bus,
+                observer=observer,
+                journal=journal,
+                watchdog_interval_s=settings.watchdog_interval_s if watchdog else None,
             )
             try:
                 await service.sandbox.status()  # probed (and a problem logged) once, at start

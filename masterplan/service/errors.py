@@ -2,7 +2,7 @@
 
 from masterplan.executor.context import RunCancelled
 
-__all__ = ["PhaseFailed", "RunCancelled", "RunConflict", "RunNotFound"]
+__all__ = ["PhaseFailed", "RunCancelled", "RunConflict", "RunNotFound", "WorkspaceUnavailable"]
 
 
 class PhaseFailed(Exception):
@@ -15,3 +15,7 @@ class RunNotFound(LookupError):
 
 class RunConflict(Exception):
     """The run is not in a state that allows the request (e.g. answers to a run that is not waiting)."""
+
+
+class WorkspaceUnavailable(Exception):
+    """The service cannot write run workspaces (its own misconfiguration); no run is created, nothing is paid."""

@@ -4,6 +4,12 @@ Each active run is driven by one supervised background task. On start the
 service resumes every unfinished run from the store; on close it cancels the
 drivers, so a call in flight is abandoned and, being unrecorded as a result,
 made again when the run resumes — finished work is never paid for twice.
+
+While the store is unreachable a driver waits (``Backoff``), retrying, and then
+resumes its run from what the store holds, as after a restart: the journal has
+kept the writes it could not commit, so nothing is lost and no recorded answer
+is asked for again. A watchdog (``watchdog_interval_s``) starts a driver for any
+unfinished run that has none, whatever made the last one stop.
 """
 
 from __future__ import annotations
@@ -26,11 +32,13 @@ from masterplan.llm.budget import RunBudget
 from masterplan.llm.gateway import LLMGateway
 from masterplan.llm.observer import GatewayObserver, ObserverGroup
 from masterplan.models import Run, RunRequest, RunStatus
+from masterplan.service.backoff import Backoff
 from masterplan.service.documents import load_templates
-from masterplan.service.errors import RunConflict, RunNotFound
+from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable
 from masterplan.service.events import EventBus
 from masterplan.service.pipeline import RunPipeline
-from masterplan.store import NotFound, Store
+from masterplan.service.readiness import workspace_root_problem
+from masterplan.store import NotFound, Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +53,14 @@ class RunService:
         bus: EventBus | None = None,
         observer: GatewayObserver | None = None,
         journal: Journal | None = None,
+        store_backoff: Backoff | None = None,
+        watchdog_interval_s: float | None = None,
     ) -> None:
-        """``journal`` defaults to one over ``store`` publishing to ``bus``; pass the one the gateway records into."""
+        """``journal`` defaults to one over ``store`` publishing to ``bus``; pass the one the gateway records into.
+
+        ``store_backoff`` paces a driver's retries while the store is unreachable. With ``watchdog_interval_s``
+        a watchdog looks that often for unfinished runs without a driver (it needs a running event loop).
+        """
         self.store = store
         self.short_prefixes = ShortPrefixReports()
         self.gateway = gateway
@@ -62,6 +76,12 @@ class RunService:
         load_templates()
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._cancel_flags: dict[str, asyncio.Event] = {}
+        self.store_backoff = store_backoff or Backoff()
+        self._watchdog = (
+            asyncio.create_task(self._watch(watchdog_interval_s), name="run watchdog")
+            if watchdog_interval_s is not None
+            else None
+        )
 
     # ---------------------------------------------------------------- queries
 
@@ -79,8 +99,14 @@ class RunService:
     # -------------------------------------------------------------- commands
 
     async def create(self, request: RunRequest) -> Run:
+        """Store a new run and start it; WorkspaceUnavailable (nothing stored, nothing paid) if its workspace
+        could not be written."""
+        root = Path(self.settings.workspace_root)
+        problem = await asyncio.to_thread(workspace_root_problem, root)
+        if problem is not None:
+            raise WorkspaceUnavailable(problem)
         run_id = uuid.uuid4().hex[:16]
-        workspace = (Path(self.settings.workspace_root) / run_id).resolve()
+        workspace = (root / run_id).resolve()
         run = Run(
             id=run_id,
             request=request.request,
@@ -202,8 +228,15 @@ class RunService:
         )
 
     async def _drive(self, run: Run, cancel: asyncio.Event) -> None:
+        current: Run | None = run
         try:
-            await self.pipeline.drive(self._context(run, cancel))
+            while current is not None:
+                try:
+                    await self.pipeline.drive(self._context(current, cancel))
+                    return
+                except StoreUnavailable as error:
+                    logger.warning("run %s waits for the store: %s", run.id, error)
+                    current = await self._wait_for_store(run.id)
         except asyncio.CancelledError:
             logger.info("run %s interrupted; it resumes at the next start", run.id)
             raise
@@ -211,17 +244,82 @@ class RunService:
             logger.exception("run %s failed unexpectedly", run.id)
             await self._fail_unexpectedly(run.id, error)
 
-    async def _fail_unexpectedly(self, run_id: str, error: Exception) -> None:
-        try:
-            async with self.journal.write() as tx:
-                await tx.transition_run(
-                    run_id, RunStatus.FAILED, error=f"internal error: {type(error).__name__}: {error}"
+    async def _wait_for_store(self, run_id: str) -> Run | None:
+        """Wait, retrying with backoff, until the run's held writes are committed; then the run as stored,
+        or None if it needs no driver (it ended, or waits for answers)."""
+        delays = self.store_backoff.delays()
+        while True:
+            await delays.sleep()
+            try:
+                await self.journal.settle(run_id)
+                run = await self.get(run_id)
+                if run.status.is_terminal or run.status is RunStatus.AWAITING_ANSWERS:
+                    return None
+                await self.journal.event(
+                    run_id, "run.store_recovered", {"status": run.status.value, "waited_s": round(delays.waited_s, 3)}
                 )
-        except Exception:
-            logger.exception("could not record the failure of run %s", run_id)
+            except StoreUnavailable as error:
+                logger.info("run %s: the store is still unreachable after %.1f s: %s", run_id, delays.waited_s, error)
+                continue
+            logger.warning("run %s: the store is back after %.1f s; the run goes on", run_id, delays.waited_s)
+            return run
+
+    async def _fail_unexpectedly(self, run_id: str, error: Exception) -> None:
+        delays = self.store_backoff.delays()
+        while True:
+            try:
+                async with self.journal.write() as tx:
+                    await tx.transition_run(
+                        run_id, RunStatus.FAILED, error=f"internal error: {type(error).__name__}: {error}"
+                    )
+                return
+            except StoreUnavailable:  # the failure is recorded once the store is back
+                await delays.sleep()
+            except Exception:
+                logger.exception("could not record the failure of run %s", run_id)
+                return
+
+    # --------------------------------------------------------------- watchdog
+
+    async def restart_orphans(self) -> list[str]:
+        """Start a driver for every unfinished run (not waiting for answers) that has no live one."""
+        async with self.journal.read() as tx:
+            runs = await tx.list_unfinished_runs()
+        restarted = []
+        for listed in runs:
+            if listed.status is RunStatus.AWAITING_ANSWERS or self._has_driver(listed.id):
+                continue
+            run = await self.get(listed.id)  # as it is now: its driver may have ended it since the list was read
+            if run.status.is_terminal or run.status is RunStatus.AWAITING_ANSWERS or self._has_driver(run.id):
+                continue
+            await self.journal.event(run.id, "run.resumed", {"status": run.status.value, "by": "watchdog"})
+            self.start(run)
+            restarted.append(run.id)
+        return restarted
+
+    def _has_driver(self, run_id: str) -> bool:
+        driver = self._drivers.get(run_id)
+        return driver is not None and not driver.done()
+
+    async def _watch(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                restarted = await self.restart_orphans()
+            except StoreUnavailable as error:
+                logger.info("watchdog: the store is unreachable; looking again in %s s: %s", interval_s, error)
+                continue
+            except Exception:  # the watchdog's boundary: one bad look must not end the watching
+                logger.exception("watchdog: looking for runs without a driver failed")
+                continue
+            if restarted:
+                logger.warning("watchdog: started the driver of run(s) without one: %s", ", ".join(restarted))
 
     async def close(self) -> None:
-        """Stop every driver; their runs resume at the next start."""
+        """Stop the watchdog and every driver; their runs resume at the next start."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
         drivers = [driver for driver in self._drivers.values() if not driver.done()]
         for driver in drivers:
             driver.cancel()
@@ -231,4 +329,9 @@ class RunService:
             await self.journal.settle()  # what the stopped drivers left to write
         except Exception:
             logger.exception("writes left by the stopped runs could not be committed")
+        if self.journal.held_writes:
+            logger.error(
+                "%d write(s) not committed (the store is unreachable); their runs redo that work at the next start",
+                self.journal.held_writes,
+            )
         await self.compile_pool.close()

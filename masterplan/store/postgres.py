@@ -1,9 +1,15 @@
-"""PostgreSQL through an asyncpg pool."""
+"""PostgreSQL through an asyncpg pool.
+
+A server that cannot be reached (refused, reset, shut down, restarting, out of
+connection slots) surfaces as ``StoreUnavailable``, whatever step it interrupts:
+connecting, a statement, the commit. Everything else asyncpg raises (a
+constraint violated, a query cancelled) passes through unchanged.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, suppress
 from typing import Any, TypeVar
 
 import asyncpg
@@ -17,33 +23,79 @@ T = TypeVar("T")
 
 CONNECT_TIMEOUT_S = 10.0
 
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, no route: the socket never reached a server
+    TimeoutError,  # connecting took longer than CONNECT_TIMEOUT_S
+    asyncpg.PostgresConnectionError,  # class 08, and the connection lost in the middle of an operation
+    asyncpg.CannotConnectNowError,  # 57P03: the server is starting or recovering
+    asyncpg.AdminShutdownError,  # 57P01: the server is shutting down
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.TooManyConnectionsError,  # 53300: no slot now, perhaps one in a moment
+)
+"""What asyncpg raises when the server is out of reach; each becomes StoreUnavailable."""
+
+
+def is_closed(connection: Any) -> bool:
+    """Whether a pooled connection is gone; the pool takes back the proxy of a lost connection at once."""
+    try:
+        return bool(connection.is_closed())
+    except asyncpg.InterfaceError:  # "connection has been released back to the pool": it was lost
+        return True
+
+
+def is_unreachable(error: BaseException, connection: Any = None) -> bool:
+    """Whether ``error`` says the server is out of reach (an InterfaceError counts once its connection closed)."""
+    if isinstance(error, UNREACHABLE):
+        return True
+    return isinstance(error, asyncpg.InterfaceError) and connection is not None and is_closed(connection)
+
+
+@contextmanager
+def unreachable_as_unavailable(description: str, connection: Any = None) -> Iterator[None]:
+    """Re-raise the server being out of reach as StoreUnavailable naming the server; nothing else is touched."""
+    try:
+        yield
+    except Exception as error:
+        if not is_unreachable(error, connection):
+            raise
+        reason = str(error) or type(error).__name__
+        raise StoreUnavailable(f"PostgreSQL at {description} is unreachable: {reason}") from error
+
 
 class PostgresTransaction:
     dialect: Dialect = "postgres"
 
-    def __init__(self, connection: Any, queries: dict[str, Query]) -> None:
+    def __init__(self, connection: Any, queries: dict[str, Query], description: str) -> None:
         self._connection = connection
         self._queries = queries
+        self._description = description
 
     def _bind(self, name: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
         query = self._queries[name]
         return query.sql, [params[param] for param in query.params]
 
+    def _reachable(self) -> AbstractContextManager[None]:
+        return unreachable_as_unavailable(self._description, self._connection)
+
     async def execute(self, query: str, **params: Any) -> None:
         sql, args = self._bind(query, params)
-        await self._connection.execute(sql, *args)
+        with self._reachable():
+            await self._connection.execute(sql, *args)
 
     async def fetch_one(self, query: str, **params: Any) -> Row | None:
         sql, args = self._bind(query, params)
-        record = await self._connection.fetchrow(sql, *args)
+        with self._reachable():
+            record = await self._connection.fetchrow(sql, *args)
         return dict(record) if record is not None else None
 
     async def fetch_all(self, query: str, **params: Any) -> list[Row]:
         sql, args = self._bind(query, params)
-        return [dict(record) for record in await self._connection.fetch(sql, *args)]
+        with self._reachable():
+            return [dict(record) for record in await self._connection.fetch(sql, *args)]
 
     async def execute_script(self, script: str) -> None:
-        await self._connection.execute(script)
+        with self._reachable():
+            await self._connection.execute(script)
 
 
 class PostgresConnector:
@@ -62,7 +114,7 @@ class PostgresConnector:
             self._pool = await asyncpg.create_pool(
                 self._dsn, min_size=self._min_size, max_size=self._max_size, timeout=CONNECT_TIMEOUT_S
             )
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:  # bad DSN too
             reason = str(error) or type(error).__name__
             raise StoreUnavailable(f"cannot connect to PostgreSQL at {self._description}: {reason}") from None
 
@@ -79,5 +131,20 @@ class PostgresConnector:
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
         if self._pool is None:
             raise StoreUnavailable(f"PostgreSQL at {self._description} is not open")
-        async with self._pool.acquire() as connection, connection.transaction():
-            yield PostgresTransaction(connection, self._queries)
+        with unreachable_as_unavailable(self._description):
+            connection = await self._pool.acquire(timeout=CONNECT_TIMEOUT_S)
+        try:
+            transaction = connection.transaction()
+            with unreachable_as_unavailable(self._description, connection):
+                await transaction.start()
+            try:
+                yield PostgresTransaction(connection, self._queries, self._description)
+            except BaseException:
+                if not is_closed(connection):  # a lost connection has nothing left to roll back
+                    with suppress(*UNREACHABLE):
+                        await transaction.rollback()
+                raise
+            with unreachable_as_unavailable(self._description, connection):
+                await transaction.commit()
+        finally:
+            await self._pool.release(connection)

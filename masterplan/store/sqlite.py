@@ -8,6 +8,11 @@ One connection, one transaction at a time (an asyncio lock), each begun with
 whole batch runs there in one go, where through aiosqlite each statement would
 be a round trip between the event loop and aiosqlite's thread. WAL lets the
 first connection read meanwhile; the two take turns writing like two processes.
+
+A database that cannot be written (read-only, disk full or failing) surfaces as
+``StoreUnavailable`` (``sqlite_errors``), and the connection that met it is
+opened again before its next use: one opened on a read-only file stays
+read-only even after the file's mode is restored.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +30,7 @@ from masterplan.store.connector import Row, Transaction
 from masterplan.store.errors import StoreUnavailable
 from masterplan.store.queries import Query, load_queries
 from masterplan.store.sqlite_batch import BatchWriter
+from masterplan.store.sqlite_errors import unavailable_as_store_error
 from masterplan.store.sqlite_params import bind
 from masterplan.store.url import Dialect
 
@@ -56,9 +62,10 @@ def split_statements(script: str) -> list[str]:
 class SQLiteTransaction:
     dialect: Dialect = "sqlite"
 
-    def __init__(self, connection: aiosqlite.Connection, queries: dict[str, Query]) -> None:
+    def __init__(self, connection: aiosqlite.Connection, queries: dict[str, Query], path: Path) -> None:
         self._connection = connection
         self._queries = queries
+        self._path = path
 
     def _bind(self, name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return bind(self._queries, name, params)
@@ -67,20 +74,24 @@ class SQLiteTransaction:
 
     async def execute(self, query: str, **params: Any) -> None:
         sql, bound = self._bind(query, params)
-        await self._connection.execute_fetchall(sql, bound)
+        with unavailable_as_store_error(self._path):
+            await self._connection.execute_fetchall(sql, bound)
 
     async def fetch_one(self, query: str, **params: Any) -> Row | None:
         sql, bound = self._bind(query, params)
-        rows = await self._connection.execute_fetchall(sql, bound)
+        with unavailable_as_store_error(self._path):
+            rows = await self._connection.execute_fetchall(sql, bound)
         return dict(next(iter(rows))) if rows else None
 
     async def fetch_all(self, query: str, **params: Any) -> list[Row]:
         sql, bound = self._bind(query, params)
-        return [dict(row) for row in await self._connection.execute_fetchall(sql, bound)]
+        with unavailable_as_store_error(self._path):
+            return [dict(row) for row in await self._connection.execute_fetchall(sql, bound)]
 
     async def execute_script(self, script: str) -> None:
-        for statement in split_statements(script):
-            await self._connection.execute(statement)
+        with unavailable_as_store_error(self._path):
+            for statement in split_statements(script):
+                await self._connection.execute(statement)
 
 
 class SQLiteConnector:
@@ -92,8 +103,13 @@ class SQLiteConnector:
         self._lock = asyncio.Lock()
         self._queries = load_queries("sqlite")
         self._writer: BatchWriter | None = None
+        self._stale = False  # the connection met an unwritable database: open it again before its next use
 
     async def open(self) -> None:
+        self._connection = await self._connect()
+        self._stale = False
+
+    async def _connect(self) -> aiosqlite.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = await aiosqlite.connect(self.path, isolation_level=None)
@@ -106,7 +122,7 @@ class SQLiteConnector:
         except sqlite3.Error as error:
             await connection.close()
             raise StoreUnavailable(f"cannot use SQLite database {self.path}: {error}") from None
-        self._connection = connection
+        return connection
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -130,12 +146,31 @@ class SQLiteConnector:
     async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
         if self._connection is None:
             raise StoreUnavailable(f"SQLite database {self.path} is not open")
-        connection = self._connection
         async with self._lock:
-            await connection.execute("BEGIN IMMEDIATE")
+            if self._stale:
+                await self._reopen()
+            connection = self._connection
             try:
-                yield SQLiteTransaction(connection, self._queries)
-            except BaseException:
-                await connection.rollback()
+                with unavailable_as_store_error(self.path):
+                    await connection.execute("BEGIN IMMEDIATE")
+                try:
+                    yield SQLiteTransaction(connection, self._queries, self.path)
+                except BaseException:
+                    if connection.in_transaction:
+                        with suppress(sqlite3.Error):  # the block's own error is the one to report
+                            await connection.rollback()
+                    raise
+                with unavailable_as_store_error(self.path):
+                    await connection.commit()
+            except StoreUnavailable:
+                self._stale = str(self.path) != IN_MEMORY  # reopening would start an empty in-memory database
                 raise
-            await connection.commit()
+
+    async def _reopen(self) -> None:
+        """A fresh connection in place of one that met an unwritable database (it sees restored permissions)."""
+        fresh = await self._connect()
+        if self._connection is not None:
+            with suppress(sqlite3.Error):  # closing a connection to a failing disk may fail too; it is dropped
+                await self._connection.close()
+        self._connection = fresh
+        self._stale = False

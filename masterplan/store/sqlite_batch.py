@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from masterplan.store.connector import Row, Transaction
 from masterplan.store.errors import StoreUnavailable
 from masterplan.store.queries import Query
+from masterplan.store.sqlite_errors import is_unavailable, unavailable_as_store_error
 from masterplan.store.sqlite_params import bind
 from masterplan.store.url import Dialect
 
@@ -96,14 +97,26 @@ class BatchWriter:
             raise StoreUnavailable(f"SQLite database {self._path} is closed")
         if self._connection is None:
             connection = sqlite3.connect(self._path, isolation_level=None)
-            connection.row_factory = sqlite3.Row
-            for pragma in (*self._pragmas, "PRAGMA wal_autocheckpoint = 0"):
-                connection.execute(pragma)
+            try:
+                connection.row_factory = sqlite3.Row
+                for pragma in (*self._pragmas, "PRAGMA wal_autocheckpoint = 0"):
+                    connection.execute(pragma)
+            except BaseException:
+                connection.close()
+                raise
             self._connection = connection
         return self._connection
 
     def _run(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
-        connection = self._connect()
+        try:
+            return self._run_on(self._connect(), work)
+        except sqlite3.Error as error:
+            if is_unavailable(error):  # a connection opened read-only stays so: the next batch opens another
+                self._disconnect()
+            with unavailable_as_store_error(self._path):
+                raise
+
+    def _run_on(self, connection: sqlite3.Connection, work: Callable[[Transaction], Awaitable[T]]) -> T:
         connection.execute("BEGIN IMMEDIATE")
         try:
             result = run_to_end(work(ThreadTransaction(connection, self._queries)))
@@ -145,8 +158,8 @@ class BatchWriter:
 
     def _disconnect(self) -> None:
         if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+            connection, self._connection = self._connection, None
+            connection.close()
 
     async def close(self) -> None:
         self._closed = True  # batches still queued on the thread fail instead of opening a new connection

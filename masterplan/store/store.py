@@ -305,6 +305,10 @@ class StoreTx:
     async def ping(self) -> None:
         await self._tx.fetch_one("ping")
 
+    async def probe_write(self) -> None:
+        """A write that changes nothing; raises if the database accepts reads only."""
+        await self._tx.execute("write_probe")
+
 
 # ------------------------------------------------------------------- rows
 

@@ -82,8 +82,11 @@ def _attach(app: web.Application, service: RunService) -> None:
 
 async def _service_context(app: web.Application) -> AsyncIterator[None]:
     observer = ObserverGroup([LLMMetrics(app[REGISTRY]), app[METRICS]])
-    async with open_service(app[SETTINGS], observer=observer) as service:
+    async with open_service(app[SETTINGS], observer=observer, watchdog=True) as service:
         _attach(app, service)
+        problem = await health.readiness_problem(service)
+        if problem is not None:
+            logger.error("not ready: %s", problem)
         resumed = await service.resume_unfinished()
         if resumed:
             logger.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from masterplan.store.migrate import pending_migrations
+from masterplan.service.readiness import store_problem, workspace_root_problem
+from masterplan.service.runs import RunService
 from masterplan.web.keys import REGISTRY, SERVICE
 from masterplan.web.responses import json_response
 from masterplan.web.schemas import HealthView, ReadyView
@@ -25,19 +27,18 @@ async def health(request: web.Request) -> web.Response:
 
 @routes.get("/ready")
 async def ready(request: web.Request) -> web.Response:
-    """200 when the store answers and has every migration; 503 with the reason otherwise."""
-    store = request.app[SERVICE].store
-    try:
-        async with store.transaction() as tx:
-            await tx.ping()
-        pending = await pending_migrations(store)
-    except Exception as error:  # any driver failure means "not ready"; the probe reports it instead of a 500
-        logger.warning("not ready: store %s unreachable: %s", store.description, error)
-        return json_response(ReadyView(status="not ready", reason=f"store unreachable: {error}"), status=503)
-    if pending:
-        labels = ", ".join(migration.label for migration in pending)
-        return json_response(ReadyView(status="not ready", reason=f"pending migrations: {labels}"), status=503)
+    """200 when runs can be taken now; 503 naming what stops them (see ``readiness_problem``)."""
+    problem = await readiness_problem(request.app[SERVICE])
+    if problem is not None:
+        logger.warning("not ready: %s", problem)
+        return json_response(ReadyView(status="not ready", reason=problem), status=503)
     return json_response(ReadyView(status="ready"))
+
+
+async def readiness_problem(service: RunService) -> str | None:
+    """Why the service cannot take a run now: the store unreachable, unmigrated or read-only, or the
+    workspace root unwritable; None when it can."""
+    return await store_problem(service.store) or workspace_root_problem(Path(service.settings.workspace_root))
 
 
 @routes.get("/metrics")

@@ -9,8 +9,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import SecretStr, ValidationError
 
-from masterplan.service.errors import RunConflict, RunNotFound
-from masterplan.store import NotFound
+from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable
+from masterplan.store import NotFound, StoreUnavailable
 from masterplan.web.responses import MalformedJSON, error_body, json_response, validation_fields
 
 logger = logging.getLogger(__name__)
@@ -22,6 +22,8 @@ PUBLIC_ROUTES = frozenset(
 WEBSOCKET_ROUTE = "/runs/{run_id}/ws"
 #: headers of an HTTP error that a JSON error response keeps
 KEPT_HEADERS = ("WWW-Authenticate", "Allow", "Retry-After")
+#: seconds a client is asked to wait while the store is unreachable (a driver's retries back off to 10 s)
+STORE_RETRY_AFTER_S = 5
 
 
 ClientError = MalformedJSON | ValidationError | RunNotFound | NotFound | RunConflict
@@ -58,6 +60,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except CLIENT_ERRORS as error:
         status, message, fields = client_error(error)
         return json_response(error_body(status, message, fields), status=status)
+    except (StoreUnavailable, WorkspaceUnavailable) as error:  # the server's own trouble: 503, never a 500
+        logger.warning("%s %s: %s", request.method, request.path, error)
+        message = f"the service cannot take this now: {error}"
+        headers = {"Retry-After": str(STORE_RETRY_AFTER_S)} if isinstance(error, StoreUnavailable) else {}
+        return json_response(error_body(503, message), status=503, headers=headers)
     except Exception:  # the HTTP boundary: record the failure, answer without internals
         logger.exception("%s %s failed", request.method, request.path)
         return json_response(error_body(500, "internal server error; see the server log"), status=500)

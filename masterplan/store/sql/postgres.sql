@@ -3,6 +3,10 @@
 -- name: ping
 SELECT 1 AS ok;
 
+-- name: write_probe
+-- A write that changes nothing: it fails on a read-only database (file, directory or server), where ping passes.
+DELETE FROM schema_migrations WHERE version < 0;
+
 -- name: advisory_lock
 SELECT pg_advisory_xact_lock(:key);
 
