@@ -31,6 +31,7 @@ from masterplan.executor.workspace import Workspace
 from masterplan.llm.budget import RunBudget
 from masterplan.llm.gateway import LLMGateway
 from masterplan.llm.observer import GatewayObserver, ObserverGroup
+from masterplan.logs import log_context
 from masterplan.models import Run, RunRequest, RunStatus
 from masterplan.service.backoff import Backoff
 from masterplan.service.documents import load_templates
@@ -193,7 +194,8 @@ class RunService:
         if run.id in self._drivers and not self._drivers[run.id].done():
             return
         cancel = self._cancel_flags.setdefault(run.id, asyncio.Event())
-        self._drivers[run.id] = asyncio.create_task(self._drive(run, cancel), name=f"run {run.id}")
+        with log_context(run_id=run.id):  # the driver's task, and every task it starts, logs with the run's id
+            self._drivers[run.id] = asyncio.create_task(self._drive(run, cancel), name=f"run {run.id}")
 
     def _context(self, run: Run, cancel: asyncio.Event) -> RunContext:
         self.compile_pool.start()  # started with the first run: a service that only serves pages needs none
