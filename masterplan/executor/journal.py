@@ -126,6 +126,22 @@ class Journal:
         if record.outcome != "ok":
             await self.settle(record.run_id)
 
+    async def start_call(self, record: LLMCallRecord) -> int:
+        """The gateway's starter: the attempt's ``started`` row, committed before this returns (a crash
+        after the request left must not hide its worst case).
+
+        It joins the run's queued writes as the last of their batch, so the barrier before a call and
+        its started row cost one commit, not two. Returns the row's id for the finished record.
+        """
+        ids: list[int] = []
+
+        async def start(tx: JournalTx) -> None:
+            ids.append(await tx.start_llm_call(record))
+
+        self.defer(record.run_id, start)
+        await self.settle(record.run_id)
+        return ids[0]
+
     async def _flush(self) -> None:
         while self._deferred:
             queued, self._deferred = self._deferred, {}
