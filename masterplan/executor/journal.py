@@ -140,6 +140,8 @@ class Journal:
 
         self.defer(record.run_id, start)
         await self.settle(record.run_id)
+        if not ids:  # an owner-less batch that failed: settle() raises only a run's own failures
+            raise self._failures.pop(record.run_id, None) or RuntimeError("the started call was not written")
         return ids[0]
 
     async def _flush(self) -> None:
