@@ -136,6 +136,8 @@ class Run(Record):
     status: RunStatus = RunStatus.QUEUED
     budget_usd: Decimal
     cost_usd: Decimal = Decimal(0)
+    reserved_usd: Decimal = Decimal(0)
+    """Worst case of the calls whose real usage is unknown: in flight, or cut off when the service stopped."""
     usage: Usage = Field(default_factory=Usage)
     workspace: str
     error: str | None = None
@@ -357,7 +359,11 @@ CallOutcome = Literal[
     "server_error",
     "connection_error",
     "client_error",
+    "started",
+    "abandoned",
 ]
+"""``started``: sent, answer not yet recorded (its worst case counts against the budget meanwhile);
+``abandoned``: the service stopped before the answer arrived, so its real usage is unknown for good."""
 
 
 class LLMCallRecord(Record):
@@ -383,7 +389,14 @@ class LLMCallRecord(Record):
     outcome: CallOutcome = "ok"
     error: str | None = None
     request_id: str | None = None
+    usage_estimated: bool = Field(
+        default=False, description="the server reported no input tokens: usage is masterplan's own estimate"
+    )
+    worst_case_usd: Decimal = Field(
+        default=Decimal(0), description="the most the attempt could cost, counted against the budget until it ends"
+    )
     created_at: datetime = Field(default_factory=utcnow)
+    """When the attempt ended (when it started, while it is ``started``)."""
 
 
 class Event(Record):

@@ -87,6 +87,7 @@ class PhaseCaller:
         self._setups: dict[str, _PhaseSetup] = {}
         self._last_call_end: float | None = None
         self._gaps: deque[float] = deque(maxlen=RECENT_GAPS)
+        self._usage_missing_reported = False
 
     async def _setup(self, phase: str) -> _PhaseSetup:
         setup = self._setups.get(phase)
@@ -218,6 +219,7 @@ class PhaseCaller:
                     "cost_usd": str(result.cost_usd),
                     "uncached_cost_usd": str(result.uncached_cost_usd),
                     "cache_read_share": round(result.cache_read_share, 4),
+                    "usage_estimated": any(record.usage_estimated for record in result.records),
                 },
             )
         ]
@@ -231,6 +233,22 @@ class PhaseCaller:
                         "block": short.block,
                         "prefix_tokens": short.prefix_tokens,
                         "minimum_tokens": short.minimum_tokens,
+                    },
+                )
+            )
+        estimated = [record for record in result.records if record.usage_estimated]
+        if estimated and not self._usage_missing_reported:
+            self._usage_missing_reported = True  # once per run: every call of such a server would repeat it
+            events.append(
+                (
+                    "llm.usage_missing",
+                    {
+                        "phase": phase,
+                        "task_id": task_id,
+                        "model": result.model,
+                        "estimated_input_tokens": estimated[-1].input_tokens,
+                        "estimated_output_tokens": estimated[-1].output_tokens,
+                        "estimated_cost_usd": str(estimated[-1].cost_usd),
                     },
                 )
             )

@@ -151,6 +151,24 @@ class Journal:
         if record.outcome != "ok":
             await self.settle(record.run_id)
 
+    async def start_call(self, record: LLMCallRecord) -> int:
+        """The gateway's starter: the attempt's ``started`` row, committed before this returns (a crash
+        after the request left must not hide its worst case).
+
+        It joins the run's queued writes as the last of their batch, so the barrier before a call and
+        its started row cost one commit, not two. Returns the row's id for the finished record.
+        """
+        ids: list[int] = []
+
+        async def start(tx: JournalTx) -> None:
+            ids.append(await tx.start_llm_call(record))
+
+        self.defer(record.run_id, start)
+        await self.settle(record.run_id)
+        if not ids:  # an owner-less batch that failed: settle() raises only a run's own failures
+            raise self._failures.pop(record.run_id, None) or RuntimeError("the started call was not written")
+        return ids[0]
+
     async def _flush(self) -> None:
         retry = set(self._held)  # held writes get one more try per flush, before the owner's newer ones
         while self._deferred or retry:

@@ -4,7 +4,7 @@ from masterplan.llm.attempt import AnswerWatcher
 from masterplan.llm.budget import BudgetExceeded, BudgetHold, RunBudget
 from masterplan.llm.clock import Clock, ManualClock, SystemClock
 from masterplan.llm.errors import GatewayConfigError, LLMCallFailed, LLMRequestRejected, LLMUnavailable
-from masterplan.llm.gateway import CallRecorder, LLMGateway, limiter_for_settings
+from masterplan.llm.gateway import CallRecorder, CallStarter, LLMGateway, limiter_for_settings
 from masterplan.llm.observer import GatewayObserver, ObserverGroup, ShortCacheBreakpoint
 from masterplan.llm.parser import LLMResponseParser, Parsed, ParseFailure, ParseIssue
 from masterplan.llm.pricing import ModelPrice, PriceTable, UnknownModel
@@ -20,6 +20,7 @@ __all__ = [
     "BudgetHold",
     "CallContext",
     "CallRecorder",
+    "CallStarter",
     "Clock",
     "GatewayConfigError",
     "GatewayObserver",

@@ -41,6 +41,8 @@ class AttemptSuccess:
     request_id: str | None
     latency_ms: float
     ttft_ms: float | None
+    usage_estimated: bool = False
+    """The server reported no input tokens; ``usage`` is masterplan's own estimate."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,26 @@ class IncompleteStream(Exception):
     """The stream ended without ``message_stop``: the connection was dropped mid-answer."""
 
 
+class NotAnEventStream(Exception):
+    """The server answered 200 to a streaming request with something else than Server-Sent Events.
+
+    An HTML page or a JSON body from a proxy, a login portal or a server that is no Messages API:
+    asking again gets the same, so the attempt is not retried.
+    """
+
+    def __init__(self, content_type: str, base_url: str, body_start: str) -> None:
+        shown = content_type or "none"
+        excerpt = f"; it begins: {body_start!r}" if body_start else ""
+        super().__init__(
+            f"the server answered 200 with content-type {shown}, not an event stream: "
+            f"is MASTERPLAN_ANTHROPIC_BASE_URL ({base_url}) an Anthropic API?{excerpt}"
+        )
+
+
+EVENT_STREAM = "text/event-stream"
+BODY_EXCERPT_CHARS = 120
+
+
 class _StreamProgress:
     def __init__(self) -> None:
         self.started = time.perf_counter()
@@ -103,6 +125,18 @@ async def stream_attempt(
         return await _stream(client, request, on_headers, progress, watcher)
     except anthropic.APIStatusError as error:
         return _status_failure(error, progress)
+    except NotAnEventStream as error:
+        return AttemptFailure(
+            "server_error",
+            False,
+            str(error),
+            error,
+            progress.usage,
+            progress.request_id,
+            progress.elapsed_ms(),
+            progress.ttft_ms(),
+            status_code=200,
+        )
     except (anthropic.APIConnectionError, httpx2.TransportError, IncompleteStream) as error:
         return AttemptFailure(
             "connection_error",
@@ -126,6 +160,7 @@ async def _stream(
     async with client.messages.stream(**request.to_params()) as stream:
         progress.request_id = stream.request_id
         on_headers(stream.response.headers)
+        await _require_event_stream(stream.response, str(client.base_url))
         stopped = False
         async for event in stream:
             if event.type == "content_block_delta":
@@ -141,7 +176,7 @@ async def _stream(
                     cache_write_5m_tokens=progress.usage.cache_write_5m_tokens,
                     cache_write_1h_tokens=progress.usage.cache_write_1h_tokens,
                     cache_read_tokens=progress.usage.cache_read_tokens,
-                    output_tokens=event.usage.output_tokens,
+                    output_tokens=event.usage.output_tokens or 0,
                 )
             elif event.type == "message_stop":
                 stopped = True
@@ -157,6 +192,19 @@ async def _stream(
         latency_ms=progress.elapsed_ms(),
         ttft_ms=progress.ttft_ms(),
     )
+
+
+async def _require_event_stream(response: httpx2.Response, base_url: str) -> None:
+    content_type = response.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() == EVENT_STREAM:
+        return
+    body = b""
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= BODY_EXCERPT_CHARS:
+            break
+    text = " ".join(body.decode("utf-8", errors="replace").split())
+    raise NotAnEventStream(content_type, base_url, text[:BODY_EXCERPT_CHARS])
 
 
 def _status_failure(error: anthropic.APIStatusError, progress: _StreamProgress) -> AttemptFailure:

@@ -29,7 +29,8 @@ class LLMUnavailable(LLMCallFailed):
 
 
 class LLMRequestRejected(LLMCallFailed):
-    """The API refused the request itself (a 4xx other than 408/409/429): retrying cannot help."""
+    """The API refused the request itself (a 4xx other than 408/409/429), or answered something that is
+    not the Messages API (a 200 that is no event stream): retrying cannot help."""
 
     def __init__(self, message: str, records: Sequence[LLMCallRecord], status_code: int) -> None:
         super().__init__(message, records)

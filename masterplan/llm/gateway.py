@@ -1,14 +1,18 @@
 """LLMGateway: the one way masterplan calls an LLM.
 
 Per attempt: the worst case is set aside from the run's budget (or the call is refused with
-BudgetExceeded), the rate limiter admits it, the request is streamed, the rate-limit headers and
-the real usage go back to the limiter, the real cost to the budget, and the attempt is recorded.
+BudgetExceeded), the rate limiter admits it, the attempt is written as started with its worst case
+(so a crash cannot hide what it spent), the request is streamed, the rate-limit headers and the real
+usage go back to the limiter, the real cost to the budget, and the attempt is recorded. An answer that
+reports no input tokens is counted at masterplan's own estimate instead of $0, and flagged.
 429s hold the model's pool for retry-after; 529/5xx/connection errors back off exponentially with
 jitter; both within ``settings.max_attempts``. The SDK's own retries are off so every attempt is seen.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -33,12 +37,19 @@ from masterplan.llm.result import CallContext, LLMResult
 from masterplan.llm.retry import Backoff
 from masterplan.llm.routing import class_of_model, validate_configured_models
 from masterplan.llm.usage import TokenUsage
-from masterplan.models import CallOutcome, LLMCallRecord, ModelClass
+from masterplan.models import CallOutcome, LLMCallRecord, ModelClass, utcnow
 
 T = TypeVar("T", bound=BaseModel)
 
 CallRecorder = Callable[[LLMCallRecord], Awaitable[None]]
 """Stores one attempt; the pipeline passes the store's ``record_llm_call``."""
+
+CallStarter = Callable[[LLMCallRecord], Awaitable[int]]
+"""Makes an attempt's ``started`` record (with its worst case) durable before it is sent; returns its id.
+
+The record of the finished attempt then carries that id, so the recorder completes the row."""
+
+logger = logging.getLogger(__name__)
 
 
 def limiter_for_settings(
@@ -63,6 +74,7 @@ class LLMGateway:
         settings: Settings,
         *,
         recorder: CallRecorder,
+        starter: CallStarter | None = None,
         prices: PriceTable | None = None,
         observer: GatewayObserver | None = None,
         limiter: RateLimiter | None = None,
@@ -80,6 +92,8 @@ class LLMGateway:
         self._prices = prices or PriceTable.load()
         validate_configured_models(settings, self._prices, today=today)
         self._recorder = recorder
+        self._starter = starter
+        self._usage_missing_warned: set[str | None] = set()
         self._observer = observer or GatewayObserver()
         self._clock = clock or SystemClock()
         self._limiter = limiter or limiter_for_settings(
@@ -235,19 +249,25 @@ class LLMGateway:
         attempt: int,
         watcher: AnswerWatcher | None,
     ) -> tuple[AttemptSuccess | AttemptFailure, LLMCallRecord]:
+        worst_case = self.worst_case_cost(request)
         hold = None
         if budget is not None:
             try:
-                hold = await budget.reserve(self.worst_case_cost(request))
+                hold = await budget.reserve(worst_case)
             except BudgetExceeded as refused:
                 self._observer.on_budget_exceeded(budget.run_id, refused.needed, refused.remaining)
                 raise
         cost = Decimal(0)
+        started = _started_record(request, context, attempt, worst_case)
         try:
             reservation = await pool.acquire(model_class, request.rate_limited_input_estimate, request.max_tokens)
             outcome: AttemptSuccess | AttemptFailure | None = None
             try:
+                if self._starter is not None:
+                    started = started.model_copy(update={"id": await self._starter(started)})
                 outcome = await stream_attempt(self._client, request, pool.adopt_headers, watcher)
+                if isinstance(outcome, AttemptSuccess) and outcome.usage.total_input_tokens == 0:
+                    outcome = self._estimate_missing_usage(request, context, outcome)
             finally:
                 if outcome is None:
                     pool.release(reservation)
@@ -260,39 +280,50 @@ class LLMGateway:
         finally:
             if budget is not None and hold is not None:
                 budget.settle(hold, cost)
-        return outcome, self._make_record(request, context, outcome, cost, attempt)
+        return outcome, self._make_record(started, outcome, cost)
 
-    def _make_record(
-        self,
-        request: LLMRequest,
-        context: CallContext,
-        outcome: AttemptSuccess | AttemptFailure,
-        cost: Decimal,
-        attempt: int,
-    ) -> LLMCallRecord:
+    def _estimate_missing_usage(
+        self, request: LLMRequest, context: CallContext, outcome: AttemptSuccess
+    ) -> AttemptSuccess:
+        """An answer that reports no input tokens (no real prompt is free) is counted at our own estimate."""
+        usage = outcome.usage.estimated_where_missing(request.estimated_input_tokens, outcome.text)
+        if context.run_id not in self._usage_missing_warned:
+            self._usage_missing_warned.add(context.run_id)
+            logger.warning(
+                "the server at %s reported no input tokens for an answer of %s (run %s, phase %s): "
+                "counting masterplan's own estimate (%d input, %d output tokens) against the budget; "
+                "is it an Anthropic API that reports usage?",
+                self._client.base_url,
+                request.model,
+                context.run_id,
+                context.phase,
+                usage.input_tokens,
+                usage.output_tokens,
+            )
+        return dataclasses.replace(outcome, usage=usage, usage_estimated=True)
+
+    @staticmethod
+    def _make_record(started: LLMCallRecord, outcome: AttemptSuccess | AttemptFailure, cost: Decimal) -> LLMCallRecord:
+        """The finished attempt: the started record (same id) with what the answer told."""
         usage = outcome.usage
         failure = outcome if isinstance(outcome, AttemptFailure) else None
         result_outcome: CallOutcome = failure.outcome if failure is not None else "ok"
-        return LLMCallRecord(
-            run_id=context.run_id,
-            task_id=context.task_id,
-            phase=context.phase,
-            role=context.role,
-            prompt_name=context.prompt_name,
-            prompt_version=context.prompt_version,
-            model=request.model,
-            input_tokens=usage.input_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            cache_write_1h_tokens=usage.cache_write_1h_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            output_tokens=usage.output_tokens,
-            cost_usd=cost,
-            latency_ms=outcome.latency_ms,
-            ttft_ms=outcome.ttft_ms,
-            attempt=attempt,
-            outcome=result_outcome,
-            error=failure.message if failure is not None else None,
-            request_id=outcome.request_id,
+        return started.model_copy(
+            update={
+                "input_tokens": usage.input_tokens,
+                "cache_write_tokens": usage.cache_write_tokens,
+                "cache_write_1h_tokens": usage.cache_write_1h_tokens,
+                "cache_read_tokens": usage.cache_read_tokens,
+                "output_tokens": usage.output_tokens,
+                "cost_usd": cost,
+                "latency_ms": outcome.latency_ms,
+                "ttft_ms": outcome.ttft_ms,
+                "outcome": result_outcome,
+                "error": failure.message if failure is not None else None,
+                "request_id": outcome.request_id,
+                "usage_estimated": isinstance(outcome, AttemptSuccess) and outcome.usage_estimated,
+                "created_at": utcnow(),
+            }
         )
 
     async def _record(self, record: LLMCallRecord) -> None:
@@ -312,3 +343,18 @@ class LLMGateway:
         delay = self._backoff.delay(failures)
         self._observer.on_retry(model_class, failure.outcome, delay)
         await self._clock.sleep(delay)
+
+
+def _started_record(request: LLMRequest, context: CallContext, attempt: int, worst_case: Decimal) -> LLMCallRecord:
+    return LLMCallRecord(
+        run_id=context.run_id,
+        task_id=context.task_id,
+        phase=context.phase,
+        role=context.role,
+        prompt_name=context.prompt_name,
+        prompt_version=context.prompt_version,
+        model=request.model,
+        attempt=attempt,
+        outcome="started",
+        worst_case_usd=worst_case,
+    )

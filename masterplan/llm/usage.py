@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from anthropic.types import Usage as SDKUsage
 
 from masterplan import models
+from masterplan.llm.tokens import estimate_tokens
 
 
 @dataclass(frozen=True)
@@ -23,18 +24,35 @@ class TokenUsage:
     output_tokens: int = 0
 
     @classmethod
-    def from_sdk(cls, usage: SDKUsage) -> TokenUsage:
-        """Reads the SDK's usage; writes without a TTL breakdown are 5-minute writes (the API default)."""
+    def from_sdk(cls, usage: SDKUsage | None) -> TokenUsage:
+        """Reads the SDK's usage; writes without a TTL breakdown are 5-minute writes (the API default).
+
+        A field the server left out (some Anthropic-compatible servers report no usage) reads as 0.
+        """
+        if usage is None:
+            return cls()
+        cache_creation = usage.cache_creation
         written = usage.cache_creation_input_tokens or 0
-        written_1h = usage.cache_creation.ephemeral_1h_input_tokens if usage.cache_creation else 0
-        if usage.cache_creation is not None:
-            written = max(written, usage.cache_creation.ephemeral_5m_input_tokens + written_1h)
+        written_1h = (cache_creation.ephemeral_1h_input_tokens or 0) if cache_creation else 0
+        if cache_creation is not None:
+            written = max(written, (cache_creation.ephemeral_5m_input_tokens or 0) + written_1h)
         return cls(
-            input_tokens=usage.input_tokens,
+            input_tokens=usage.input_tokens or 0,
             cache_write_5m_tokens=written - written_1h,
             cache_write_1h_tokens=written_1h,
             cache_read_tokens=usage.cache_read_input_tokens or 0,
-            output_tokens=usage.output_tokens,
+            output_tokens=usage.output_tokens or 0,
+        )
+
+    def estimated_where_missing(self, prompt_tokens: int, answer: str) -> TokenUsage:
+        """This usage with masterplan's own estimates where the server reported none.
+
+        For an answer whose usage says 0 input tokens (no real prompt is free): the prompt's estimate as
+        uncached input (nothing assumed cached), and the answer's text estimate when output is 0 too.
+        """
+        return TokenUsage(
+            input_tokens=prompt_tokens,
+            output_tokens=self.output_tokens or estimate_tokens(answer),
         )
 
     @property

@@ -68,6 +68,12 @@ class LLMMetrics(GatewayObserver):
             ["model", "block"],
             registry=registry,
         )
+        self.usage_estimated = Counter(
+            "masterplan_llm_usage_estimated_total",
+            "Answers whose server reported no input tokens, counted at masterplan's own token estimate",
+            ["model"],
+            registry=registry,
+        )
         self.budget_refusals = Counter(
             "masterplan_budget_refusals_total", "Calls not sent because they could exceed the budget", registry=registry
         )
@@ -84,6 +90,8 @@ class LLMMetrics(GatewayObserver):
                 self.tokens.labels(record.model, kind).inc(count)
         if record.cost_usd:
             self.cost.labels(record.model, record.phase).inc(float(record.cost_usd))
+        if record.usage_estimated:
+            self.usage_estimated.labels(record.model).inc()
         self.duration.labels(record.model).observe(record.latency_ms / 1000)
         if record.ttft_ms is not None:
             self.ttft.labels(record.model).observe(record.ttft_ms / 1000)

@@ -40,7 +40,7 @@ async def open_service(
         bus = bus or EventBus()
         # The gateway's audit records are written behind, with the run's other writes (see Journal.defer).
         journal = Journal(store, bus.publish)
-        gateway = LLMGateway(settings, recorder=journal.record_call, observer=observer)
+        gateway = LLMGateway(settings, recorder=journal.record_call, starter=journal.start_call, observer=observer)
         try:
             service = RunService(
                 store=store,

@@ -141,6 +141,8 @@ def render_report(
             counts=counts,
             calls=calls,
             failed_calls=sum(1 for call in calls if call.outcome != "ok"),
+            abandoned_calls=sum(1 for call in calls if call.outcome in ("started", "abandoned")),
+            estimated_calls=sum(1 for call in calls if call.usage_estimated),
             uncached_cost=sum((uncached(call) for call in calls), Decimal(0)),
             final_check=final_check,
             sandbox=sandbox,

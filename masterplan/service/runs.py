@@ -2,8 +2,10 @@
 
 Each active run is driven by one supervised background task. On start the
 service resumes every unfinished run from the store; on close it cancels the
-drivers, so a call in flight is abandoned and, being unrecorded as a result,
-made again when the run resumes — finished work is never paid for twice.
+drivers, so a call in flight is abandoned and, having no recorded result, made
+again when the run resumes — finished work is never paid for twice. The
+abandoned call's worst case stays counted as spent (its row says ``abandoned``):
+the provider may have billed it, and only it knows how much.
 
 While the store is unreachable a driver waits (``Backoff``), retrying, and then
 resumes its run from what the store holds, as after a restart: the journal has
@@ -172,7 +174,13 @@ class RunService:
         for run in runs:
             if run.status is RunStatus.AWAITING_ANSWERS or run.id in self._drivers:
                 continue
-            await self.journal.event(run.id, "run.resumed", {"status": run.status.value})
+            async with self.journal.write() as tx:
+                # Calls cut off by the stop are given up; their worst case stays in the run's reserve.
+                abandoned, worst_case = await tx.abandon_started_llm_calls(run.id)
+                data: dict[str, object] = {"status": run.status.value}
+                if abandoned:
+                    data.update(abandoned_calls=abandoned, abandoned_worst_case_usd=str(worst_case))
+                await tx.append_event(run.id, "run.resumed", data)
             self.start(run)
             resumed.append(run.id)
         return resumed
@@ -206,7 +214,8 @@ class RunService:
             cache_manager=self.cache_manager,
             journal=self.journal,
             settings=self.settings,
-            budget=RunBudget(run.budget_usd, run.cost_usd, run_id=run.id),
+            # Calls whose real usage is unknown (cut off by a stop) count at their worst case.
+            budget=RunBudget(run.budget_usd, run.cost_usd + run.reserved_usd, run_id=run.id),
             cache=cache,
             is_cancelled=cancel.is_set,
             short_prefixes=self.short_prefixes,

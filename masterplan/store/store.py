@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 from masterplan.models import (
@@ -183,22 +184,62 @@ class StoreTx:
     # ------------------------------------------------------------- llm calls
 
     async def record_llm_call(self, record: LLMCallRecord) -> LLMCallRecord:
-        """Append to the audit trail and add the call's usage and cost to its run."""
-        params = record.model_dump(exclude={"id", "cost_usd"})
-        row = await self._tx.fetch_one("insert_llm_call", **params, cost_nanousd=to_nano(record.cost_usd))
+        """Add the attempt to the audit trail and its usage and cost to its run.
+
+        A record with an ``id`` finishes the row ``start_llm_call`` wrote: its real usage replaces the
+        worst case, which leaves the run's reserve. A record without one is inserted as it is.
+        """
+        released = 0
+        if record.id is not None:
+            row = await self._tx.fetch_one("finish_started_llm_call", **_call_params(record))
+            if row is not None:
+                released = int(row["worst_case_nanousd"])
+        if record.id is None or row is None:
+            row = await self._tx.fetch_one("insert_accounted_llm_call", **_call_params(record))
+            assert row is not None
+            record = record.model_copy(update={"id": int(row["id"])})
         if record.run_id is not None:
             await self._tx.execute(
-                "add_run_usage",
+                "settle_run_usage",
                 id=record.run_id,
                 cost_nanousd=to_nano(record.cost_usd),
+                released_nanousd=released,
                 input_tokens=record.input_tokens,
                 cache_write_tokens=record.cache_write_tokens,
                 cache_read_tokens=record.cache_read_tokens,
                 output_tokens=record.output_tokens,
                 updated_at=utcnow(),
             )
+        return record
+
+    async def start_llm_call(self, record: LLMCallRecord) -> int:
+        """Write the attempt as ``started`` before it is sent, its worst case added to the run's reserve.
+
+        Until ``record_llm_call`` finishes the row (or ``abandon_started_llm_calls`` gives it up), the
+        worst case counts as spent for the run's budget, even across a crash. Returns the row's id.
+        """
+        started = record.model_copy(update={"outcome": "started", "cost_usd": Decimal(0)})
+        row = await self._tx.fetch_one("insert_accounted_llm_call", **_call_params(started))
         assert row is not None
-        return record.model_copy(update={"id": int(row["id"])})
+        if record.run_id is not None:
+            await self._tx.execute(
+                "reserve_run_spend", id=record.run_id, worst_case_nanousd=to_nano(record.worst_case_usd)
+            )
+        return int(row["id"])
+
+    async def abandon_started_llm_calls(self, run_id: str) -> tuple[int, Decimal]:
+        """Mark the run's ``started`` attempts ``abandoned`` (their answers will never be read).
+
+        For a run nobody drives any more (a resume after a stop or a crash). Their worst case stays in the
+        run's reserve: the provider may have billed them, and only it knows how much. Returns how many
+        there were and the sum of their worst cases.
+        """
+        rows = await self._tx.fetch_all(
+            "abandon_started_llm_calls",
+            run_id=run_id,
+            error="the service stopped before the answer arrived; its worst case stays counted as spent",
+        )
+        return len(rows), sum((from_nano(row["worst_case_nanousd"]) for row in rows), Decimal(0))
 
     async def list_llm_calls(self, run_id: str) -> list[LLMCallRecord]:
         rows = await self._tx.fetch_all("list_llm_calls", run_id=run_id)
@@ -321,6 +362,7 @@ def _run(row: Row) -> Run:
         status=RunStatus(row["status"]),
         budget_usd=from_nano(row["budget_nanousd"]),
         cost_usd=from_nano(row["cost_nanousd"]),
+        reserved_usd=from_nano(row["reserved_nanousd"]),
         usage=Usage(
             input_tokens=row["input_tokens"],
             cache_write_tokens=row["cache_write_tokens"],
@@ -370,9 +412,17 @@ def _task(row: Row) -> TaskState:
     )
 
 
+def _call_params(record: LLMCallRecord) -> dict[str, Any]:
+    params = record.model_dump(exclude={"cost_usd", "worst_case_usd"})
+    params.update(cost_nanousd=to_nano(record.cost_usd), worst_case_nanousd=to_nano(record.worst_case_usd))
+    return params
+
+
 def _llm_call(row: Row) -> LLMCallRecord:
     values = dict(row)
     values["cost_usd"] = from_nano(values.pop("cost_nanousd"))
+    values["worst_case_usd"] = from_nano(values.pop("worst_case_nanousd"))
+    values["usage_estimated"] = bool(values["usage_estimated"])
     return LLMCallRecord.model_validate(values)
 
 

@@ -98,6 +98,10 @@ class RunView(Schema):
     created_at: datetime
     updated_at: datetime
     cost_usd: float
+    reserved_usd: float = Field(
+        description="worst case of calls whose real usage is not known (in flight, or cut off when the service "
+        "stopped); it counts against the budget like spent money, and is not part of cost_usd"
+    )
     budget_usd: float
     usage: UsageView
     cache_read_share: float = Field(description="cache reads / all input tokens, 0..1")
@@ -116,6 +120,7 @@ class RunView(Schema):
             created_at=run.created_at,
             updated_at=run.updated_at,
             cost_usd=float(run.cost_usd),
+            reserved_usd=float(run.reserved_usd),
             budget_usd=float(run.budget_usd),
             usage=UsageView(**run.usage.model_dump()),
             cache_read_share=run.usage.cache_read_share,
@@ -191,14 +196,19 @@ class CallView(Schema):
     latency_ms: float
     ttft_ms: float | None
     attempt: int
-    outcome: CallOutcome
+    outcome: CallOutcome = Field(
+        description="started: sent, no answer yet; abandoned: the service stopped before the answer arrived"
+    )
     error: str | None
+    usage_estimated: bool = Field(description="the server reported no input tokens: the usage is our estimate")
+    worst_case_usd: float = Field(description="the most the attempt could cost (counted while started/abandoned)")
     created_at: datetime
 
     @classmethod
     def of(cls, call: LLMCallRecord) -> CallView:
         values = call.model_dump(exclude={"run_id", "cache_write_1h_tokens", "request_id"})
         values["cost_usd"] = float(call.cost_usd)
+        values["worst_case_usd"] = float(call.worst_case_usd)
         return cls(**values)
 
 

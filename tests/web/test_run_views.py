@@ -15,6 +15,7 @@ RUN_FIELDS = {
     "created_at",
     "updated_at",
     "cost_usd",
+    "reserved_usd",
     "budget_usd",
     "usage",
     "cache_read_share",
@@ -40,6 +41,7 @@ async def test_created_run_is_201_with_the_run_view_and_its_location(tmp_path: P
         assert run["status"] == "queued"
         assert run["budget_usd"] == 2.5
         assert run["cost_usd"] == 0
+        assert run["reserved_usd"] == 0
         assert run["tasks"] == {"total": 0, "completed": 0, "failed": 0, "skipped": 0, "pending": 0}
         assert run["workspace"] == str((tmp_path / "workspaces" / run["id"]).resolve())
         await app.wait_for_status(run["id"], {"awaiting_answers", "completed", "failed"})

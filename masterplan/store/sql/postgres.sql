@@ -53,16 +53,6 @@ UPDATE runs SET status = :status, error = :error, updated_at = :updated_at WHERE
 -- name: update_run_discovery
 UPDATE runs SET questions = :questions::jsonb, answers = :answers::jsonb, updated_at = :updated_at WHERE id = :id;
 
--- name: add_run_usage
-UPDATE runs SET
-    cost_nanousd = cost_nanousd + :cost_nanousd,
-    input_tokens = input_tokens + :input_tokens,
-    cache_write_tokens = cache_write_tokens + :cache_write_tokens,
-    cache_read_tokens = cache_read_tokens + :cache_read_tokens,
-    output_tokens = output_tokens + :output_tokens,
-    updated_at = :updated_at
-WHERE id = :id;
-
 -- name: next_event_seq
 UPDATE runs SET last_event_seq = last_event_seq + 1 WHERE id = :run_id RETURNING last_event_seq AS seq;
 
@@ -91,15 +81,6 @@ SELECT * FROM tasks WHERE run_id = :run_id ORDER BY position;
 
 -- name: count_tasks_by_status
 SELECT status, COUNT(*) AS tasks FROM tasks WHERE run_id = :run_id GROUP BY status;
-
--- name: insert_llm_call
-INSERT INTO llm_calls (run_id, task_id, phase, role, prompt_name, prompt_version, model, input_tokens,
-                       cache_write_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_nanousd,
-                       latency_ms, ttft_ms, attempt, outcome, error, request_id, created_at)
-VALUES (:run_id, :task_id, :phase, :role, :prompt_name, :prompt_version, :model, :input_tokens,
-        :cache_write_tokens, :cache_write_1h_tokens, :cache_read_tokens, :output_tokens, :cost_nanousd,
-        :latency_ms, :ttft_ms, :attempt, :outcome, :error, :request_id, :created_at)
-RETURNING id;
 
 -- name: list_llm_calls
 SELECT * FROM llm_calls WHERE run_id = :run_id ORDER BY id;
@@ -152,3 +133,53 @@ SELECT id, run_id, task_id, text, files, created_at FROM learnings
 WHERE search @@ websearch_to_tsquery('english', :terms) AND run_id <> :exclude_run_id
 ORDER BY ts_rank(search, websearch_to_tsquery('english', :terms)) DESC, id DESC
 LIMIT :limit;
+
+-- name: insert_accounted_llm_call
+INSERT INTO llm_calls (run_id, task_id, phase, role, prompt_name, prompt_version, model, input_tokens,
+                       cache_write_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_nanousd,
+                       latency_ms, ttft_ms, attempt, outcome, error, request_id, usage_estimated,
+                       worst_case_nanousd, created_at)
+VALUES (:run_id, :task_id, :phase, :role, :prompt_name, :prompt_version, :model, :input_tokens,
+        :cache_write_tokens, :cache_write_1h_tokens, :cache_read_tokens, :output_tokens, :cost_nanousd,
+        :latency_ms, :ttft_ms, :attempt, :outcome, :error, :request_id, :usage_estimated,
+        :worst_case_nanousd, :created_at)
+RETURNING id;
+
+-- name: finish_started_llm_call
+-- The answer of a 'started' (or, after a race with a resume, 'abandoned') attempt arrived: its real usage
+-- replaces the worst case. Returns the worst case to release from the run's reserve; no row: nothing to finish.
+UPDATE llm_calls SET
+    input_tokens = :input_tokens,
+    cache_write_tokens = :cache_write_tokens,
+    cache_write_1h_tokens = :cache_write_1h_tokens,
+    cache_read_tokens = :cache_read_tokens,
+    output_tokens = :output_tokens,
+    cost_nanousd = :cost_nanousd,
+    latency_ms = :latency_ms,
+    ttft_ms = :ttft_ms,
+    outcome = :outcome,
+    error = :error,
+    request_id = :request_id,
+    usage_estimated = :usage_estimated,
+    created_at = :created_at
+WHERE id = :id AND outcome IN ('started', 'abandoned')
+RETURNING worst_case_nanousd;
+
+-- name: settle_run_usage
+UPDATE runs SET
+    cost_nanousd = cost_nanousd + :cost_nanousd,
+    reserved_nanousd = reserved_nanousd - :released_nanousd,
+    input_tokens = input_tokens + :input_tokens,
+    cache_write_tokens = cache_write_tokens + :cache_write_tokens,
+    cache_read_tokens = cache_read_tokens + :cache_read_tokens,
+    output_tokens = output_tokens + :output_tokens,
+    updated_at = :updated_at
+WHERE id = :id;
+
+-- name: reserve_run_spend
+UPDATE runs SET reserved_nanousd = reserved_nanousd + :worst_case_nanousd WHERE id = :id;
+
+-- name: abandon_started_llm_calls
+UPDATE llm_calls SET outcome = 'abandoned', error = :error
+WHERE run_id = :run_id AND outcome = 'started'
+RETURNING worst_case_nanousd;

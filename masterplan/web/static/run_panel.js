@@ -41,7 +41,9 @@ export class RunPanel {
     const set = (name, text) => {
       this.totals.querySelector(`[data-total="${name}"]`).textContent = text;
     };
-    set("cost", usd(run.cost_usd));
+    // Calls whose usage is unknown (cut off by a stop of the service) count at their worst case.
+    const reserved = Number(run.reserved_usd ?? 0);
+    set("cost", usd(run.cost_usd) + (reserved > 0 ? ` + ${usd(reserved)} unknown (worst case)` : ""));
     set("budget", run.budget_usd == null ? "–" : usd(run.budget_usd, 2));
     set("cache-read-share", percent(run.cache_read_share ?? 0));
     for (const kind of TOKEN_KINDS) {
