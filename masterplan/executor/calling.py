@@ -171,7 +171,7 @@ class PhaseCaller:
         accept: Callable[[T], Awaitable[str | None]] | None = None,
         watcher: AnswerWatcher | None = None,
     ) -> CallResult[T]:
-        """Re-asks an unusable answer with its problem as feedback; the cost covers every call made.
+        """Re-asks an unusable answer with its problem as feedback; the cost and ``calls`` cover every call made.
 
         An answer is unusable when it does not parse into ``schema`` or when ``accept`` returns
         why it cannot be used (invalid files, say); it is asked at most 1 + the phase's retries times.
@@ -179,7 +179,9 @@ class PhaseCaller:
         attempts = await self.attempts_allowed(phase)
         total = Decimal(0)
         ask_tail = tail
+        calls = 0
         for _ in range(attempts):
+            calls += 1
             result = await self.call(
                 phase,
                 schema,
@@ -197,7 +199,7 @@ class PhaseCaller:
             if result.value is not None:
                 break
             ask_tail = tail + "\n" + tagged("feedback", "\n" + (result.feedback or "") + "\n")
-        return dataclasses.replace(result, cost_usd=total)
+        return dataclasses.replace(result, cost_usd=total, calls=calls)
 
     def _record(self, result: LLMResult[T], phase: str, task_id: str | None, spent_before: Decimal) -> None:
         """The call's event (and what it revealed: short cache prefixes, the budget warning), written behind."""

@@ -40,6 +40,8 @@ class CallResult(Generic[T]):
     """One line for people (logs, run errors): what was wrong with the answer."""
     text: str = ""
     """The answer as the model wrote it."""
+    calls: int = 1
+    """How many answers were asked for: re-asks after an unusable answer count, transport retries do not."""
 
 
 class Caller(Protocol):

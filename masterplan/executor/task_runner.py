@@ -68,6 +68,8 @@ class TaskRunner:
         """The run ends with this task unfinished: it goes back to pending, with what stopped it."""
         async with self.ctx.journal.write() as tx:
             current = await tx.get_task(state.run_id, state.task_id)
+            if current.status is TaskStatus.COMPLETED:
+                return  # its work passed its checks before the run stopped (a review that could not be made)
             await tx.update_task(current.model_copy(update={"status": TaskStatus.PENDING, "output": None}))
             await tx.append_event(
                 state.run_id,
@@ -76,13 +78,19 @@ class TaskRunner:
             )
 
     async def _attempts(self, state: TaskState) -> TaskState:
+        """Rounds of answer, checks and review; ``state.attempts`` counts every answer asked for on the way.
+
+        A round's re-asks (unparsable answers, invalid files) are attempts too, so the limit is on rounds.
+        """
         feedback: str | None = None
         qa_rounds = 0
+        rounds = 0
         limit = self.max_attempts
-        while state.attempts < limit:
+        while rounds < limit:
+            rounds += 1
             state, attempt = await self._attempt(state, feedback)
             if attempt.output is not None:
-                report = await self._review(state, attempt) if qa_rounds < QA_ROUNDS else None
+                report = await self._reviewed(state, attempt) if qa_rounds < QA_ROUNDS else None
                 if report is None or accepted(report):
                     return await self._complete(state, attempt)
                 qa_rounds += 1
@@ -92,10 +100,24 @@ class TaskRunner:
             feedback = attempt.feedback
             await self.ctx.journal.event(
                 state.run_id,
-                "task.retry" if state.attempts < limit else "task.attempt_failed",
+                "task.retry" if rounds < limit else "task.attempt_failed",
                 {"task_id": state.task_id, "attempt": state.attempts, "cause": _clip(feedback or "", 500)},
             )
         return await self._fail(state, feedback or "no usable answer")
+
+    async def _reviewed(self, state: TaskState, attempt: Attempt) -> QAReport | None:
+        """The QA review of work that passed its checks. If the review cannot be made (the call refused, the
+        budget spent, the run cancelled), the work is kept: the task completes unreviewed, then the run stops."""
+        try:
+            return await self._review(state, attempt)
+        except (BudgetExceeded, RunCancelled, LLMCallFailed) as error:
+            await self._complete(state, attempt)
+            await self.ctx.journal.event(
+                state.run_id,
+                "qa.unreviewed",
+                {"task_id": state.task_id, "cause": f"{type(error).__name__}: {_clip(str(error), 300)}"},
+            )
+            raise
 
     async def rework(self, state: TaskState, feedback: str) -> TaskState:
         """One more developer round for a completed task that QA sent back; a failed round changes nothing."""
@@ -204,7 +226,11 @@ class TaskRunner:
             if precheck is not None:
                 precheck.discard()
         state = state.model_copy(
-            update={"attempts": state.attempts + 1, "model": result.model, "cost_usd": state.cost_usd + result.cost_usd}
+            update={
+                "attempts": state.attempts + result.calls,
+                "model": result.model,
+                "cost_usd": state.cost_usd + result.cost_usd,
+            }
         )
         if persist:
             state = state.model_copy(update={"output": result.value})

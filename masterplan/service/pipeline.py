@@ -8,6 +8,7 @@ before the next begins; nothing finished is asked of the model again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from decimal import Decimal
 
 import orjson
@@ -19,7 +20,7 @@ from masterplan.executor.gitrepo import GitRepo
 from masterplan.executor.plan_execution import PlanExecution
 from masterplan.executor.tags import canonical_json
 from masterplan.llm.budget import BudgetExceeded
-from masterplan.llm.errors import LLMCallFailed
+from masterplan.llm.errors import LLMCallFailed, LLMRequestRejected
 from masterplan.llm.pricing import PriceTable
 from masterplan.llm.usage import TokenUsage
 from masterplan.models import (
@@ -28,6 +29,7 @@ from masterplan.models import (
     InvalidTransition,
     LLMCallRecord,
     RunStatus,
+    TaskState,
     TaskStatus,
 )
 from masterplan.service.discovery import run_discovery, stored_discovery
@@ -57,8 +59,10 @@ class RunPipeline:
             await self._stop(ctx, RunStatus.BUDGET_EXCEEDED, message, needed=str(error.needed))
         except RunCancelled:
             await self._stop(ctx, RunStatus.CANCELLED, "cancelled by request")
-        except (PhaseFailed, LLMCallFailed) as error:
+        except PhaseFailed as error:
             await self._stop(ctx, RunStatus.FAILED, str(error))
+        except LLMCallFailed as error:
+            await self._stop(ctx, RunStatus.FAILED, describe_call_failure(error))
 
     async def _advance(self, ctx: RunContext) -> None:
         while True:
@@ -89,13 +93,15 @@ class RunPipeline:
             ctx.run, _ = await tx.transition_run(ctx.run.id, target)
 
     async def _stop(self, ctx: RunContext, target: RunStatus, error: str, **data: str) -> None:
+        """End the run early; its documents (REPORT.md saying why, and whatever came before) join the workspace."""
         try:
             async with ctx.journal.write() as tx:
                 ctx.run, _ = await tx.transition_run(ctx.run.id, target, error=error, data=data)
         except InvalidTransition:
             logger.info("run %s already ended; not moving it to %s", ctx.run.id, target)
             return
-        await self._write_report(ctx)
+        git = GitRepo(ctx.workspace.root) if ctx.run.options.git else None
+        await self._write_documents(ctx, None, ctx.run.status, git, final_tree=False)
 
     async def _require_discovery(self, ctx: RunContext) -> DiscoveryDocument:
         document = await stored_discovery(ctx)
@@ -136,9 +142,7 @@ class RunPipeline:
         states = await PlanExecution(ctx, plan, git).run()
         await ctx.journal.settle(ctx.run.id)  # a lost write of the run fails it here, not silently
         final = await self._final_check(ctx) if any(state.status is TaskStatus.COMPLETED for state in states) else None
-        completed = sum(1 for state in states if state.status is TaskStatus.COMPLETED)
-        target = RunStatus.COMPLETED if completed else RunStatus.FAILED
-        error = None if completed else "no task completed"
+        target, error = execution_outcome(states, final)
         await self._write_documents(ctx, final, target, git)
         async with ctx.journal.write() as tx:
             ctx.run, _ = await tx.transition_run(
@@ -146,9 +150,9 @@ class RunPipeline:
                 target,
                 error=error,
                 data={
-                    "completed": completed,
-                    "failed": sum(1 for state in states if state.status is TaskStatus.FAILED),
-                    "skipped": sum(1 for state in states if state.status is TaskStatus.SKIPPED),
+                    "completed": _count(states, TaskStatus.COMPLETED),
+                    "failed": _count(states, TaskStatus.FAILED),
+                    "skipped": _count(states, TaskStatus.SKIPPED),
                     "final_check": None if final is None else final.passed,
                 },
             )
@@ -180,17 +184,14 @@ class RunPipeline:
             return call.cost_usd
         return self.prices.get(call.model).uncached_cost(TokenUsage.from_record(call))
 
-    async def _write_report(self, ctx: RunContext, final: FinalCheck | None = None) -> None:
-        report = await self._report(ctx, final, ctx.run.status)
-        async with ctx.journal.write() as tx:
-            await tx.put_artifact(Artifact(run_id=ctx.run.id, name="REPORT.md", content=report))
-
     async def _write_documents(
         self,
         ctx: RunContext,
         final: FinalCheck | None,
         status: RunStatus,
         git: GitRepo | None,
+        *,
+        final_tree: bool = True,
     ) -> None:
         report = await self._report(ctx, final, status)
         async with ctx.journal.write() as tx:
@@ -199,11 +200,52 @@ class RunPipeline:
             rendered = [name for name, artifact in documents.items() if artifact is not None]
             await tx.append_event(ctx.run.id, "documents.rendered", {"names": rendered})
         async with ctx.workspace_lock:
+            ctx.workspace.ensure()  # a run that stopped before its first task still gets its report
             for name, artifact in documents.items():
                 if artifact is not None:
                     (ctx.workspace.root / name).write_text(artifact.content, encoding="utf-8")
-            if git is not None and git.available:
-                await git.commit_all("masterplan: discovery, plan and report")
+            if git is not None and git.available and (ctx.workspace.root / ".git").is_dir():
+                # A run that stopped early commits only its documents: the rest of the work tree is no
+                # finished task's. A run whose tasks all ended commits the tree as it is.
+                await git.commit_all("masterplan: discovery, plan and report", None if final_tree else rendered)
+
+
+def execution_outcome(states: Sequence[TaskState], final: FinalCheck | None) -> tuple[RunStatus, str | None]:
+    """How a run whose tasks all ended is reported: ``completed`` only when nothing failed or was left out.
+
+    ``completed_with_failures`` when some tasks completed but others failed or were skipped, or the final
+    check over the whole workspace failed; ``failed`` when no task completed. The error says which.
+    """
+    if not any(state.status is TaskStatus.COMPLETED for state in states):
+        return RunStatus.FAILED, "no task completed"
+    problems = [
+        f"{len(ids)} task{'s' if len(ids) > 1 else ''} {status.value} ({', '.join(ids)})"
+        for status in (TaskStatus.FAILED, TaskStatus.SKIPPED)
+        if (ids := [state.task_id for state in states if state.status is status])
+    ]
+    if final is not None and not final.passed:
+        problems.append(f"the final check failed (`{final.command}`)")
+    if problems:
+        return RunStatus.COMPLETED_WITH_FAILURES, "; ".join(problems)
+    return RunStatus.COMPLETED, None
+
+
+def describe_call_failure(error: LLMCallFailed) -> str:
+    """The failure with the call it ended: which phase, for which task, on which model.
+
+    The gateway's message says what the server answered (``HTTP 404 not_found_error: ...``), not which of
+    the run's calls it was; the audit records of the call do.
+    """
+    if not error.records:
+        return str(error)
+    record = error.records[-1]
+    task = f" of task {record.task_id}" if record.task_id else ""
+    refused = "was refused" if isinstance(error, LLMRequestRejected) else "failed"
+    return f"the {record.phase} call{task} to {record.model} {refused}: {error}"
+
+
+def _count(states: Sequence[TaskState], status: TaskStatus) -> int:
+    return sum(1 for state in states if state.status is status)
 
 
 def _json_list(text: str) -> list[object]:
