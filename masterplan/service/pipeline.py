@@ -93,15 +93,19 @@ class RunPipeline:
             ctx.run, _ = await tx.transition_run(ctx.run.id, target)
 
     async def _stop(self, ctx: RunContext, target: RunStatus, error: str, **data: str) -> None:
-        """End the run early; its documents (REPORT.md saying why, and whatever came before) join the workspace."""
+        """End the run early. Its documents (REPORT.md saying why, and whatever came before) are written into
+        the workspace first, uncommitted, so that the terminal ``run.status`` stays the run's last event."""
+        async with ctx.journal.read() as tx:
+            current = await tx.require_run(ctx.run.id)
+        if current.status.is_terminal:
+            logger.info("run %s already ended; not moving it to %s", ctx.run.id, target)
+            return
+        await self._write_documents(ctx, None, target, None, error=error)
         try:
             async with ctx.journal.write() as tx:
                 ctx.run, _ = await tx.transition_run(ctx.run.id, target, error=error, data=data)
         except InvalidTransition:
             logger.info("run %s already ended; not moving it to %s", ctx.run.id, target)
-            return
-        git = GitRepo(ctx.workspace.root) if ctx.run.options.git else None
-        await self._write_documents(ctx, None, ctx.run.status, git, final_tree=False)
 
     async def _require_discovery(self, ctx: RunContext) -> DiscoveryDocument:
         document = await stored_discovery(ctx)
@@ -143,7 +147,7 @@ class RunPipeline:
         await ctx.journal.settle(ctx.run.id)  # a lost write of the run fails it here, not silently
         final = await self._final_check(ctx) if any(state.status is TaskStatus.COMPLETED for state in states) else None
         target, error = execution_outcome(states, final)
-        await self._write_documents(ctx, final, target, git)
+        await self._write_documents(ctx, final, target, git, error=error)
         async with ctx.journal.write() as tx:
             ctx.run, _ = await tx.transition_run(
                 ctx.run.id,
@@ -171,12 +175,12 @@ class RunPipeline:
         )
         return FinalCheck(command=" && ".join(commands), passed=passed)
 
-    async def _report(self, ctx: RunContext, final: FinalCheck | None, status: RunStatus) -> str:
+    async def _report(self, ctx: RunContext, final: FinalCheck | None, status: RunStatus, error: str | None) -> str:
         async with ctx.journal.read() as tx:
             run = await tx.require_run(ctx.run.id)
             tasks = await tx.list_tasks(run.id)
             calls = await tx.list_llm_calls(run.id)
-        shown = run.model_copy(update={"status": status}) if not run.status.is_terminal else run
+        shown = run.model_copy(update={"status": status, "error": error}) if not run.status.is_terminal else run
         return render_report(shown, tasks, calls, uncached=self._uncached_cost, final_check=final)
 
     def _uncached_cost(self, call: LLMCallRecord) -> Decimal:
@@ -191,9 +195,9 @@ class RunPipeline:
         status: RunStatus,
         git: GitRepo | None,
         *,
-        final_tree: bool = True,
+        error: str | None,
     ) -> None:
-        report = await self._report(ctx, final, status)
+        report = await self._report(ctx, final, status, error)
         async with ctx.journal.write() as tx:
             await tx.put_artifact(Artifact(run_id=ctx.run.id, name="REPORT.md", content=report))
             documents = {name: await tx.get_artifact(ctx.run.id, name) for name in DOCUMENTS}
@@ -204,10 +208,8 @@ class RunPipeline:
             for name, artifact in documents.items():
                 if artifact is not None:
                     (ctx.workspace.root / name).write_text(artifact.content, encoding="utf-8")
-            if git is not None and git.available and (ctx.workspace.root / ".git").is_dir():
-                # A run that stopped early commits only its documents: the rest of the work tree is no
-                # finished task's. A run whose tasks all ended commits the tree as it is.
-                await git.commit_all("masterplan: discovery, plan and report", None if final_tree else rendered)
+            if git is not None and git.available:
+                await git.commit_all("masterplan: discovery, plan and report")
 
 
 def execution_outcome(states: Sequence[TaskState], final: FinalCheck | None) -> tuple[RunStatus, str | None]:
