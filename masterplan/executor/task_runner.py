@@ -16,9 +16,10 @@ from typing import Any
 
 from masterplan.executor.checks import CheckResult, run_checks
 from masterplan.executor.context import RunCancelled, RunContext
-from masterplan.executor.gitrepo import GitRepo
+from masterplan.executor.gitrepo import GitRepo, task_commit_message
 from masterplan.executor.journal import JournalTx
 from masterplan.executor.precheck import SyntaxPrecheck
+from masterplan.executor.recovery import CommitLedger
 from masterplan.executor.syntax import syntax_problems
 from masterplan.executor.tags import canonical_json, file_tags, tag
 from masterplan.executor.workspace import FileProblem
@@ -47,6 +48,8 @@ class TaskRunner:
         self.ctx = ctx
         self.git = git
         self.max_attempts = max_attempts
+        self.commits = CommitLedger()
+        """The task commits the history already holds, as recovery found them after a restart."""
 
     async def skip(self, state: TaskState, reason: str) -> TaskState:
         async with self.ctx.journal.write() as tx:
@@ -348,14 +351,23 @@ class TaskRunner:
         self.ctx.journal.defer(state.run_id, record)
 
     async def _commit(self, git: GitRepo, state: TaskState, output: TaskOutput) -> None:
-        """Commit the task's own files while the next call is already under way (the caller took the lock)."""
+        """Commit the task's own files while the next call is already under way (the caller took the lock).
+
+        A task committed before a crash whose completion was not stored yet is done again from its stored
+        answer; its files are then as committed, and its earlier commit stands instead of an empty one.
+        """
+        earlier = self.commits.latest.pop(state.task_id, None)
         try:
             sha = await git.commit_all(
-                f"{state.task_id}: {state.definition.title}", [f.path for f in output.files], allow_empty=True
+                task_commit_message(state.task_id, state.definition.title),
+                [f.path for f in output.files],
+                allow_empty=earlier is None,
             )
         finally:
             self.ctx.workspace_lock.release()
-        if sha is not None:
+        sha = sha or earlier
+        if sha is not None and sha not in self.commits.recorded:
+            self.commits.recorded.add(sha)
             await self.ctx.journal.event(state.run_id, "task.committed", {"task_id": state.task_id, "commit": sha})
 
     async def _fail(self, state: TaskState, cause: str) -> TaskState:
