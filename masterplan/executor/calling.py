@@ -170,18 +170,18 @@ class PhaseCaller:
         escalate: bool = False,
         accept: Callable[[T], Awaitable[str | None]] | None = None,
         watcher: AnswerWatcher | None = None,
+        on_answer: Callable[[CallResult[T]], None] | None = None,
     ) -> CallResult[T]:
-        """Re-asks an unusable answer with its problem as feedback; the cost and ``calls`` cover every call made.
+        """Re-asks an unusable answer with its problem as feedback; the cost covers every call made.
 
         An answer is unusable when it does not parse into ``schema`` or when ``accept`` returns
         why it cannot be used (invalid files, say); it is asked at most 1 + the phase's retries times.
+        ``on_answer`` sees each call's own result as it arrives (before the next call is sent).
         """
         attempts = await self.attempts_allowed(phase)
         total = Decimal(0)
         ask_tail = tail
-        calls = 0
         for _ in range(attempts):
-            calls += 1
             result = await self.call(
                 phase,
                 schema,
@@ -192,6 +192,8 @@ class PhaseCaller:
                 watcher=watcher,
             )
             total += result.cost_usd
+            if on_answer is not None:
+                on_answer(result)
             if result.value is not None and accept is not None:
                 problem = await accept(result.value)
                 if problem is not None:
@@ -199,7 +201,7 @@ class PhaseCaller:
             if result.value is not None:
                 break
             ask_tail = tail + "\n" + tagged("feedback", "\n" + (result.feedback or "") + "\n")
-        return dataclasses.replace(result, cost_usd=total, calls=calls)
+        return dataclasses.replace(result, cost_usd=total)
 
     def _record(self, result: LLMResult[T], phase: str, task_id: str | None, spent_before: Decimal) -> None:
         """The call's event (and what it revealed: short cache prefixes, the budget warning), written behind."""

@@ -40,8 +40,6 @@ class CallResult(Generic[T]):
     """One line for people (logs, run errors): what was wrong with the answer."""
     text: str = ""
     """The answer as the model wrote it."""
-    calls: int = 1
-    """How many answers were asked for: re-asks after an unusable answer count, transport retries do not."""
 
 
 class Caller(Protocol):
@@ -70,6 +68,7 @@ class Caller(Protocol):
         escalate: bool = False,
         accept: Callable[[T], Awaitable[str | None]] | None = None,
         watcher: AnswerWatcher | None = None,
+        on_answer: Callable[[CallResult[T]], None] | None = None,
     ) -> CallResult[T]:
         """``call``, asked again with the problem as ``<feedback>`` up to the phase's ``retries`` times.
 

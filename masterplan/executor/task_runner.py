@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from masterplan.executor.checks import CheckResult, run_checks
-from masterplan.executor.context import RunCancelled, RunContext
+from masterplan.executor.context import CallResult, RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo, task_commit_message
 from masterplan.executor.journal import JournalTx
 from masterplan.executor.precheck import SyntaxPrecheck
@@ -204,6 +204,21 @@ class TaskRunner:
         escalate = state.attempts > 0
         precheck = SyntaxPrecheck(self.ctx.compile_pool) if self.ctx.compile_pool is not None else None
 
+        # A new answer replaces the stored one (a rework keeps the completed output until its answer passes).
+        asked = state.model_copy(update={"output": None}) if persist else state
+
+        def count(answer: CallResult[TaskOutput]) -> None:
+            # Every answer is an attempt, stored before the next call leaves: a crash never loses the count.
+            nonlocal asked
+            asked = asked.model_copy(
+                update={
+                    "attempts": asked.attempts + 1,
+                    "model": answer.model,
+                    "cost_usd": asked.cost_usd + answer.cost_usd,
+                }
+            )
+            self._defer_update(asked, None, None)
+
         async def accept(output: TaskOutput) -> str | None:
             problems = await self._file_problems(output, precheck)
             if problems is not None:
@@ -224,17 +239,12 @@ class TaskRunner:
                 escalate=escalate,
                 accept=accept,
                 watcher=precheck,
+                on_answer=count,
             )
         finally:
             if precheck is not None:
                 precheck.discard()
-        state = state.model_copy(
-            update={
-                "attempts": state.attempts + result.calls,
-                "model": result.model,
-                "cost_usd": state.cost_usd + result.cost_usd,
-            }
-        )
+        state = asked
         if persist:
             state = state.model_copy(update={"output": result.value})
         invalid = (
