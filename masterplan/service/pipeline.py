@@ -100,7 +100,12 @@ class RunPipeline:
         if current.status.is_terminal:
             logger.info("run %s already ended; not moving it to %s", ctx.run.id, target)
             return
-        await self._write_documents(ctx, None, target, None, error=error)
+        try:
+            await self._write_documents(ctx, None, target, None, error=error)
+        except OSError as problem:  # the report is stored all the same (GET /runs/{id}/artifacts/REPORT.md)
+            logger.warning(
+                "run %s: its documents could not be written into %s: %s", ctx.run.id, ctx.run.workspace, problem
+            )
         try:
             async with ctx.journal.write() as tx:
                 ctx.run, _ = await tx.transition_run(ctx.run.id, target, error=error, data=data)
