@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
@@ -19,7 +20,7 @@ from masterplan.llm.errors import GatewayConfigError
 from masterplan.llm.lifecycle import ModelRetired
 from masterplan.llm.pricing import UnknownModel
 from masterplan.logs import configure_logging
-from masterplan.models import Run, RunOptions, RunRequest, RunStatus
+from masterplan.models import TERMINAL_STATUSES, Run, RunOptions, RunRequest, RunStatus
 from masterplan.service.assembly import open_service
 from masterplan.service.errors import WorkspaceUnavailable
 from masterplan.service.runs import RunService
@@ -34,6 +35,12 @@ NO_KEY = (
     "or pass --sim to rehearse against the built-in simulator"
 )
 SIM_KEY = "sim-key"
+
+REPORT = "REPORT.md"
+SUCCESS = frozenset({RunStatus.COMPLETED, RunStatus.AWAITING_ANSWERS})
+"""The statuses a ``run`` or ``watch`` exits 0 with; ``completed_with_failures`` is not one of them."""
+UNSUCCESSFUL = frozenset({RunStatus.FAILED, RunStatus.COMPLETED_WITH_FAILURES})
+"""The statuses that make ``resume`` exit 1 (a cancelled or budget-stopped run ended as asked)."""
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -122,7 +129,10 @@ def _print_summary(run: Run) -> None:
         f"cache-read share {run.usage.cache_read_share:.1%}, workspace {run.workspace}"
     )
     if run.error:
-        print(f"error: {run.error}")
+        print(f"{'problems' if run.status is RunStatus.COMPLETED_WITH_FAILURES else 'error'}: {run.error}")
+    report = Path(run.workspace) / REPORT
+    if report.is_file():
+        print(f"report: {report}")
     if run.status is RunStatus.AWAITING_ANSWERS:
         print("the run waits for answers to its questions: use --auto-answer, or answer over the HTTP API")
 
@@ -148,7 +158,7 @@ async def run_command(args: argparse.Namespace, settings: Settings) -> int:
         service = await stack.enter_async_context(open_service(settings))
         run = await _follow(service, await service.create(request))
     _print_summary(run)
-    return 0 if run.status in (RunStatus.COMPLETED, RunStatus.AWAITING_ANSWERS) else 1
+    return 0 if run.status in SUCCESS else 1
 
 
 def _token(settings: Settings) -> str | None:
@@ -164,8 +174,10 @@ async def _watch_remote(client: MasterplanClient, run_id: str) -> int:
         f"cache-read share {run['cache_read_share']:.1%}, workspace {run['workspace']}"
     )
     if run.get("error"):
-        print(f"error: {run['error']}")
-    return 0 if run["status"] in ("completed", "awaiting_answers") else 1
+        print(f"{'problems' if run['status'] == RunStatus.COMPLETED_WITH_FAILURES else 'error'}: {run['error']}")
+    if run["status"] in TERMINAL_STATUSES:
+        print(f"report: {client.base_url}/runs/{run['id']}/artifacts/{REPORT}")
+    return 0 if run["status"] in SUCCESS else 1
 
 
 async def _run_on_server(server: str, request: RunRequest, settings: Settings, *, watch: bool) -> int:
@@ -197,7 +209,7 @@ async def resume_command(args: argparse.Namespace, settings: Settings) -> int:
         runs = [await _follow(service, await service.get(run_id)) for run_id in resumed]
     for run in runs:
         _print_summary(run)
-    return 0 if all(run.status is not RunStatus.FAILED for run in runs) else 1
+    return 0 if all(run.status not in UNSUCCESSFUL for run in runs) else 1
 
 
 def is_loopback(host: str) -> bool:

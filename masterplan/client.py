@@ -18,7 +18,7 @@ import orjson
 
 from masterplan.models import Event, RunRequest
 
-TERMINAL = frozenset({"completed", "failed", "cancelled", "budget_exceeded"})
+TERMINAL = frozenset({"completed", "completed_with_failures", "failed", "cancelled", "budget_exceeded"})
 RECONNECT_DELAY_S = 0.5
 MAX_RECONNECTS = 50
 

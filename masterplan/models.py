@@ -50,6 +50,8 @@ class RunStatus(enum.StrEnum):
     PLANNING = "planning"
     EXECUTING = "executing"
     COMPLETED = "completed"
+    COMPLETED_WITH_FAILURES = "completed_with_failures"
+    """Execution ended with some work done, but tasks failed or were skipped, or the final check failed."""
     FAILED = "failed"
     CANCELLED = "cancelled"
     BUDGET_EXCEEDED = "budget_exceeded"
@@ -59,7 +61,15 @@ class RunStatus(enum.StrEnum):
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.BUDGET_EXCEEDED})
+TERMINAL_STATUSES = frozenset(
+    {
+        RunStatus.COMPLETED,
+        RunStatus.COMPLETED_WITH_FAILURES,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+        RunStatus.BUDGET_EXCEEDED,
+    }
+)
 
 _STOPS = {RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.BUDGET_EXCEEDED}
 ALLOWED_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
@@ -68,8 +78,9 @@ ALLOWED_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     # Answers arrive: discovery resumes with pass 3 (the domain model).
     RunStatus.AWAITING_ANSWERS: frozenset({RunStatus.DISCOVERING, *_STOPS}),
     RunStatus.PLANNING: frozenset({RunStatus.EXECUTING, *_STOPS}),
-    RunStatus.EXECUTING: frozenset({RunStatus.COMPLETED, *_STOPS}),
+    RunStatus.EXECUTING: frozenset({RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_FAILURES, *_STOPS}),
     RunStatus.COMPLETED: frozenset(),
+    RunStatus.COMPLETED_WITH_FAILURES: frozenset(),
     RunStatus.FAILED: frozenset(),
     RunStatus.CANCELLED: frozenset(),
     RunStatus.BUDGET_EXCEEDED: frozenset(),

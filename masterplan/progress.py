@@ -24,6 +24,7 @@ _FORMATS: dict[str, Formatter] = {
     "task.retry": lambda d: f"task {d['task_id']} retrying: {_headline(d['cause'])}",
     "task.failed": lambda d: f"task {d['task_id']} failed: {_headline(d['cause'])}",
     "task.skipped": lambda d: f"task {d['task_id']} skipped: {d['reason']}",
+    "qa.unreviewed": lambda d: f"task {d['task_id']} completed without its QA review: {_headline(d['cause'])}",
     "budget.warning": lambda d: f"budget: ${float(d['spent_usd']):.2f} of ${float(d['budget_usd']):.2f} spent",
     "check.final": lambda d: f"final check {'passed' if d['passed'] else 'failed'}: {d['command']}",
     "run.resumed": lambda d: f"run resumed from {d['status']}",

@@ -16,9 +16,10 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from masterplan.models import Event
+from masterplan.models import TERMINAL_STATUSES, Event
 from masterplan.progress import describe
 
+RUN_ENDS = frozenset(status.value for status in TERMINAL_STATUSES)
 TASK_ENDS = {"task.completed": "completed", "task.failed": "failed", "task.skipped": "skipped"}
 
 
@@ -59,7 +60,7 @@ class RunProgress:
 
     @property
     def done(self) -> bool:
-        return self.status in {"completed", "failed", "cancelled", "budget_exceeded", "awaiting_answers"}
+        return self.status in {*RUN_ENDS, "awaiting_answers"}
 
 
 class ProgressView:

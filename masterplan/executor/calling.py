@@ -171,11 +171,13 @@ class PhaseCaller:
         escalate: bool = False,
         accept: Callable[[T], Awaitable[str | None]] | None = None,
         watcher: AnswerWatcher | None = None,
+        on_answer: Callable[[CallResult[T]], None] | None = None,
     ) -> CallResult[T]:
         """Re-asks an unusable answer with its problem as feedback; the cost covers every call made.
 
         An answer is unusable when it does not parse into ``schema`` or when ``accept`` returns
         why it cannot be used (invalid files, say); it is asked at most 1 + the phase's retries times.
+        ``on_answer`` sees each call's own result as it arrives (before the next call is sent).
         """
         attempts = await self.attempts_allowed(phase)
         total = Decimal(0)
@@ -191,6 +193,8 @@ class PhaseCaller:
                 watcher=watcher,
             )
             total += result.cost_usd
+            if on_answer is not None:
+                on_answer(result)
             if result.value is not None and accept is not None:
                 problem = await accept(result.value)
                 if problem is not None:

@@ -69,6 +69,7 @@ class Caller(Protocol):
         escalate: bool = False,
         accept: Callable[[T], Awaitable[str | None]] | None = None,
         watcher: AnswerWatcher | None = None,
+        on_answer: Callable[[CallResult[T]], None] | None = None,
     ) -> CallResult[T]:
         """``call``, asked again with the problem as ``<feedback>`` up to the phase's ``retries`` times.
 

@@ -38,6 +38,21 @@ _FORCED_OPTIONS = (
 )
 
 
+TASK_TRAILER = "Masterplan-Task"
+"""The trailer naming the task a commit belongs to, so the history says which tasks have their commit."""
+
+
+def task_commit_message(task_id: str, title: str) -> str:
+    """``T03: title``, with the task's trailer in the body."""
+    return f"{task_id}: {title}\n\n{TASK_TRAILER}: {task_id}"
+
+
+@dataclass(frozen=True)
+class TaskCommit:
+    sha: str
+    task_id: str
+
+
 class _Lookup(enum.Enum):
     """Default of ``git``: look the executable up on PATH when the repository is created."""
 
@@ -155,6 +170,28 @@ class GitRepo:
                 raise GitError(f"git diff --cached failed ({staged.exit_code}): {staged.stderr.strip()}")
             await self._run("commit", "-q", "--no-verify", "-m", message, *limit)
             return await self.head()
+
+    async def task_commits(self) -> list[TaskCommit]:
+        """The commits of HEAD's history that carry a task trailer, oldest first (none before the first commit)."""
+        if await self.head() is None:
+            return []
+        log = await self._run("log", "--reverse", "--format=%x1e%H%x1f%B", "HEAD")
+        commits: list[TaskCommit] = []
+        for entry in log.stdout.split("\x1e")[1:]:
+            sha, _, body = entry.partition("\x1f")
+            prefix = f"{TASK_TRAILER}: "
+            task_ids = [line.removeprefix(prefix).strip() for line in body.splitlines() if line.startswith(prefix)]
+            commits += [TaskCommit(sha.strip(), task_id) for task_id in task_ids[-1:]]
+        return commits
+
+    async def discard_uncommitted(self, keep: Sequence[str] = ()) -> None:
+        """Puts the work tree back to HEAD: changes undone, untracked files removed (ignored ones and ``keep``
+        stay). What a crash left half-written belongs to no commit and goes."""
+        async with self._lock:
+            if await self.head() is not None:
+                await self._run("reset", "-q", "--hard", "HEAD")
+            await self._run("clean", "-q", "-f", "-d", *(f"--exclude={pattern}" for pattern in keep))
+        await asyncio.to_thread(self._ensure_gitignore)
 
     def _loose_head(self) -> str | None:
         """HEAD read from .git's files when it is a branch with a loose ref (as right after a commit); else None."""

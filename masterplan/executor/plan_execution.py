@@ -1,9 +1,10 @@
-"""All tasks of a plan: rebuild what a crash left, run the rest, summarise each finished phase."""
+"""All tasks of a plan: rebuild what a crash left (``recovery``), run the rest, summarise each finished phase."""
 
 from __future__ import annotations
 
 from masterplan.executor.context import RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo
+from masterplan.executor.recovery import rebuild_workspace
 from masterplan.executor.scheduler import SchedulerStopped, TaskScheduler
 from masterplan.executor.tags import canonical_json, tag
 from masterplan.executor.task_runner import TaskRunner, accepted, qa_feedback
@@ -12,30 +13,6 @@ from masterplan.models import Artifact, MasterPlan, PhaseSummary, QAReport, Task
 SUMMARY_PREFIX = "summary-"
 MILESTONE_QA_PREFIX = "qa-"
 FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED})
-
-
-async def rebuild_workspace(ctx: RunContext, tasks: list[TaskState], git: GitRepo | None) -> int:
-    """Write every completed task's stored output again (in completion order) and refill the run's logs.
-
-    After a crash the workspace may miss files or hold a half-finished attempt; the
-    stored outputs are the truth. Returns how many tasks were restored.
-    """
-    ctx.workspace.ensure()
-    if git is not None and git.available:
-        await git.init()
-    completed = sorted(
-        (task for task in tasks if task.status is TaskStatus.COMPLETED and task.output is not None),
-        key=lambda task: (task.updated_at, task.position),
-    )
-    for task in completed:
-        assert task.output is not None
-        if task.task_id in ctx.outputs:
-            continue
-        ctx.workspace.write(task.output.files)
-        ctx.log_completed(task.task_id, task.output.summary or task.definition.title, task.output)
-    if completed and git is not None and git.available:
-        await git.commit_all("masterplan: workspace restored from stored task outputs")
-    return len(completed)
 
 
 class PlanExecution:
@@ -54,7 +31,7 @@ class PlanExecution:
             artifacts = await tx.list_artifacts(self.ctx.run.id)
         self._load_summaries(artifacts)
         self.runner.max_attempts = await self.ctx.caller.attempts_allowed("task_execution")
-        await rebuild_workspace(self.ctx, tasks, self.git)
+        self.runner.commits = await rebuild_workspace(self.ctx, tasks, self.git)
         self._states = {task.task_id: task for task in tasks}
         scheduler = TaskScheduler(tasks, concurrency=self.ctx.run.options.concurrency)
         try:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from masterplan.executor.checks import CheckResult, run_checks
-from masterplan.executor.context import RunCancelled, RunContext
-from masterplan.executor.gitrepo import GitRepo
+from masterplan.executor.context import CallResult, RunCancelled, RunContext
+from masterplan.executor.gitrepo import GitRepo, task_commit_message
 from masterplan.executor.journal import JournalTx
 from masterplan.executor.precheck import SyntaxPrecheck
+from masterplan.executor.recovery import CommitLedger
 from masterplan.executor.syntax import syntax_problems
 from masterplan.executor.tags import canonical_json, file_tags, tag
 from masterplan.executor.workspace import FileProblem
@@ -47,6 +48,8 @@ class TaskRunner:
         self.ctx = ctx
         self.git = git
         self.max_attempts = max_attempts
+        self.commits = CommitLedger()
+        """The task commits the history already holds, as recovery found them after a restart."""
 
     async def skip(self, state: TaskState, reason: str) -> TaskState:
         async with self.ctx.journal.write() as tx:
@@ -68,6 +71,8 @@ class TaskRunner:
         """The run ends with this task unfinished: it goes back to pending, with what stopped it."""
         async with self.ctx.journal.write() as tx:
             current = await tx.get_task(state.run_id, state.task_id)
+            if current.status is TaskStatus.COMPLETED:
+                return  # its work passed its checks before the run stopped (a review that could not be made)
             await tx.update_task(current.model_copy(update={"status": TaskStatus.PENDING, "output": None}))
             await tx.append_event(
                 state.run_id,
@@ -76,13 +81,19 @@ class TaskRunner:
             )
 
     async def _attempts(self, state: TaskState) -> TaskState:
+        """Rounds of answer, checks and review; ``state.attempts`` counts every answer asked for on the way.
+
+        A round's re-asks (unparsable answers, invalid files) are attempts too, so the limit is on rounds.
+        """
         feedback: str | None = None
         qa_rounds = 0
+        rounds = 0
         limit = self.max_attempts
-        while state.attempts < limit:
+        while rounds < limit:
+            rounds += 1
             state, attempt = await self._attempt(state, feedback)
             if attempt.output is not None:
-                report = await self._review(state, attempt) if qa_rounds < QA_ROUNDS else None
+                report = await self._reviewed(state, attempt) if qa_rounds < QA_ROUNDS else None
                 if report is None or accepted(report):
                     return await self._complete(state, attempt)
                 qa_rounds += 1
@@ -92,10 +103,24 @@ class TaskRunner:
             feedback = attempt.feedback
             await self.ctx.journal.event(
                 state.run_id,
-                "task.retry" if state.attempts < limit else "task.attempt_failed",
+                "task.retry" if rounds < limit else "task.attempt_failed",
                 {"task_id": state.task_id, "attempt": state.attempts, "cause": _clip(feedback or "", 500)},
             )
         return await self._fail(state, feedback or "no usable answer")
+
+    async def _reviewed(self, state: TaskState, attempt: Attempt) -> QAReport | None:
+        """The QA review of work that passed its checks. If the review cannot be made (the call refused, the
+        budget spent, the run cancelled), the work is kept: the task completes unreviewed, then the run stops."""
+        try:
+            return await self._review(state, attempt)
+        except (BudgetExceeded, RunCancelled, LLMCallFailed) as error:
+            await self._complete(state, attempt)
+            await self.ctx.journal.event(
+                state.run_id,
+                "qa.unreviewed",
+                {"task_id": state.task_id, "cause": f"{type(error).__name__}: {_clip(str(error), 300)}"},
+            )
+            raise
 
     async def rework(self, state: TaskState, feedback: str) -> TaskState:
         """One more developer round for a completed task that QA sent back; a failed round changes nothing."""
@@ -182,6 +207,21 @@ class TaskRunner:
         escalate = state.attempts > 0
         precheck = SyntaxPrecheck(self.ctx.compile_pool) if self.ctx.compile_pool is not None else None
 
+        # A new answer replaces the stored one (a rework keeps the completed output until its answer passes).
+        asked = state.model_copy(update={"output": None}) if persist else state
+
+        def count(answer: CallResult[TaskOutput]) -> None:
+            # Every answer is an attempt, stored before the next call leaves: a crash never loses the count.
+            nonlocal asked
+            asked = asked.model_copy(
+                update={
+                    "attempts": asked.attempts + 1,
+                    "model": answer.model,
+                    "cost_usd": asked.cost_usd + answer.cost_usd,
+                }
+            )
+            self._defer_update(asked, None, None)
+
         async def accept(output: TaskOutput) -> str | None:
             problems = await self._file_problems(output, precheck)
             if problems is not None:
@@ -202,13 +242,12 @@ class TaskRunner:
                 escalate=escalate,
                 accept=accept,
                 watcher=precheck,
+                on_answer=count,
             )
         finally:
             if precheck is not None:
                 precheck.discard()
-        state = state.model_copy(
-            update={"attempts": state.attempts + 1, "model": result.model, "cost_usd": state.cost_usd + result.cost_usd}
-        )
+        state = asked
         if persist:
             state = state.model_copy(update={"output": result.value})
         invalid = (
@@ -327,14 +366,23 @@ class TaskRunner:
         self.ctx.journal.defer(state.run_id, record)
 
     async def _commit(self, git: GitRepo, state: TaskState, output: TaskOutput) -> None:
-        """Commit the task's own files while the next call is already under way (the caller took the lock)."""
+        """Commit the task's own files while the next call is already under way (the caller took the lock).
+
+        A task committed before a crash whose completion was not stored yet is done again from its stored
+        answer; its files are then as committed, and its earlier commit stands instead of an empty one.
+        """
+        earlier = self.commits.latest.pop(state.task_id, None)
         try:
             sha = await git.commit_all(
-                f"{state.task_id}: {state.definition.title}", [f.path for f in output.files], allow_empty=True
+                task_commit_message(state.task_id, state.definition.title),
+                [f.path for f in output.files],
+                allow_empty=earlier is None,
             )
         finally:
             self.ctx.workspace_lock.release()
-        if sha is not None:
+        sha = sha or earlier
+        if sha is not None and sha not in self.commits.recorded:
+            self.commits.recorded.add(sha)
             await self.ctx.journal.event(state.run_id, "task.committed", {"task_id": state.task_id, "commit": sha})
 
     async def _fail(self, state: TaskState, cause: str) -> TaskState:

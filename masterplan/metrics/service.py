@@ -78,7 +78,8 @@ class ServiceMetrics(GatewayObserver):
         self.runs_created = Counter("masterplan_runs_created_total", "Runs created", registry=registry)
         self.runs_finished = Counter(
             "masterplan_runs_finished_total",
-            "Runs that reached a terminal status, by status (completed, failed, cancelled, budget_exceeded)",
+            "Runs that reached a terminal status, by status "
+            "(completed, completed_with_failures, failed, cancelled, budget_exceeded)",
             ["status"],
             registry=registry,
         )
@@ -109,6 +110,8 @@ class ServiceMetrics(GatewayObserver):
             self.wasted_cost.labels(reason)
         for status in TASK_END_EVENTS.values():
             self.tasks.labels(status)
+        for status in sorted(TERMINAL):
+            self.runs_finished.labels(status)
         self._runs: dict[str, _RunTally] = {}
 
     # ----------------------------------------------------------- wiring

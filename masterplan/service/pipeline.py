@@ -8,6 +8,7 @@ before the next begins; nothing finished is asked of the model again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from decimal import Decimal
 
 import orjson
@@ -20,7 +21,7 @@ from masterplan.executor.plan_execution import PlanExecution
 from masterplan.executor.sandbox import SandboxUnavailable
 from masterplan.executor.tags import canonical_json
 from masterplan.llm.budget import BudgetExceeded
-from masterplan.llm.errors import LLMCallFailed
+from masterplan.llm.errors import LLMCallFailed, LLMRequestRejected
 from masterplan.llm.pricing import PriceTable
 from masterplan.llm.usage import TokenUsage
 from masterplan.models import (
@@ -29,6 +30,7 @@ from masterplan.models import (
     InvalidTransition,
     LLMCallRecord,
     RunStatus,
+    TaskState,
     TaskStatus,
 )
 from masterplan.service.discovery import run_discovery, stored_discovery
@@ -58,8 +60,10 @@ class RunPipeline:
             await self._stop(ctx, RunStatus.BUDGET_EXCEEDED, message, needed=str(error.needed))
         except RunCancelled:
             await self._stop(ctx, RunStatus.CANCELLED, "cancelled by request")
-        except (PhaseFailed, LLMCallFailed, SandboxUnavailable) as error:
+        except (PhaseFailed, SandboxUnavailable) as error:
             await self._stop(ctx, RunStatus.FAILED, str(error))
+        except LLMCallFailed as error:
+            await self._stop(ctx, RunStatus.FAILED, describe_call_failure(error))
 
     async def _advance(self, ctx: RunContext) -> None:
         await ctx.sandbox.require()  # a run that may not run its checks fails before it pays for a call
@@ -91,13 +95,24 @@ class RunPipeline:
             ctx.run, _ = await tx.transition_run(ctx.run.id, target)
 
     async def _stop(self, ctx: RunContext, target: RunStatus, error: str, **data: str) -> None:
+        """End the run early. Its documents (REPORT.md saying why, and whatever came before) are written into
+        the workspace first, uncommitted, so that the terminal ``run.status`` stays the run's last event."""
+        async with ctx.journal.read() as tx:
+            current = await tx.require_run(ctx.run.id)
+        if current.status.is_terminal:
+            logger.info("run %s already ended; not moving it to %s", ctx.run.id, target)
+            return
+        try:
+            await self._write_documents(ctx, None, target, None, error=error)
+        except OSError as problem:  # the report is stored all the same (GET /runs/{id}/artifacts/REPORT.md)
+            logger.warning(
+                "run %s: its documents could not be written into %s: %s", ctx.run.id, ctx.run.workspace, problem
+            )
         try:
             async with ctx.journal.write() as tx:
                 ctx.run, _ = await tx.transition_run(ctx.run.id, target, error=error, data=data)
         except InvalidTransition:
             logger.info("run %s already ended; not moving it to %s", ctx.run.id, target)
-            return
-        await self._write_report(ctx)
 
     async def _require_discovery(self, ctx: RunContext) -> DiscoveryDocument:
         document = await stored_discovery(ctx)
@@ -139,19 +154,17 @@ class RunPipeline:
         states = await PlanExecution(ctx, plan, git).run()
         await ctx.journal.settle(ctx.run.id)  # a lost write of the run fails it here, not silently
         final = await self._final_check(ctx) if any(state.status is TaskStatus.COMPLETED for state in states) else None
-        completed = sum(1 for state in states if state.status is TaskStatus.COMPLETED)
-        target = RunStatus.COMPLETED if completed else RunStatus.FAILED
-        error = None if completed else "no task completed"
-        await self._write_documents(ctx, final, target, git)
+        target, error = execution_outcome(states, final)
+        await self._write_documents(ctx, final, target, git, error=error)
         async with ctx.journal.write() as tx:
             ctx.run, _ = await tx.transition_run(
                 ctx.run.id,
                 target,
                 error=error,
                 data={
-                    "completed": completed,
-                    "failed": sum(1 for state in states if state.status is TaskStatus.FAILED),
-                    "skipped": sum(1 for state in states if state.status is TaskStatus.SKIPPED),
+                    "completed": _count(states, TaskStatus.COMPLETED),
+                    "failed": _count(states, TaskStatus.FAILED),
+                    "skipped": _count(states, TaskStatus.SKIPPED),
                     "final_check": None if final is None else final.passed,
                 },
             )
@@ -182,12 +195,12 @@ class RunPipeline:
         else:
             await ctx.journal.event(ctx.run.id, "sandbox.unavailable", {"mode": status.mode, "reason": status.reason})
 
-    async def _report(self, ctx: RunContext, final: FinalCheck | None, status: RunStatus) -> str:
+    async def _report(self, ctx: RunContext, final: FinalCheck | None, status: RunStatus, error: str | None) -> str:
         async with ctx.journal.read() as tx:
             run = await tx.require_run(ctx.run.id)
             tasks = await tx.list_tasks(run.id)
             calls = await tx.list_llm_calls(run.id)
-        shown = run.model_copy(update={"status": status}) if not run.status.is_terminal else run
+        shown = run.model_copy(update={"status": status, "error": error}) if not run.status.is_terminal else run
         sandbox = (await ctx.sandbox.status()).describe()
         return render_report(shown, tasks, calls, uncached=self._uncached_cost, final_check=final, sandbox=sandbox)
 
@@ -196,30 +209,66 @@ class RunPipeline:
             return call.cost_usd
         return self.prices.get(call.model).uncached_cost(TokenUsage.from_record(call))
 
-    async def _write_report(self, ctx: RunContext, final: FinalCheck | None = None) -> None:
-        report = await self._report(ctx, final, ctx.run.status)
-        async with ctx.journal.write() as tx:
-            await tx.put_artifact(Artifact(run_id=ctx.run.id, name="REPORT.md", content=report))
-
     async def _write_documents(
         self,
         ctx: RunContext,
         final: FinalCheck | None,
         status: RunStatus,
         git: GitRepo | None,
+        *,
+        error: str | None,
     ) -> None:
-        report = await self._report(ctx, final, status)
+        report = await self._report(ctx, final, status, error)
         async with ctx.journal.write() as tx:
             await tx.put_artifact(Artifact(run_id=ctx.run.id, name="REPORT.md", content=report))
             documents = {name: await tx.get_artifact(ctx.run.id, name) for name in DOCUMENTS}
             rendered = [name for name, artifact in documents.items() if artifact is not None]
             await tx.append_event(ctx.run.id, "documents.rendered", {"names": rendered})
         async with ctx.workspace_lock:
+            ctx.workspace.ensure()  # a run that stopped before its first task still gets its report
             for name, artifact in documents.items():
                 if artifact is not None:
                     (ctx.workspace.root / name).write_text(artifact.content, encoding="utf-8")
             if git is not None and git.available:
                 await git.commit_all("masterplan: discovery, plan and report")
+
+
+def execution_outcome(states: Sequence[TaskState], final: FinalCheck | None) -> tuple[RunStatus, str | None]:
+    """How a run whose tasks all ended is reported: ``completed`` only when nothing failed or was left out.
+
+    ``completed_with_failures`` when some tasks completed but others failed or were skipped, or the final
+    check over the whole workspace failed; ``failed`` when no task completed. The error says which.
+    """
+    if not any(state.status is TaskStatus.COMPLETED for state in states):
+        return RunStatus.FAILED, "no task completed"
+    problems = [
+        f"{len(ids)} task{'s' if len(ids) > 1 else ''} {status.value} ({', '.join(ids)})"
+        for status in (TaskStatus.FAILED, TaskStatus.SKIPPED)
+        if (ids := [state.task_id for state in states if state.status is status])
+    ]
+    if final is not None and not final.passed:
+        problems.append(f"the final check failed (`{final.command}`)")
+    if problems:
+        return RunStatus.COMPLETED_WITH_FAILURES, "; ".join(problems)
+    return RunStatus.COMPLETED, None
+
+
+def describe_call_failure(error: LLMCallFailed) -> str:
+    """The failure with the call it ended: which phase, for which task, on which model.
+
+    The gateway's message says what the server answered (``HTTP 404 not_found_error: ...``), not which of
+    the run's calls it was; the audit records of the call do.
+    """
+    if not error.records:
+        return str(error)
+    record = error.records[-1]
+    task = f" of task {record.task_id}" if record.task_id else ""
+    refused = "was refused" if isinstance(error, LLMRequestRejected) else "failed"
+    return f"the {record.phase} call{task} to {record.model} {refused}: {error}"
+
+
+def _count(states: Sequence[TaskState], status: TaskStatus) -> int:
+    return sum(1 for state in states if state.status is status)
 
 
 def _json_list(text: str) -> list[object]:

@@ -35,7 +35,7 @@ from masterplan.web.schemas import EventView, FieldError, SocketAnswers, SocketE
 logger = logging.getLogger(__name__)
 
 TOO_SLOW = 4008
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "budget_exceeded"})
+TERMINAL_STATUSES = frozenset({"completed", "completed_with_failures", "failed", "cancelled", "budget_exceeded"})
 
 routes = web.RouteTableDef()
 

@@ -94,7 +94,9 @@ def test_the_run_met_every_fault_kind(faulty: FaultyRun) -> None:
 
 def test_run_completes_with_at_least_95_percent_of_its_tasks(faulty: FaultyRun) -> None:
     record = faulty.record
-    assert record.run.status is RunStatus.COMPLETED, record.run.error
+    every_task_completed = len(record.task_ids("completed")) == len(record.tasks)
+    expected = RunStatus.COMPLETED if every_task_completed else RunStatus.COMPLETED_WITH_FAILURES
+    assert record.run.status is expected, record.run.error
     assert len(record.tasks) == TASKS
     assert len(record.task_ids("completed")) >= 0.95 * len(record.tasks)
     assert faulty.pytest_exit == 0

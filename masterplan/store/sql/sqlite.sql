@@ -42,7 +42,7 @@ SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT :limit;
 
 -- name: list_unfinished_runs
 SELECT * FROM runs
-WHERE status NOT IN ('completed', 'failed', 'cancelled', 'budget_exceeded')
+WHERE status NOT IN ('completed', 'completed_with_failures', 'failed', 'cancelled', 'budget_exceeded')
 ORDER BY created_at, id;
 
 -- name: update_run_status

@@ -33,7 +33,9 @@ const SUMMARIES = {
   "llm.call": (d) =>
     `${d.phase}${d.task_id ? ` ${d.task_id}` : ""} ${d.model} ${d.outcome} · ${tokens(d)} · ` +
     `${usd(d.cost_usd)} · cache read ${percent(d.cache_read_share)}`,
-  "task.committed": (d) => `${d.task_id} commit ${String(d.commit ?? "").slice(0, 12)}`,
+  "task.committed": (d) =>
+    `${d.task_id} commit ${String(d.commit ?? "").slice(0, 12)}${d.recovered ? " (recovered after a restart)" : ""}`,
+  "qa.unreviewed": (d) => `${d.task_id} completed without review: ${clip(d.cause, 160)}`,
   "phase.summarized": (d) => `${d.phase}: ${clip(d.summary, 160)}`,
   "check.final": (d) => `${d.passed ? "passed" : "failed"}: ${clip(d.command, 120)}`,
   "documents.rendered": (d) => (d.names ?? []).join(", "),

@@ -2,7 +2,7 @@
 
 import { count, element, percent, usd } from "./format.js";
 
-export const TERMINAL = new Set(["completed", "failed", "cancelled", "budget_exceeded"]);
+export const TERMINAL = new Set(["completed", "completed_with_failures", "failed", "cancelled", "budget_exceeded"]);
 const TOKEN_KINDS = ["input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"];
 
 const byId = (id) => document.getElementById(id);
