@@ -159,12 +159,20 @@ class Journal:
         its started row cost one commit, not two. Returns the row's id for the finished record.
         """
         ids: list[int] = []
+        given_up = False
 
         async def start(tx: JournalTx) -> None:
-            ids.append(await tx.start_llm_call(record))
+            if not given_up:
+                ids.append(await tx.start_llm_call(record))
 
         self.defer(record.run_id, start)
-        await self.settle(record.run_id)
+        try:
+            await self.settle(record.run_id)
+        except BaseException:
+            # The call will not be sent: a batch held for an unreachable store and committed later must not
+            # write a started row (and reserve a worst case) for a request that never left.
+            given_up = True
+            raise
         if not ids:  # an owner-less batch that failed: settle() raises only a run's own failures
             raise self._failures.pop(record.run_id, None) or RuntimeError("the started call was not written")
         return ids[0]
