@@ -154,6 +154,8 @@ class Run(Record):
     error: str | None = None
     questions: list[DiscoveryQuestion] = Field(default_factory=list)
     answers: dict[str, str] = Field(default_factory=dict)
+    last_event_seq: int = 0
+    """The seq of the run's latest stored event (as read; the store owns the counter)."""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

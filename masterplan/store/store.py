@@ -373,6 +373,7 @@ def _run(row: Row) -> Run:
         error=row["error"],
         questions=load_json(row["questions"]),
         answers=load_json(row["answers"]),
+        last_event_seq=row["last_event_seq"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

@@ -110,6 +110,9 @@ class EventFeed:
         """(close code, reason) once the run ended or the client fell behind."""
         try:
             run = await self.service.get(self.run_id)
+            # A client ahead of the store (``after`` beyond the last event) would skip every live event,
+            # the run's end included; what it has not seen starts after the last stored event.
+            self.last_sent = min(self.last_sent, run.last_event_seq)
             if await self._catch_up() or run.status.is_terminal:
                 return WSCloseCode.OK, "run ended"
             while True:

@@ -129,3 +129,23 @@ async def test_stalled_client_is_dropped_while_another_receives_everything(tmp_p
         assert held + resumed == stored
         assert resumed_code == 1000
         assert app.app[REGISTRY].get_sample_value("masterplan_websocket_slow_clients_dropped_total") == 1
+
+
+async def test_socket_opened_with_after_beyond_the_last_event_gets_the_runs_end_and_closes(tmp_path: Path) -> None:
+    async with served(tmp_path) as app:
+        run = await app.start_run(tasks=2, auto_answer=False)
+        waiting = await app.wait_for_status(run["id"], {"awaiting_answers"})
+        stored = await app.events(run["id"])
+        async with app.http.ws_connect(f"/runs/{run['id']}/ws?after={stored[-1]['seq'] + 1000}") as ws:
+            answers = {question["id"]: "whatever you assume" for question in waiting["questions"]}
+            await app.json("POST", f"/runs/{run['id']}/answers", {"answers": answers})
+            received = []
+            async with asyncio.timeout(60):
+                async for message in ws:
+                    received.append(message.json())
+            close_code = ws.close_code
+
+        assert close_code == 1000
+        assert received == (await app.events(run["id"]))[len(stored) :]
+        assert received[-1]["type"] == "run.status"
+        assert received[-1]["data"]["status"] == "completed"
