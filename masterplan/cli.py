@@ -144,6 +144,7 @@ def _run_request(args: argparse.Namespace) -> RunRequest:
         budget_usd=Decimal(args.budget) if args.budget is not None else None,
         concurrency=args.concurrency,
         qa=args.qa,
+        checks=[] if args.no_checks else args.checks,
     )
     return RunRequest(request=args.request, options=options)
 
@@ -310,6 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", help="budget in USD (default: MASTERPLAN_BUDGET_USD)")
     run.add_argument("--concurrency", type=int, default=1, help="independent tasks run side by side (default 1)")
     run.add_argument("--qa", choices=["off", "task", "milestone"], default="off", help="QA review (default off)")
+    checks = run.add_mutually_exclusive_group()
+    checks.add_argument(
+        "--check",
+        action="append",
+        dest="checks",
+        metavar="COMMAND",
+        help="a check command run in the sandbox after each task, instead of pytest (repeatable)",
+    )
+    checks.add_argument("--no-checks", action="store_true", help="run no checks after the tasks")
     run.add_argument("--server", help="start the run on a masterplan server (http://host:port) instead")
     run.add_argument("--watch", action="store_true", help="with --server: follow the run's progress until it ends")
     _add_run_target_arguments(run)

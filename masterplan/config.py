@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RateTier = Literal["1", "2", "3", "4", "none"]
 SandboxMode = Literal["auto", "required", "off"]
@@ -57,6 +58,13 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="origins besides the service's own whose pages may call the API (comma-separated)",
+    )
+    allow_http_checks: bool = Field(
+        default=False, description="let POST /runs set options.checks (commands that run in the sandbox)"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="for serve; the other commands log warnings and errors unless this is set"
     )
@@ -85,3 +93,34 @@ class Settings(BaseSettings):
     sandbox_cpu_s: int = Field(default=300, ge=1, description="CPU time of one sandboxed process, seconds")
     sandbox_processes: int = Field(default=256, ge=8, description="processes (and threads) a sandboxed command may run")
     sandbox_file_mb: int = Field(default=256, ge=1, description="largest file a sandboxed command may write, MB")
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in (piece.strip() for piece in value.split(",")) if part]
+        if isinstance(value, (list, tuple)):
+            return tuple(canonical_origin(str(origin)) for origin in value)
+        return value
+
+
+def canonical_origin(origin: str) -> str:
+    """``scheme://host[:port]`` in lower case without a default port; ValueError if it is not an origin."""
+    parts = urlsplit(origin.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or port == -1
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ValueError(f"{origin!r} is not an origin: write scheme://host[:port], e.g. http://localhost:3000")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = 80 if parts.scheme == "http" else 443
+    return f"{parts.scheme}://{host}" + ("" if port in (None, default) else f":{port}")

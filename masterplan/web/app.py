@@ -27,6 +27,7 @@ from masterplan.service.assembly import open_service
 from masterplan.service.runs import RunService
 from masterplan.web import health, prompts, runs, websocket
 from masterplan.web.access_log import RedactingAccessLogger
+from masterplan.web.cross_site import cross_site_middleware
 from masterplan.web.keys import METRICS, REGISTRY, SERVICE, SETTINGS, SOCKETS, WEBSOCKET_LIMITS, WebSocketLimits
 from masterplan.web.middleware import auth_middleware, error_middleware
 from masterplan.web.openapi import add_docs
@@ -52,7 +53,9 @@ def create_app(
     its gateway observer is the caller's, so the LLM metrics and the per-attempt
     parts of the wasted cost are not in this app's registry.
     """
-    middlewares: list[Middleware] = [error_middleware]
+    # outermost first: refusals of cross-site requests (with CORS headers on every answer to an allowed origin),
+    # then JSON errors, then the token
+    middlewares: list[Middleware] = [cross_site_middleware(settings), error_middleware]
     if settings.api_token is not None:
         middlewares.append(auth_middleware(settings.api_token))
     app = web.Application(middlewares=middlewares, client_max_size=client_max_size)

@@ -59,9 +59,11 @@ RESPONSES: tuple[type[BaseModel], ...] = (
 ERRORS = {
     400: "malformed JSON",
     401: "missing or wrong bearer token (when MASTERPLAN_API_TOKEN is set)",
+    403: "a cross-site request (see docs/api.md); options.checks without MASTERPLAN_ALLOW_HTTP_CHECKS",
     404: "no such run (or artifact, or prompt)",
     409: "the run is not in a state that allows this",
     413: "request body larger than 1 MiB",
+    415: "the body is not application/json",
     422: "invalid fields; `error.fields` names each one",
 }
 
@@ -95,7 +97,7 @@ def operation(
     public: bool = False,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"summary": summary, "responses": {str(code): value for code, value in responses.items()}}
-    for code in (*errors, *(() if public else (401,))):
+    for code in (*errors, *(() if public else (401,)), 403, *(() if body is None else (415,))):
         result["responses"][str(code)] = {"description": ERRORS[code], "content": json_content(ref(ErrorBody))}
     if body is not None:
         result["requestBody"] = {"required": True, "content": json_content(ref(body))}

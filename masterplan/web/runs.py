@@ -7,8 +7,8 @@ from aiohttp import web
 from masterplan.models import RunRequest
 from masterplan.service.runs import RunService
 from masterplan.store import NotFound
-from masterplan.web.keys import SERVICE
-from masterplan.web.responses import json_response, query_model, read_model
+from masterplan.web.keys import SERVICE, SETTINGS
+from masterplan.web.responses import error_body, json_response, query_model, read_model
 from masterplan.web.schemas import (
     AnswersRequest,
     ArtifactSummary,
@@ -37,6 +37,10 @@ async def require_run(service: RunService, run_id: str) -> None:
 @routes.post("/runs")
 async def create_run(request: web.Request) -> web.Response:
     body = await read_model(request, RunRequest)
+    if body.options.checks and not request.app[SETTINGS].allow_http_checks:
+        message = "custom check commands are refused over HTTP unless MASTERPLAN_ALLOW_HTTP_CHECKS is set"
+        field = {"field": "options.checks", "message": "leave it out (pytest runs) or send [] (no checks)"}
+        return json_response(error_body(403, message, [field]), status=403)
     service = request.app[SERVICE]
     run = await service.create(body)
     return json_response(RunView.of(run, {}), status=201, headers={"Location": f"/runs/{run.id}"})

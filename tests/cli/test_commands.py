@@ -127,3 +127,20 @@ def test_serve_then_run_on_the_server_and_watch_it(tmp_path: Path) -> None:
         server.wait(timeout=30)
         log.close()
     assert server.returncode == 0, (tmp_path / "serve.log").read_text()[-3000:]
+
+
+def test_run_with_custom_checks_runs_them_in_the_workspace(tmp_path: Path) -> None:
+    check = "python -c \"open('CHECKED', 'a').write('ran ')\""
+    options = ["--sim", "--sim-latency", "none", "--tasks", "2", "--auto-answer", "--check", check]
+    result = subprocess.run(
+        [*MASTERPLAN, "run", "A todo list", *options, "--check", "python -c pass"],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = next(line for line in result.stdout.splitlines() if line.startswith("run ") and "workspace " in line)
+    workspace = Path(summary.rsplit("workspace ", 1)[1])
+    assert (workspace / "CHECKED").read_text().startswith("ran ")

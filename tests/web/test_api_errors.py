@@ -15,6 +15,8 @@ from yarl import URL
 
 from .web_helpers import Served, run_body, served
 
+JSON = {"Content-Type": "application/json"}
+
 
 async def error_of(app: Served, method: str, path: str, *, status: int, **kwargs: Any) -> dict[str, Any]:
     async with app.http.request(method, path, **kwargs) as response:
@@ -30,9 +32,9 @@ async def error_of(app: Served, method: str, path: str, *, status: int, **kwargs
 
 async def test_malformed_json_is_400_and_names_the_problem(tmp_path: Path) -> None:
     async with served(tmp_path) as app:
-        error = await error_of(app, "POST", "/runs", data=b'{"request": "x",', status=400)
+        error = await error_of(app, "POST", "/runs", data=b'{"request": "x",', headers=JSON, status=400)
         assert "not valid JSON" in error["message"]
-        empty = await error_of(app, "POST", "/runs", data=b"", status=400)
+        empty = await error_of(app, "POST", "/runs", data=b"", headers=JSON, status=400)
         assert "empty" in empty["message"]
 
 
@@ -79,7 +81,7 @@ async def test_answers_to_a_run_not_waiting_and_cancel_of_an_ended_run_are_409(t
 async def test_body_over_one_mebibyte_is_413(tmp_path: Path) -> None:
     async with served(tmp_path) as app:
         body = orjson.dumps(run_body()).replace(b'"request":"', b'"request":"' + b"x" * (1024 * 1024))
-        error = await error_of(app, "POST", "/runs", data=io.BytesIO(body), status=413)
+        error = await error_of(app, "POST", "/runs", data=io.BytesIO(body), headers=JSON, status=413)
         assert "1048576" in error["message"]
         assert await app.json("GET", "/runs") == []
 

@@ -84,6 +84,7 @@ async def served(
     faults: str = "",
     seed: int = 0,
     database_url: str | None = None,
+    **settings_overrides: Any,
 ) -> AsyncIterator[Served]:
     async with running_simulator(SimConfig(port=0, tier="none", latency=latency, faults=faults, seed=seed)) as sim:
         settings = Settings(
@@ -93,6 +94,7 @@ async def served(
             workspace_root=tmp_path / "workspaces",
             rate_limit_tier="none",
             api_token=token,
+            **settings_overrides,
         )
         app = create_app(settings, websocket_limits=limits)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
