@@ -8,7 +8,7 @@ import ipaddress
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from masterplan.llm.errors import GatewayConfigError
 from masterplan.llm.lifecycle import ModelRetired
 from masterplan.llm.pricing import UnknownModel
 from masterplan.logs import configure_logging
-from masterplan.models import TERMINAL_STATUSES, Run, RunOptions, RunRequest, RunStatus
+from masterplan.models import TERMINAL_STATUSES, Run, RunOptions, RunRequest, RunStatus, check_budget
 from masterplan.service.assembly import open_service
 from masterplan.service.errors import WorkspaceUnavailable
 from masterplan.service.runs import RunService
@@ -137,11 +137,21 @@ def _print_summary(run: Run) -> None:
         print("the run waits for answers to its questions: use --auto-answer, or answer over the HTTP API")
 
 
+def budget_argument(text: str) -> Decimal:
+    """``--budget``: US dollars the store keeps exactly, or argparse's one-line error."""
+    try:
+        return check_budget(Decimal(text))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of US dollars") from None
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} {error}") from None
+
+
 def _run_request(args: argparse.Namespace) -> RunRequest:
     options = RunOptions(
         tasks=args.tasks,
         auto_answer=args.auto_answer,
-        budget_usd=Decimal(args.budget) if args.budget is not None else None,
+        budget_usd=args.budget,
         concurrency=args.concurrency,
         qa=args.qa,
         checks=[] if args.no_checks else args.checks,
@@ -308,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("request", help="what to build, in plain words")
     run.add_argument("--tasks", type=int, default=12, help="target number of tasks in the plan (default 12)")
     run.add_argument("--auto-answer", action="store_true", help="let the model state assumptions instead of asking")
-    run.add_argument("--budget", help="budget in USD (default: MASTERPLAN_BUDGET_USD)")
+    run.add_argument("--budget", type=budget_argument, help="budget in USD (default: MASTERPLAN_BUDGET_USD)")
     run.add_argument("--concurrency", type=int, default=1, help="independent tasks run side by side (default 1)")
     run.add_argument("--qa", choices=["off", "task", "milestone"], default="off", help="QA review (default off)")
     checks = run.add_mutually_exclusive_group()

@@ -56,6 +56,8 @@ class MasterplanClient:
 
     async def create_run(self, request: RunRequest) -> dict[str, Any]:
         body = request.model_dump(mode="json", exclude_none=True)
+        if request.options.budget_usd is not None:  # the API takes money as a JSON number
+            body["options"]["budget_usd"] = float(request.options.budget_usd)
         result: dict[str, Any] = await self._json("POST", "/runs", body)
         return result
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Complexity = Literal["low", "medium", "high"]
 TaskType = Literal["setup", "model", "repository", "service", "api", "test", "docs", "config", "other"]
@@ -21,6 +21,9 @@ QAMode = Literal["off", "task", "milestone"]
 Severity = Literal["critical", "high", "medium", "low"]
 
 MAX_TASKS = 100
+#: budgets are kept as whole nano-dollars in a signed 64-bit column, far below its limit
+BUDGET_DECIMALS = 9
+MAX_BUDGET_USD = Decimal(100_000)
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
@@ -102,26 +105,50 @@ def check_transition(current: RunStatus, target: RunStatus) -> None:
         raise InvalidTransition(current, target)
 
 
+def decimal_places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def check_budget(value: Decimal) -> Decimal:
+    """``value`` if it is a budget the store can keep exactly; ValueError naming the limit otherwise."""
+    if not value.is_finite() or value <= 0:
+        raise ValueError("must be a positive number of US dollars")
+    if value > MAX_BUDGET_USD:
+        raise ValueError(f"must be at most {MAX_BUDGET_USD} US dollars")
+    if decimal_places(value.normalize()) > BUDGET_DECIMALS:
+        raise ValueError(f"must have at most {BUDGET_DECIMALS} decimal places (whole nano-dollars)")
+    return value
+
+
 class RunOptions(Record):
     tasks: int = Field(default=12, ge=1, le=MAX_TASKS, description="target number of tasks in the plan")
     auto_answer: bool = Field(default=False, description="let the model state assumptions instead of asking")
-    budget_usd: Decimal | None = Field(default=None, gt=0, description="per-run budget; settings default when null")
+    budget_usd: Decimal | None = Field(default=None, description="per-run budget; settings default when null")
     concurrency: int = Field(default=1, ge=1, le=16, description="independent ready tasks run side by side")
     qa: QAMode = "off"
     checks: list[str] | None = Field(default=None, description="check commands; default runs pytest")
     git: bool = True
 
+    @field_validator("budget_usd")
+    @classmethod
+    def _storable_budget(cls, value: Decimal | None) -> Decimal | None:
+        return None if value is None else check_budget(value)
+
+
+def not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("request must not be blank")
+    return value
+
+
+MAX_REQUEST_CHARS = 20_000
+RequestText = Annotated[str, Field(min_length=1, max_length=MAX_REQUEST_CHARS), AfterValidator(not_blank)]
+
 
 class RunRequest(Record):
-    request: str = Field(min_length=1, max_length=20_000)
+    request: RequestText
     options: RunOptions = Field(default_factory=RunOptions)
-
-    @field_validator("request")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("request must not be blank")
-        return value
 
 
 class Usage(Record):

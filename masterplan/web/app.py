@@ -31,6 +31,7 @@ from masterplan.web.cross_site import cross_site_middleware
 from masterplan.web.keys import METRICS, REGISTRY, SERVICE, SETTINGS, SOCKETS, WEBSOCKET_LIMITS, WebSocketLimits
 from masterplan.web.middleware import auth_middleware, error_middleware
 from masterplan.web.openapi import add_docs
+from masterplan.web.protocol import JSONErrorAppRunner
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _add_dashboard(app: web.Application) -> None:
 @asynccontextmanager
 async def running_app(app: web.Application, *, host: str, port: int) -> AsyncIterator[str]:
     """Serve ``app`` on host:port (0 picks a free port) until the block ends; yields the base URL."""
-    runner = web.AppRunner(app, access_log_class=RedactingAccessLogger, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    runner = JSONErrorAppRunner(app, access_log_class=RedactingAccessLogger, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

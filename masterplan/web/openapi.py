@@ -17,20 +17,17 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from masterplan.models import RunRequest
+from masterplan.web.inputs import AnswersRequest, PromptUpdate, RunRequest, SocketAnswers
 from masterplan.web.responses import json_response
 from masterplan.web.schemas import (
-    AnswersRequest,
     ArtifactSummary,
     CallView,
     ErrorBody,
     EventView,
     HealthView,
-    PromptUpdate,
     PromptView,
     ReadyView,
     RunView,
-    SocketAnswers,
     SocketError,
     TaskView,
 )

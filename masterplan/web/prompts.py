@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from masterplan.web.inputs import PROMPT_NAME, PromptUpdate
 from masterplan.web.keys import SERVICE
 from masterplan.web.responses import json_response, read_model
-from masterplan.web.schemas import PromptUpdate, PromptView
+from masterplan.web.schemas import PromptView
 
 routes = web.RouteTableDef()
 
@@ -18,7 +19,7 @@ async def list_prompts(request: web.Request) -> web.Response:
     return json_response([PromptView.of(prompt) for prompt in prompts])
 
 
-@routes.put("/prompts/{name}")
+@routes.put(f"/prompts/{PROMPT_NAME}")
 async def put_prompt(request: web.Request) -> web.Response:
     """201 with the new version; 200 when the text equals the newest version (nothing changes).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 import orjson
@@ -46,12 +47,35 @@ def validation_fields(error: ValidationError) -> list[dict[str, str]]:
 
 
 def parse_json(raw: bytes | str) -> Any:
+    """The JSON document in ``raw``; MalformedJSON if it is not one, strictly read.
+
+    orjson refuses what is not JSON (NaN, Infinity, numbers that overflow a
+    double, lone surrogates, invalid UTF-8, nesting deeper than 1024) but keeps the
+    last of duplicate keys; a second reading with the standard library refuses
+    those, so ``{"tasks": 1, "tasks": 50}`` cannot mean different things to
+    different readers.
+    """
     if not raw:
         raise MalformedJSON("the request body is empty; send a JSON object")
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise MalformedJSON(f"the request body is not valid JSON: {error}") from None
+    if isinstance(value, (dict, list)):
+        try:
+            json.loads(raw, object_pairs_hook=_unique_keys)
+        except RecursionError:
+            raise MalformedJSON("the request body is nested too deeply") from None
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in value:
+            raise MalformedJSON(f"the request body is not valid JSON: the key {key[:100]!r} appears twice")
+        value[key] = item
+    return value
 
 
 async def read_model(request: web.Request, model: type[T]) -> T:

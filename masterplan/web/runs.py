@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from masterplan.models import RunRequest
 from masterplan.service.runs import RunService
 from masterplan.store import NotFound
+from masterplan.web.inputs import ARTIFACT_NAME, RUN_ID, AnswersRequest, EventsQuery, RunRequest, RunsQuery
 from masterplan.web.keys import SERVICE, SETTINGS
 from masterplan.web.responses import error_body, json_response, query_model, read_model
-from masterplan.web.schemas import (
-    AnswersRequest,
-    ArtifactSummary,
-    CallView,
-    EventsQuery,
-    EventView,
-    RunsQuery,
-    RunView,
-    TaskView,
-)
+from masterplan.web.schemas import ArtifactSummary, CallView, EventView, RunView, TaskView
 
 routes = web.RouteTableDef()
 
@@ -36,7 +27,7 @@ async def require_run(service: RunService, run_id: str) -> None:
 
 @routes.post("/runs")
 async def create_run(request: web.Request) -> web.Response:
-    body = await read_model(request, RunRequest)
+    body = (await read_model(request, RunRequest)).to_domain()
     if body.options.checks and not request.app[SETTINGS].allow_http_checks:
         message = "custom check commands are refused over HTTP unless MASTERPLAN_ALLOW_HTTP_CHECKS is set"
         field = {"field": "options.checks", "message": "leave it out (pytest runs) or send [] (no checks)"}
@@ -56,12 +47,12 @@ async def list_runs(request: web.Request) -> web.Response:
     return json_response(views)
 
 
-@routes.get("/runs/{run_id}")
+@routes.get(f"/runs/{RUN_ID}")
 async def show_run(request: web.Request) -> web.Response:
     return json_response(await run_view(request.app[SERVICE], request.match_info["run_id"]))
 
 
-@routes.post("/runs/{run_id}/answers")
+@routes.post(f"/runs/{RUN_ID}/answers")
 async def answer_run(request: web.Request) -> web.Response:
     body = await read_model(request, AnswersRequest)
     service = request.app[SERVICE]
@@ -69,14 +60,14 @@ async def answer_run(request: web.Request) -> web.Response:
     return json_response(await run_view(service, run.id))
 
 
-@routes.post("/runs/{run_id}/cancel")
+@routes.post(f"/runs/{RUN_ID}/cancel")
 async def cancel_run(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     run = await service.cancel(request.match_info["run_id"])
     return json_response(await run_view(service, run.id))
 
 
-@routes.get("/runs/{run_id}/tasks")
+@routes.get(f"/runs/{RUN_ID}/tasks")
 async def list_tasks(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     run_id = request.match_info["run_id"]
@@ -86,7 +77,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     return json_response([TaskView.of(task) for task in tasks])
 
 
-@routes.get("/runs/{run_id}/calls")
+@routes.get(f"/runs/{RUN_ID}/calls")
 async def list_calls(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     run_id = request.match_info["run_id"]
@@ -96,7 +87,7 @@ async def list_calls(request: web.Request) -> web.Response:
     return json_response([CallView.of(call) for call in calls])
 
 
-@routes.get("/runs/{run_id}/events")
+@routes.get(f"/runs/{RUN_ID}/events")
 async def list_events(request: web.Request) -> web.Response:
     query = query_model(request, EventsQuery)
     service = request.app[SERVICE]
@@ -107,7 +98,7 @@ async def list_events(request: web.Request) -> web.Response:
     return json_response([EventView.of(event) for event in events])
 
 
-@routes.get("/runs/{run_id}/artifacts")
+@routes.get(f"/runs/{RUN_ID}/artifacts")
 async def list_artifacts(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     run_id = request.match_info["run_id"]
@@ -127,7 +118,7 @@ async def list_artifacts(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/runs/{run_id}/artifacts/{name}")
+@routes.get(f"/runs/{RUN_ID}/artifacts/{ARTIFACT_NAME}")
 async def show_artifact(request: web.Request) -> web.Response:
     """The artifact's content as it is (Markdown or JSON), with its content type."""
     service = request.app[SERVICE]

@@ -1,7 +1,6 @@
-"""What the HTTP API sends and accepts, as pydantic models (the OpenAPI document is built from them).
+"""What the HTTP API sends, as pydantic models (the OpenAPI document is built from them and ``inputs``).
 
-Requests reuse the domain's ``RunRequest``; responses are views of the domain
-records with money as JSON numbers (US dollars) and without bulky fields (a
+Responses are views of the domain records with money as JSON numbers (US dollars) and without bulky fields (a
 task's generated files are listed by path, artifacts by name).
 """
 
@@ -27,50 +26,9 @@ from masterplan.models import (
     TaskType,
 )
 
-MAX_PROMPT_CHARS = 200_000
-MAX_EVENTS_PAGE = 10_000
-
 
 class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-# ------------------------------------------------------------------ requests
-
-
-class AnswersRequest(Schema):
-    answers: dict[str, str] = Field(
-        description="answers by question id; questions left out take their default assumption"
-    )
-
-
-class SocketAnswers(AnswersRequest):
-    """Answers sent over a run's WebSocket."""
-
-    type: Literal["answers"]
-
-
-class PromptUpdate(Schema):
-    body: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="the role prompt's new text")
-
-
-class Query(BaseModel):
-    """Query parameters: unknown ones (``token``, cache busters) are ignored."""
-
-    model_config = ConfigDict(extra="ignore")
-
-
-class RunsQuery(Query):
-    limit: int = Field(default=100, ge=1, le=1_000, description="newest runs first")
-
-
-class EventsQuery(Query):
-    after: int = Field(default=0, ge=0, description="only events with a larger seq")
-    limit: int = Field(default=MAX_EVENTS_PAGE, ge=1, le=MAX_EVENTS_PAGE)
-
-
-class SocketQuery(Query):
-    after: int = Field(default=0, ge=0, description="the last seq the client has; later events are sent")
 
 
 # ----------------------------------------------------------------- responses

@@ -25,12 +25,15 @@ import socket as sockets
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from masterplan.models import Event
+from masterplan.service.errors import WorkspaceUnavailable
 from masterplan.service.events import SlowSubscriber, Subscription
 from masterplan.service.runs import RunService
+from masterplan.store import StoreUnavailable
+from masterplan.web.inputs import RUN_ID, SocketAnswers, SocketQuery
 from masterplan.web.keys import METRICS, SERVICE, SOCKETS, WEBSOCKET_LIMITS, WebSocketLimits
 from masterplan.web.middleware import CLIENT_ERRORS, client_error
 from masterplan.web.responses import dumps, parse_json, query_model
-from masterplan.web.schemas import EventView, FieldError, SocketAnswers, SocketError, SocketQuery
+from masterplan.web.schemas import EventView, FieldError, SocketError
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +178,12 @@ class EventFeed:
         except CLIENT_ERRORS as error:
             status, message, fields = client_error(error)
             await self._send_error(status, message, fields)
+        except (StoreUnavailable, WorkspaceUnavailable) as error:
+            logger.warning("run %s: answers over the WebSocket not recorded: %s", self.run_id, error)
+            await self._send_error(503, f"the service cannot take this now: {error}; send the answers again")
+        except Exception:  # a bug: the client hears of it, the socket and the run go on
+            logger.exception("run %s: answers over the WebSocket failed", self.run_id)
+            await self._send_error(500, "internal server error; see the server log")
 
     async def _send_error(self, status: int, message: str, fields: list[dict[str, str]] | None = None) -> None:
         error = SocketError(
@@ -186,7 +195,7 @@ class EventFeed:
         await self.socket.send_str(dumps(error.model_dump(mode="json", exclude_none=True)))
 
 
-@routes.get("/runs/{run_id}/ws")
+@routes.get(f"/runs/{RUN_ID}/ws")
 async def run_socket(request: web.Request) -> web.StreamResponse:
     query = query_model(request, SocketQuery)
     run_id = request.match_info["run_id"]

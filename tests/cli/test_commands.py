@@ -144,3 +144,20 @@ def test_run_with_custom_checks_runs_them_in_the_workspace(tmp_path: Path) -> No
     summary = next(line for line in result.stdout.splitlines() if line.startswith("run ") and "workspace " in line)
     workspace = Path(summary.rsplit("workspace ", 1)[1])
     assert (workspace / "CHECKED").read_text().startswith("ran ")
+
+
+def test_a_budget_the_store_cannot_keep_is_refused_in_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*MASTERPLAN, "run", "A todo list", "--sim", "--budget", "0.0000000001"],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "masterplan run: error: argument --budget: '0.0000000001' must have at most 9 decimal places "
+        "(whole nano-dollars)"
+    )
+    assert not (tmp_path / "masterplan.db").exists()

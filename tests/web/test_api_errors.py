@@ -51,7 +51,7 @@ async def test_invalid_fields_are_422_and_each_field_is_named(tmp_path: Path) ->
         assert "options.tasks" in error["message"]
         not_an_object = await error_of(app, "POST", "/runs", json=["a list"], status=422)
         assert not_an_object["fields"][0]["field"] == "body"
-        bad_query = await error_of(app, "GET", "/runs/x/events?after=-1", status=422)
+        bad_query = await error_of(app, "GET", "/runs/0123456789abcdef/events?after=-1", status=422)
         assert [field["field"] for field in bad_query["fields"]] == ["after"]
 
 

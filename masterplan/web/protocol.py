@@ -1,0 +1,53 @@
+"""Requests refused before routing (a request line over 8 KB, malformed headers) answer JSON too.
+
+aiohttp answers a request it cannot parse from its protocol handler, before any
+middleware: a plain-text body and a logged traceback for each. A client error
+is not the server's trouble, so here it gets the API's JSON error and one log
+line; the server's own errors (5xx) keep aiohttp's handling.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
+
+from masterplan.web.responses import error_body, json_response
+
+logger = logging.getLogger(__name__)
+
+
+class JSONErrorRequestHandler(RequestHandler):
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500 or request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+        reason = str(exc) if exc is not None else (message or "bad request")
+        logger.info("refused an unreadable request from %s: %s", request.remote, reason.splitlines()[0][:200])
+        response = json_response(error_body(status, f"the request cannot be read: {reason[:500]}"), status=status)
+        response.force_close()
+        return response
+
+
+class JSONErrorServer(Server):
+    def __call__(self) -> RequestHandler:
+        return JSONErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class JSONErrorAppRunner(web.AppRunner):
+    """An AppRunner whose connections answer unparsable requests with JSON errors."""
+
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        # aiohttp builds its Server in Application._make_handler; the subclass only changes which
+        # RequestHandler each connection gets, so the built server takes it on as it is.
+        server.__class__ = JSONErrorServer
+        return server
