@@ -17,10 +17,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from masterplan.store import Store, open_store
 
 DEFAULT_TEST_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+# Property tests: the same examples on every run by default, so a red CI names a change, not luck;
+# `pytest --hypothesis-profile=explore` searches further with a random seed.
+hypothesis_settings.register_profile("ci", max_examples=25, derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", max_examples=400)
+hypothesis_settings.load_profile("ci")
 
 
 def admin_dsn() -> str:

@@ -104,6 +104,7 @@ class SQLiteConnector:
         self._queries = load_queries("sqlite")
         self._writer: BatchWriter | None = None
         self._stale = False  # the connection met an unwritable database: open it again before its next use
+        self._unfinished = False  # a transaction began and was never seen to end (its caller was cancelled)
 
     async def open(self) -> None:
         self._connection = await self._connect()
@@ -151,6 +152,9 @@ class SQLiteConnector:
                 await self._reopen()
             connection = self._connection
             try:
+                if self._unfinished:
+                    await self._end_unfinished(connection)
+                self._unfinished = True
                 with unavailable_as_store_error(self.path):
                     await connection.execute("BEGIN IMMEDIATE")
                 try:
@@ -162,9 +166,23 @@ class SQLiteConnector:
                     raise
                 with unavailable_as_store_error(self.path):
                     await connection.commit()
+                self._unfinished = False
             except StoreUnavailable:
                 self._stale = str(self.path) != IN_MEMORY  # reopening would start an empty in-memory database
                 raise
+
+    async def _end_unfinished(self, connection: aiosqlite.Connection) -> None:
+        """Roll back what a cancelled transaction left: its BEGIN, statements or COMMIT may still have run.
+
+        aiosqlite runs each statement in its thread even when the coroutine that
+        sent it was cancelled, so the connection can be inside a transaction no
+        one will end. Statements run in the order sent, so this ROLLBACK comes
+        after all of them; if they ended in a COMMIT, there is nothing to undo.
+        """
+        # "no transaction is active": the cancelled one had ended
+        with suppress(sqlite3.OperationalError), unavailable_as_store_error(self.path):
+            await connection.execute("ROLLBACK")
+        self._unfinished = False
 
     async def _reopen(self) -> None:
         """A fresh connection in place of one that met an unwritable database (it sees restored permissions)."""
@@ -174,3 +192,4 @@ class SQLiteConnector:
                 await self._connection.close()
         self._connection = fresh
         self._stale = False
+        self._unfinished = False

@@ -28,6 +28,7 @@ from masterplan.service.runs import RunService
 from masterplan.web import health, prompts, runs, websocket
 from masterplan.web.access_log import RedactingAccessLogger
 from masterplan.web.cross_site import cross_site_middleware
+from masterplan.web.files import add_files
 from masterplan.web.keys import METRICS, REGISTRY, SERVICE, SETTINGS, SOCKETS, WEBSOCKET_LIMITS, WebSocketLimits
 from masterplan.web.middleware import auth_middleware, error_middleware
 from masterplan.web.openapi import add_docs
@@ -108,7 +109,7 @@ def _add_dashboard(app: web.Application) -> None:
 
     app.router.add_get("/", index)
     if STATIC_DIR.is_dir():
-        app.router.add_static("/static", STATIC_DIR)
+        add_files(app, "/static", STATIC_DIR)
 
 
 @asynccontextmanager

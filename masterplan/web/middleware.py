@@ -17,7 +17,10 @@ logger = logging.getLogger(__name__)
 
 #: routes open without a token: probes, the metrics scrape, the API description and the pages
 PUBLIC_ROUTES = frozenset(
-    {"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/swagger-initializer.js", "/"}
+    {
+        *("/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/swagger-initializer.js", "/"),
+        *("/static/{file}", "/docs/static/{file}"),
+    }
 )
 WEBSOCKET_ROUTE = "/runs/{run_id}/ws"
 #: headers of an HTTP error that a JSON error response keeps
@@ -78,8 +81,7 @@ def matched_route(request: web.Request) -> str | None:
 
 def is_public(request: web.Request) -> bool:
     """Decided by the matched route, never by the raw path, so ``/static/../runs`` cannot slip through."""
-    resource = request.match_info.route.resource
-    return isinstance(resource, web.StaticResource) or matched_route(request) in PUBLIC_ROUTES
+    return matched_route(request) in PUBLIC_ROUTES
 
 
 def presented_token(request: web.Request) -> str | None:

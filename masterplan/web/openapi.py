@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from masterplan.web.files import add_files
 from masterplan.web.inputs import AnswersRequest, PromptUpdate, RunRequest, SocketAnswers
 from masterplan.web.responses import json_response
 from masterplan.web.schemas import (
@@ -316,4 +317,4 @@ async def docs_initializer(request: web.Request) -> web.Response:
 
 def add_docs(app: web.Application) -> None:
     app.router.add_routes(routes)
-    app.router.add_static("/docs/static", swagger_ui_dir())
+    add_files(app, "/docs/static", swagger_ui_dir())

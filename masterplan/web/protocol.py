@@ -9,6 +9,7 @@ line; the server's own errors (5xx) keep aiohttp's handling.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -30,11 +31,33 @@ class JSONErrorRequestHandler(RequestHandler):
     ) -> web.StreamResponse:
         if status >= 500 or request.writer.output_size > 0:
             return super().handle_error(request, status, exc, message)
-        reason = str(exc) if exc is not None else (message or "bad request")
-        logger.info("refused an unreadable request from %s: %s", request.remote, reason.splitlines()[0][:200])
-        response = json_response(error_body(status, f"the request cannot be read: {reason[:500]}"), status=status)
+        reason = unreadable_reason(exc, message)
+        logger.info("refused an unreadable request from %s: %s", request.remote, reason)
+        if request.method == "HEAD":  # an answer to HEAD has no body
+            response = web.Response(status=status, content_type="application/json")
+        else:
+            response = json_response(error_body(status, f"the request cannot be read: {reason}"), status=status)
         response.force_close()
         return response
+
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        """A body that cannot be decoded was the client's mistake, already answered with 400: one line, no traceback.
+
+        (aiohttp reads what is left of the body after the answer, meets the same
+        decoding error again, and would log it as an unhandled exception.)
+        """
+        error = kwargs.get("exc_info")
+        if isinstance(error, web.RequestPayloadError):
+            logger.info("dropped the rest of an unreadable request body: %s", str(error).splitlines()[-1].strip())
+            return
+        super().log_exception(*args, **kwargs)
+
+
+def unreadable_reason(exc: BaseException | None, message: str | None) -> str:
+    """aiohttp's reason in one short line, without the bytes it could not read."""
+    text = str(getattr(exc, "message", "") or exc or message or "bad request")
+    first = text.strip().splitlines()[0] if text.strip() else "bad request"
+    return first.split(": bytearray(", 1)[0].split(": b'", 1)[0][:200]
 
 
 class JSONErrorServer(Server):

@@ -80,7 +80,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 async def read_model(request: web.Request, model: type[T]) -> T:
     """The body parsed as ``model``: MalformedJSON (400) or ValidationError (422); 413 past client_max_size."""
-    return model.model_validate(parse_json(await request.read()))
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError as error:  # e.g. a Content-Encoding the body is not in
+        raise MalformedJSON(f"the request body cannot be read: {str(error).splitlines()[-1].strip()}") from None
+    return model.model_validate(parse_json(raw))
 
 
 def query_model(request: web.Request, model: type[T]) -> T:

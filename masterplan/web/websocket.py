@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket as sockets
+from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -174,7 +175,9 @@ class EventFeed:
         try:
             answers = SocketAnswers.model_validate(parse_json(text))
             # shielded: answers that reached the server are recorded even if the client leaves now
-            await asyncio.shield(self.service.answer(self.run_id, answers.answers))
+            recording = asyncio.ensure_future(self.service.answer(self.run_id, answers.answers))
+            recording.add_done_callback(self._note_unheard_refusal)
+            await asyncio.shield(recording)
         except CLIENT_ERRORS as error:
             status, message, fields = client_error(error)
             await self._send_error(status, message, fields)
@@ -184,6 +187,11 @@ class EventFeed:
         except Exception:  # a bug: the client hears of it, the socket and the run go on
             logger.exception("run %s: answers over the WebSocket failed", self.run_id)
             await self._send_error(500, "internal server error; see the server log")
+
+    def _note_unheard_refusal(self, recording: asyncio.Future[Any]) -> None:
+        """A refusal that came after the client left has no one to hear it: a line in the log, not a lost error."""
+        if not recording.cancelled() and recording.exception() is not None and self.socket.closed:
+            logger.info("run %s: answers of a client that left were refused: %s", self.run_id, recording.exception())
 
     async def _send_error(self, status: int, message: str, fields: list[dict[str, str]] | None = None) -> None:
         error = SocketError(

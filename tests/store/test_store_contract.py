@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from decimal import Decimal
 
@@ -341,3 +342,28 @@ async def test_tasks_are_counted_by_status_without_loading_them(store: Store) ->
     assert counts[TaskStatus.FAILED] == 1
     assert counts[TaskStatus.PENDING] == 2
     assert sum(counts.values()) == 5
+
+
+async def test_a_transaction_cancelled_at_any_step_leaves_the_store_usable_and_unchanged(store: Store) -> None:
+    """A client that leaves cancels its request's transaction wherever it is: at BEGIN, mid-block, at COMMIT."""
+    run = await create(store, new_run())
+
+    async def append_two() -> None:
+        async with store.transaction() as tx:
+            await tx.append_event(run.id, "test.first")
+            await tx.append_event(run.id, "test.second")
+
+    for steps_before_cancel in range(12):
+        attempt = asyncio.create_task(append_two())
+        for _ in range(steps_before_cancel):
+            await asyncio.sleep(0)
+        attempt.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await attempt
+        async with store.transaction() as tx:
+            types = [event.type for event in await tx.events_after(run.id)]
+        # each attempt added both of its events or neither
+        assert types.count("test.first") == types.count("test.second"), (steps_before_cancel, types)
+    await append_two()
+    async with store.transaction() as tx:
+        assert (await tx.events_after(run.id))[-1].type == "test.second"

@@ -175,3 +175,25 @@ async def test_duplicate_keys_are_a_400_naming_the_key(tmp_path: Path) -> None:
             body = b'{"request": "An API", "options": {"budget_usd": %s}}' % constant
             await refusal(app, "POST", "/runs", 400, data=body, headers=JSON)
         assert await app.json("GET", "/runs") == []
+
+
+async def test_file_routes_serve_their_files_and_nothing_else(tmp_path: Path) -> None:
+    """Found by the property tests: a file name over 255 bytes under /static was a 500 (ENAMETOOLONG)."""
+    async with served(tmp_path) as app:
+        for path in ("/static/app.js", "/docs/static/swagger-ui.css"):
+            async with app.http.get(path) as response:
+                assert response.status == 200, path
+        for path in (f"/static/{'x' * 300}", "/static/%00", "/static/../README.md", "/docs/static/%2e%2e/x"):
+            await refusal(app, "GET", path, 404)
+
+
+async def test_a_body_in_an_encoding_it_is_not_is_a_400_and_no_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the property tests: Content-Encoding: gzip on a plain body was a 500, then a logged traceback."""
+    async with served(tmp_path) as app:
+        headers = {**JSON, "Content-Encoding": "gzip"}
+        error = await refusal(app, "POST", "/runs", 400, data=orjson.dumps(run_body(1)), headers=headers)
+        assert "cannot be read" in error["message"]
+        assert await app.json("GET", "/runs") == []
+    assert not [record for record in caplog.records if record.exc_info or record.levelno >= logging.ERROR]
