@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 ProcessLimit = Literal["rlimit", "cgroup"]
 
 PROBE_TIMEOUT_S = 20.0
-SANDBOX_HOME = "/tmp"
+SANDBOX_HOME = "/tmp/home"
+"""An empty directory of the private /tmp: HOME inside, apart from anything bound back into /tmp."""
 MB = 1024 * 1024
 _ALWAYS_HIDDEN = (Path("/run"), Path("/var/run"))
 
@@ -245,25 +246,29 @@ class Sandbox:
         """``argv`` under bwrap and prlimit (see the module docstring for what each part does)."""
         workspace = workspace.resolve()
         tmp = Path("/tmp")
-        hidden = [
+        every_hidden = [
             path
             for path in dict.fromkeys(path.resolve() for path in self.policy.hidden if path.exists())
-            if path != Path("/") and not _is_within(path, tmp)
+            if path != Path("/")
         ]
+        hidden = [path for path in every_hidden if not _is_within(path, tmp)]  # the private /tmp hides the rest
         outer = _outermost(hidden)
         args = [self._bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session"]
         args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-        args += ["--size", str(self.policy.limits.file_mb * MB), "--tmpfs", str(tmp)]
+        args += ["--size", str(self.policy.limits.file_mb * MB), "--tmpfs", str(tmp), "--dir", SANDBOX_HOME]
         for path in outer:
             args += ["--tmpfs", str(path)]
         # Bound back on top, parents first: the interpreter read-only, the workspace read-write.
         wanted = [*self.policy.readable, *(path.resolve() for path in readable if path.exists())]
-        binds = {path: "--ro-bind" for path in wanted if any(_is_within(path, hide) for hide in outer)}
+        # The private /tmp hides too: an interpreter installed under /tmp (a checkout there) is bound back.
+        binds = {path: "--ro-bind" for path in wanted if any(_is_within(path, hide) for hide in [*outer, tmp])}
         binds[workspace] = "--bind"
         for path in sorted(binds, key=lambda path: len(path.parts)):
             args += [binds[path], str(path), str(path)]
         # A hidden directory inside something bound back is hidden again.
-        again = [path for path in hidden if path not in outer and any(path != b and _is_within(path, b) for b in binds)]
+        again = [
+            path for path in every_hidden if path not in outer and any(path != b and _is_within(path, b) for b in binds)
+        ]
         for path in again:
             args += ["--tmpfs", str(path)]
         for path in [*outer, *again]:

@@ -314,6 +314,24 @@ async def test_node_installed_in_a_hidden_directory_still_runs(layout: Layout) -
     assert (await sandbox.status()).confined
 
 
+async def test_an_interpreter_installed_under_tmp_is_bound_back_into_the_private_tmp(layout: Layout) -> None:
+    """A checkout under /tmp (CI clones there) keeps its virtual environment visible inside the sandbox."""
+    with tempfile.TemporaryDirectory(prefix="masterplan-venv-", dir="/tmp") as directory:
+        tool = Path(directory) / "bin" / "node"
+        tool.parent.mkdir()
+        tool.write_text('#!/bin/sh\n[ "$1" = --check ] && [ -r "$2" ]\n')
+        tool.chmod(0o755)
+        (Path(directory) / "secret-beside-it").write_text("x")
+        sandbox = layout.sandbox()
+        script = GeneratedFile(path="web/app.js", content="const a = 1;\n")
+
+        assert await javascript_problem(str(tool), script, sandbox=sandbox) is None
+        probe = f"import os; print(sorted(os.listdir({str(Path(directory))!r})))"
+        policy = replace(sandbox.policy, readable=(*sandbox.policy.readable, Path(directory)))
+        result = await inside(Sandbox(policy), layout.workspace, probe)
+        assert "secret-beside-it" in result.output  # bound back read-only, as it is outside /tmp
+
+
 async def test_required_refuses_when_bwrap_does_not_work(layout: Layout) -> None:
     settings = layout.settings.model_copy(update={"sandbox_bwrap": "/nonexistent/bwrap"})
     sandbox = Sandbox(SandboxPolicy.from_settings(settings))
