@@ -323,11 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--qa", choices=["off", "task", "milestone"], default="off", help="QA review (default off)")
     checks = run.add_mutually_exclusive_group()
     checks.add_argument(
+        "--checks",
         "--check",
         action="append",
         dest="checks",
         metavar="COMMAND",
-        help="a check command run in the sandbox after each task, instead of pytest (repeatable)",
+        help="a check command run in the sandbox after each task, instead of pytest (repeatable; --check is the same)",
     )
     checks.add_argument("--no-checks", action="store_true", help="run no checks after the tasks")
     run.add_argument("--server", help="start the run on a masterplan server (http://host:port) instead")

@@ -122,9 +122,10 @@ def render_report(
     uncached: UncachedCost,
     final_check: FinalCheck | None,
     sandbox: str,
+    checks: Sequence[str],
 ) -> str:
     """``uncached`` prices one call as if nothing had been cached (the counterfactual); ``sandbox`` says where
-    the checks ran (``SandboxStatus.describe``)."""
+    the checks ran (``SandboxStatus.describe``); ``checks`` are the commands run after each task."""
     calls_by_task: dict[str | None, list[LLMCallRecord]] = defaultdict(list)
     for call in calls:
         calls_by_task[call.task_id].append(call)
@@ -146,6 +147,7 @@ def render_report(
             uncached_cost=sum((uncached(call) for call in calls), Decimal(0)),
             final_check=final_check,
             sandbox=sandbox,
+            checks=list(checks),
             task_rows=[
                 TaskRow(
                     task,

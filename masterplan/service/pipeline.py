@@ -202,7 +202,15 @@ class RunPipeline:
             calls = await tx.list_llm_calls(run.id)
         shown = run.model_copy(update={"status": status, "error": error}) if not run.status.is_terminal else run
         sandbox = (await ctx.sandbox.status()).describe()
-        return render_report(shown, tasks, calls, uncached=self._uncached_cost, final_check=final, sandbox=sandbox)
+        return render_report(
+            shown,
+            tasks,
+            calls,
+            uncached=self._uncached_cost,
+            final_check=final,
+            sandbox=sandbox,
+            checks=ctx.check_commands,
+        )
 
     def _uncached_cost(self, call: LLMCallRecord) -> Decimal:
         if call.model not in self.prices:

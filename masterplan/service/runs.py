@@ -34,7 +34,7 @@ from masterplan.llm.budget import RunBudget
 from masterplan.llm.gateway import LLMGateway
 from masterplan.llm.observer import GatewayObserver, ObserverGroup
 from masterplan.logs import log_context
-from masterplan.models import Run, RunRequest, RunStatus
+from masterplan.models import InvalidTransition, Run, RunRequest, RunStatus
 from masterplan.service.backoff import Backoff
 from masterplan.service.documents import load_templates
 from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable
@@ -162,8 +162,11 @@ class RunService:
             await self.journal.event(run_id, "run.cancel_requested")
             await asyncio.shield(driver)
             return await self.get(run_id)
-        async with self.journal.write() as tx:
-            run, _ = await tx.transition_run(run_id, RunStatus.CANCELLED, error="cancelled by request")
+        try:
+            async with self.journal.write() as tx:
+                run, _ = await tx.transition_run(run_id, RunStatus.CANCELLED, error="cancelled by request")
+        except InvalidTransition as error:  # its driver ended it since it was read
+            raise RunConflict(f"run {run_id} already ended ({error.current})") from None
         return run
 
     async def resume_unfinished(self) -> list[str]:

@@ -131,19 +131,18 @@ def test_serve_then_run_on_the_server_and_watch_it(tmp_path: Path) -> None:
 
 def test_run_with_custom_checks_runs_them_in_the_workspace(tmp_path: Path) -> None:
     check = "python -c \"open('CHECKED', 'a').write('ran ')\""
-    options = ["--sim", "--sim-latency", "none", "--tasks", "2", "--auto-answer", "--check", check]
-    result = subprocess.run(
-        [*MASTERPLAN, "run", "A todo list", *options, "--check", "python -c pass"],
-        env=clean_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    summary = next(line for line in result.stdout.splitlines() if line.startswith("run ") and "workspace " in line)
-    workspace = Path(summary.rsplit("workspace ", 1)[1])
+    options = ["--sim", "--sim-latency", "none", "--tasks", "2", "--auto-answer", "--checks", check]
+    workspace = completed_run_workspace(tmp_path, [*options, "--check", "python -c pass"])
     assert (workspace / "CHECKED").read_text().startswith("ran ")
+    assert "`python -c pass` after each task" in (workspace / "REPORT.md").read_text()
+
+
+def test_run_with_no_checks_runs_none_and_says_so(tmp_path: Path) -> None:
+    options = ["--sim", "--sim-latency", "none", "--tasks", "2", "--auto-answer", "--no-checks"]
+    report = (completed_run_workspace(tmp_path, options) / "REPORT.md").read_text()
+    assert "| checks | none: checks were turned off |" in report
+    assert "| `T01` | Project setup | completed | claude-haiku-4-5 | 1 |" in report
+    assert report.count(" | — |") >= 2  # no task has a check result
 
 
 def test_a_budget_the_store_cannot_keep_is_refused_in_one_line(tmp_path: Path) -> None:
@@ -161,3 +160,18 @@ def test_a_budget_the_store_cannot_keep_is_refused_in_one_line(tmp_path: Path) -
         "(whole nano-dollars)"
     )
     assert not (tmp_path / "masterplan.db").exists()
+
+
+def completed_run_workspace(tmp_path: Path, options: list[str]) -> Path:
+    """``masterplan run "A todo list" OPTIONS``, which must complete; the workspace its summary names."""
+    result = subprocess.run(
+        [*MASTERPLAN, "run", "A todo list", *options],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = next(line for line in result.stdout.splitlines() if line.startswith("run ") and "workspace " in line)
+    return Path(summary.rsplit("workspace ", 1)[1])
