@@ -2,8 +2,8 @@
 
 ``plan_problems`` reports every structural problem of a plan at once, so a repair
 prompt can fix them all in one go. ``TaskGraph`` answers the scheduler's questions
-(which tasks are ready, which must be skipped when one fails) in plan order, so a
-run is deterministic.
+(which tasks are ready, which must be skipped when one fails, how long the path after
+each task is) in plan order, so a run is deterministic.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import graphlib
 import heapq
 from collections import Counter
-from collections.abc import Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from masterplan.models import MasterPlan, PlanTask
@@ -221,6 +221,18 @@ class TaskGraph:
             result.append(task_id)
             sorter.done(task_id)
         return result
+
+    def remaining_paths(self, weights: Mapping[str, float]) -> dict[str, float]:
+        """Task id -> the longest weighted path from the task to the end of the plan, the task's own weight included.
+
+        ``weights`` holds each task's expected duration (a missing task weighs 1). A task on the critical path
+        has the largest value of the tasks ready with it: starting it first keeps the run's end earliest.
+        """
+        paths: dict[str, float] = {}
+        for task_id in reversed(self.order()):
+            after = max((paths[dependent] for dependent in self._dependents[task_id]), default=0.0)
+            paths[task_id] = weights.get(task_id, 1.0) + after
+        return paths
 
     def _closure(self, task_id: str, edges: dict[str, list[str]] | dict[str, tuple[str, ...]]) -> list[str]:
         self._check(task_id)

@@ -1,6 +1,15 @@
-"""All tasks of a plan: rebuild what a crash left (``recovery``), run the rest, summarise each finished phase."""
+"""All tasks of a plan: rebuild what a crash left (``recovery``), run the rest, summarise each finished phase.
+
+A phase's summary is a side call: it runs beside the task slots, so the next task starts while
+it is being written. It joins the prompt context of later tasks at a fixed point: a task that
+began after the summary started waits for it when the task ends (a summary takes a fraction
+of a task's time, so this almost never waits), so with one task at a time every prompt is
+the same from one run to the next. The run waits for every summary before it ends.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 from masterplan.executor.context import RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo
@@ -13,6 +22,8 @@ from masterplan.models import Artifact, MasterPlan, PhaseSummary, QAReport, Task
 SUMMARY_PREFIX = "summary-"
 MILESTONE_QA_PREFIX = "qa-"
 FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED})
+EXPECTED_DURATION = {"low": 1.0, "medium": 2.0, "high": 3.0}
+"""A task's expected duration by complexity, relative: the weight of the critical path."""
 
 
 class PlanExecution:
@@ -24,6 +35,9 @@ class PlanExecution:
         self._states: dict[str, TaskState] = {}
         self._summarized: set[str] = set()
         self._reviewed: set[str] = set()
+        self._summaries: list[asyncio.Task[PhaseSummary | None]] = []
+        self._joined = 0
+        """Summaries before this index are in the prompt context (joined in the order they started)."""
 
     async def run(self) -> list[TaskState]:
         async with self.ctx.journal.read() as tx:
@@ -33,17 +47,38 @@ class PlanExecution:
         self.runner.max_attempts = await self.ctx.caller.attempts_allowed("task_execution")
         self.runner.commits = await rebuild_workspace(self.ctx, tasks, self.git)
         self._states = {task.task_id: task for task in tasks}
-        scheduler = TaskScheduler(tasks, concurrency=self.ctx.run.options.concurrency)
+        durations = {task.task_id: EXPECTED_DURATION[task.definition.complexity] for task in tasks}
+        scheduler = TaskScheduler(tasks, concurrency=self.ctx.run.options.concurrency, durations=durations)
         try:
             states = await scheduler.run(self._execute, self._skip, self.ctx.cancel.is_set)
         except SchedulerStopped:
+            await self._cancel_summaries()
             if self.ctx.cancel.is_set():
                 raise RunCancelled(self.ctx.run.id) from None
             raise
+        except BaseException:
+            await self._cancel_summaries()
+            raise
         finally:
             await self.ctx.drain()  # pending commits are short: a finished task keeps its own commit
-        await self._summarize_finished_phases()
+        self._summarize_finished_phases()
+        await self._join_summaries(len(self._summaries))
         return states
+
+    async def _join_summaries(self, upto: int) -> None:
+        """The summaries started before the ``upto``-th are finished and in the prompt context, in start order."""
+        while self._joined < upto:
+            index = self._joined
+            summary = await self._summaries[index]
+            if self._joined == index:  # another task's end may have joined it meanwhile
+                self._joined += 1
+                if summary is not None:
+                    self.ctx.log_phase_summary(summary)
+
+    async def _cancel_summaries(self) -> None:
+        for call in self._summaries:
+            call.cancel()
+        await asyncio.gather(*self._summaries, return_exceptions=True)
 
     def _load_summaries(self, artifacts: list[Artifact]) -> None:
         for artifact in artifacts:
@@ -55,11 +90,13 @@ class PlanExecution:
                 self.ctx.log_phase_summary(summary)
 
     async def _execute(self, state: TaskState) -> TaskState:
+        summaries_before = len(self._summaries)
         state = await self.runner.execute(state)
+        await self._join_summaries(summaries_before)
         self._states[state.task_id] = state
         if self.ctx.run.options.qa == "milestone":
             state = await self._review_finished_milestones(state)
-        await self._summarize_finished_phases()
+        self._summarize_finished_phases()
         return state
 
     async def _review_finished_milestones(self, current: TaskState) -> TaskState:
@@ -123,7 +160,8 @@ class PlanExecution:
         self._states[state.task_id] = state
         return state
 
-    async def _summarize_finished_phases(self) -> None:
+    def _summarize_finished_phases(self) -> None:
+        """Start the summary of every phase whose tasks have all finished, beside the task slots."""
         for phase in self.plan.phases:
             if phase.phase_id in self._summarized or self.ctx.cancel.is_set():
                 continue
@@ -131,9 +169,11 @@ class PlanExecution:
             if not members or any(state.status not in FINISHED for state in members):
                 continue
             self._summarized.add(phase.phase_id)
-            await self._summarize(phase.phase_id, members)
+            call = asyncio.create_task(self._summarize(phase.phase_id, members), name=f"summary {phase.phase_id}")
+            self._summaries.append(call)
 
-    async def _summarize(self, phase_id: str, members: list[TaskState]) -> None:
+    async def _summarize(self, phase_id: str, members: list[TaskState]) -> PhaseSummary | None:
+        """The phase's summary, stored; it joins the prompt context in ``_join_summaries``."""
         finished = [
             {
                 "task_id": state.task_id,
@@ -150,7 +190,7 @@ class PlanExecution:
             await self.ctx.journal.event(
                 self.ctx.run.id, "phase.summary_failed", {"phase": phase_id, "cause": result.error}
             )
-            return
+            return None
         summary = result.value.model_copy(update={"phase": phase_id})
         async with self.ctx.journal.write() as tx:
             await tx.put_artifact(
@@ -162,7 +202,7 @@ class PlanExecution:
                 )
             )
             await tx.append_event(self.ctx.run.id, "phase.summarized", {"phase": phase_id, "summary": summary.summary})
-        self.ctx.log_phase_summary(summary)
+        return summary
 
 
 def _tasks_named_by(report: QAReport, completed: list[TaskState]) -> list[TaskState]:

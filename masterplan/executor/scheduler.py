@@ -1,5 +1,9 @@
 """Runs a plan's tasks in dependency order, one at a time by default or N side by side.
 
+Of the tasks ready at once, the one with the longest remaining path through the plan
+(weighted by each task's expected duration) starts first, ties in plan order: the
+critical path is never left waiting behind a task that could have gone later.
+
 A task that fails takes its transitive dependents with it (they are skipped);
 independent tasks go on. When a task raises (budget exceeded, the run cancelled)
 no new task starts, the ones in flight finish, and the first error is raised.
@@ -8,7 +12,7 @@ no new task starts, the ones in flight finish, and the first error is raised.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from masterplan.executor.ordering import TaskGraph
@@ -24,12 +28,22 @@ class SchedulerStopped(Exception):
 
 
 class TaskScheduler:
-    def __init__(self, tasks: Sequence[TaskState], *, concurrency: int = 1) -> None:
+    def __init__(
+        self, tasks: Sequence[TaskState], *, concurrency: int = 1, durations: Mapping[str, float] | None = None
+    ) -> None:
+        """``durations``: each task's expected duration (any unit; a missing task counts 1)."""
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self._states = {task.task_id: task for task in tasks}
         self._graph = TaskGraph([task.definition for task in tasks])
         self._concurrency = concurrency
+        paths = self._graph.remaining_paths(durations or {})
+        position = {task_id: index for index, task_id in enumerate(self._graph.task_ids)}
+        self._priority = {task_id: (-paths[task_id], position[task_id]) for task_id in paths}
+
+    def launch_order(self, ready: Sequence[str]) -> list[str]:
+        """``ready`` in the order they start: longest remaining path first, ties in plan order."""
+        return sorted(ready, key=self._priority.__getitem__)
 
     @property
     def states(self) -> list[TaskState]:
@@ -71,7 +85,7 @@ class TaskScheduler:
         completed = self._ids(TaskStatus.COMPLETED)
         finished = completed | self._ids(TaskStatus.FAILED, TaskStatus.SKIPPED)
         ready = self._graph.ready(completed=completed, finished=finished, running=set(running.values()))
-        for task_id in ready[: self._concurrency - len(running)]:
+        for task_id in self.launch_order(ready)[: self._concurrency - len(running)]:
             running[asyncio.create_task(execute(self._states[task_id]), name=f"task {task_id}")] = task_id
 
     async def _skip_dependents_of_failures(self, skip: SkipTask) -> None:

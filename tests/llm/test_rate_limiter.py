@@ -199,3 +199,36 @@ def test_tier_presets_match_anthropics_tier_1() -> None:
 def test_unknown_group_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="known groups: haiku-4-5, opus-4, sonnet-4"):
         tier_limits("2", "gpt-5")
+
+
+async def test_a_tier_upgrade_in_the_headers_takes_effect_at_once() -> None:
+    clock = ManualClock()
+    limiter = pool(clock)
+    spent = await limiter.acquire("fast", 0, 600)
+    limiter.reconcile(spent, 0, 600)  # the bucket is empty and would take a minute to refill
+    limiter.adopt_headers(
+        {"anthropic-ratelimit-output-tokens-limit": "1200", "anthropic-ratelimit-output-tokens-remaining": "1150"}
+    )
+    assert limiter.levels()["output-tokens"] == pytest.approx(1150)
+    assert (await limiter.acquire("fast", 0, 1000)).waited_s == 0
+
+
+async def test_the_responding_requests_own_reservation_is_not_held_back_twice() -> None:
+    clock = ManualClock()
+    limiter = pool(clock)
+    own = await limiter.acquire("fast", 0, 300)
+    other = await limiter.acquire("fast", 0, 200)
+    limiter.adopt_headers({"anthropic-ratelimit-output-tokens-remaining": "550"}, own=own)
+    # The server counted ``own``; ``other`` may still be on its way there: 550 - 200 remain for new requests.
+    assert limiter.levels()["output-tokens"] == pytest.approx(350)
+    limiter.reconcile(other, 0, 200)
+    limiter.adopt_headers({"anthropic-ratelimit-output-tokens-remaining": "450"}, own=own)
+    assert limiter.levels()["output-tokens"] == pytest.approx(450)
+
+
+async def test_a_remaining_count_never_raises_a_bucket_above_its_capacity() -> None:
+    clock = ManualClock()
+    limiter = pool(clock)
+    limiter.adopt_headers({"anthropic-ratelimit-requests-remaining": "0"})
+    limiter.adopt_headers({"anthropic-ratelimit-requests-remaining": "5000"})
+    assert limiter.levels()["requests"] == 60

@@ -46,14 +46,20 @@ class TokenBucket:
     def give(self, amount: float) -> None:
         self.level = min(self.capacity, self.level + amount)
 
-    def adopt(self, limit: int | None, remaining: int | None) -> None:
-        """Takes the server's word: its limit as capacity, and never more left than it says remain.
+    def adopt(self, limit: int | None, remaining: int | None, *, in_flight: float = 0.0) -> None:
+        """Takes the server's word: its limit as capacity, and its remaining count as the level.
 
-        The level only goes down to ``remaining``: a higher remaining is explained by our own
-        requests still in flight when the server counted, which this bucket already holds back.
+        ``in_flight`` is what this bucket holds back for requests the server may not have counted
+        yet: a level above ``remaining - in_flight`` is lowered to ``remaining`` at most (never more
+        left than the server says), one below it is raised to it. The raise is what lets a tier upgrade
+        take effect at once instead of waiting for the old, smaller bucket to refill.
         """
         if limit is not None and limit > 0 and limit != self.capacity:
             self.capacity = float(limit)
             self.level = min(self.level, self.capacity)
-        if remaining is not None and remaining < self.level:
+        if remaining is None:
+            return
+        if remaining < self.level:
             self.level = float(remaining)
+        else:
+            self.level = max(self.level, min(self.capacity, remaining - in_flight))

@@ -68,6 +68,8 @@ class RatePool:
         if limits is not None:
             self._set_limits(limits)
         self._waiters: deque[_Waiter] = deque()
+        self._in_flight = [0, 0, 0]
+        """Requests, input and output tokens of the reservations still open."""
         self._held_until = float("-inf")
         self._timer: asyncio.Task[None] | None = None
         self._timer_deadline = float("inf")
@@ -115,6 +117,7 @@ class RatePool:
                 self._abandon(waiter)
                 raise
         waited = self._clock.now() - started if queued else 0.0
+        self._in_flight = [held + amount for held, amount in zip(self._in_flight, need, strict=True)]
         self.stats.acquisitions += 1
         if queued:
             self.stats.waits += 1
@@ -127,6 +130,8 @@ class RatePool:
         if not reservation.open:
             return
         reservation.open = False
+        own = (1, reservation.input_tokens, reservation.output_tokens)
+        self._in_flight = [held - amount for held, amount in zip(self._in_flight, own, strict=True)]
         if self._buckets:
             self._refill()
             self._buckets["input-tokens"].give(reservation.input_tokens - input_tokens)
@@ -137,8 +142,13 @@ class RatePool:
         """Returns the tokens of an attempt that produced nothing; the request itself stays counted."""
         self.reconcile(reservation, 0, 0)
 
-    def adopt_headers(self, headers: Mapping[str, str]) -> None:
-        """Takes each ``anthropic-ratelimit-*`` limit and remaining count as the truth."""
+    def adopt_headers(self, headers: Mapping[str, str], own: RateReservation | None = None) -> None:
+        """Takes each ``anthropic-ratelimit-*`` limit and remaining count as the truth.
+
+        ``own`` is the reservation of the request whose response carries the headers: the server
+        counted it. The other open reservations may not have reached it yet, so a remaining count
+        raises a bucket only to what is left after them.
+        """
         found = {
             d: (
                 _int(headers.get(f"anthropic-ratelimit-{d}-limit")),
@@ -151,8 +161,10 @@ class RatePool:
                 return
             self._set_limits(RateLimits(*(limit or 0 for limit, _ in found.values())))
         self._refill()
-        for dimension, (limit, remaining) in found.items():
-            self._buckets[dimension].adopt(limit, remaining)
+        counted = (1, own.input_tokens, own.output_tokens) if own is not None and own.open else (0, 0, 0)
+        others = [held - amount for held, amount in zip(self._in_flight, counted, strict=True)]
+        for (dimension, (limit, remaining)), in_flight in zip(found.items(), others, strict=True):
+            self._buckets[dimension].adopt(limit, remaining, in_flight=in_flight)
         self._dispatch()
 
     def hold(self, seconds: float) -> None:
