@@ -14,7 +14,7 @@ import asyncio
 from masterplan.executor.context import RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo
 from masterplan.executor.recovery import rebuild_workspace
-from masterplan.executor.scheduler import SchedulerStopped, TaskScheduler
+from masterplan.executor.scheduler import RateWaits, SchedulerStopped, TaskScheduler
 from masterplan.executor.tags import canonical_json, tag
 from masterplan.executor.task_runner import TaskRunner, accepted, qa_feedback
 from masterplan.models import Artifact, MasterPlan, PhaseSummary, QAReport, TaskState, TaskStatus
@@ -27,10 +27,13 @@ EXPECTED_DURATION = {"low": 1.0, "medium": 2.0, "high": 3.0}
 
 
 class PlanExecution:
-    def __init__(self, ctx: RunContext, plan: MasterPlan, git: GitRepo | None) -> None:
+    def __init__(
+        self, ctx: RunContext, plan: MasterPlan, git: GitRepo | None, *, rate_waits: RateWaits | None = None
+    ) -> None:
         self.ctx = ctx
         self.plan = plan
         self.git = git
+        self.rate_waits = rate_waits
         self.runner = TaskRunner(ctx, git)
         self._states: dict[str, TaskState] = {}
         self._summarized: set[str] = set()
@@ -48,7 +51,9 @@ class PlanExecution:
         self.runner.commits = await rebuild_workspace(self.ctx, tasks, self.git)
         self._states = {task.task_id: task for task in tasks}
         durations = {task.task_id: EXPECTED_DURATION[task.definition.complexity] for task in tasks}
-        scheduler = TaskScheduler(tasks, concurrency=self.ctx.run.options.concurrency, durations=durations)
+        scheduler = TaskScheduler(
+            tasks, concurrency=self.ctx.run.options.concurrency, durations=durations, rate_waits=self.rate_waits
+        )
         try:
             states = await scheduler.run(self._execute, self._skip, self.ctx.cancel.is_set)
         except SchedulerStopped:

@@ -15,6 +15,7 @@ import orjson
 
 from masterplan.cache.context import ProjectContext
 from masterplan.executor.checks import run_checks
+from masterplan.executor.class_slots import ClassSlots
 from masterplan.executor.context import RunContext
 from masterplan.executor.gitrepo import GitRepo
 from masterplan.executor.plan_execution import PlanExecution
@@ -23,12 +24,15 @@ from masterplan.executor.tags import canonical_json
 from masterplan.llm.budget import BudgetExceeded
 from masterplan.llm.errors import LLMCallFailed, LLMRequestRejected
 from masterplan.llm.pricing import PriceTable
+from masterplan.llm.ratelimit import RateLimiter
+from masterplan.llm.routing import model_class_for
 from masterplan.llm.usage import TokenUsage
 from masterplan.models import (
     Artifact,
     DiscoveryDocument,
     InvalidTransition,
     LLMCallRecord,
+    ModelClass,
     RunStatus,
     TaskState,
     TaskStatus,
@@ -45,8 +49,10 @@ DOCUMENTS = ("DISCOVERY.md", "MASTERPLAN.md", "REPORT.md")
 
 
 class RunPipeline:
-    def __init__(self, prices: PriceTable) -> None:
+    def __init__(self, prices: PriceTable, limiter: RateLimiter | None = None) -> None:
+        """``limiter``: the gateway's, so concurrent tasks of one class do not hold back the other's."""
         self.prices = prices
+        self.limiter = limiter
 
     async def drive(self, ctx: RunContext) -> None:
         """Advance the run as far as it can go now; record how it ended."""
@@ -151,7 +157,7 @@ class RunPipeline:
         ctx.cache.project = await self._project_context(ctx, document)
         await self._announce_sandbox(ctx)
         git = GitRepo(ctx.workspace.root) if ctx.run.options.git else None
-        states = await PlanExecution(ctx, plan, git).run()
+        states = await PlanExecution(ctx, plan, git, rate_waits=await self._class_slots(ctx)).run()
         await ctx.journal.settle(ctx.run.id)  # a lost write of the run fails it here, not silently
         final = await self._final_check(ctx) if any(state.status is TaskStatus.COMPLETED for state in states) else None
         target, error = execution_outcome(states, final)
@@ -184,6 +190,17 @@ class RunPipeline:
             {"command": last.command, "passed": passed, "exit_code": last.exit_code, "timed_out": last.timed_out},
         )
         return FinalCheck(command=" && ".join(commands), passed=passed)
+
+    async def _class_slots(self, ctx: RunContext) -> ClassSlots | None:
+        if self.limiter is None:
+            return None
+        async with ctx.journal.read() as tx:
+            task_phase = await tx.get_phase_config("task_execution")
+
+        def class_of(state: TaskState) -> ModelClass:
+            return model_class_for(task_phase, state.definition.complexity)
+
+        return ClassSlots(self.limiter, class_of)
 
     async def _announce_sandbox(self, ctx: RunContext) -> None:
         """An event in the run when its commands will run unconfined (``auto`` without a sandbox, or ``off``)."""

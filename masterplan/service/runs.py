@@ -73,7 +73,7 @@ class RunService:
         self.settings = settings
         self.bus = bus or EventBus()
         self.journal = journal or Journal(store, self.bus.publish)
-        self.pipeline = RunPipeline(gateway.prices)
+        self.pipeline = RunPipeline(gateway.prices, gateway.limiter)
         self.compile_pool = CompilePool(settings.syntax_check_workers)
         self.sandbox = Sandbox(SandboxPolicy.from_settings(settings))
         load_templates()

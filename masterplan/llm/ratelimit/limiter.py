@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from masterplan.llm.clock import Clock, SystemClock
 from masterplan.llm.observer import GatewayObserver
@@ -48,6 +49,8 @@ class RateLimiterStats:
 class _Waiter:
     need: tuple[int, int, int]
     future: asyncio.Future[None] = field(repr=False)
+    owner: asyncio.Task[Any] | None = field(default=None, repr=False)
+    """The asyncio task that waits (a scheduler's task slot): it is waiting, not working."""
 
 
 class RatePool:
@@ -60,10 +63,12 @@ class RatePool:
         *,
         clock: Clock | None = None,
         observer: GatewayObserver | None = None,
+        on_queue_change: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self._clock = clock or SystemClock()
         self._observer = observer or GatewayObserver()
+        self._on_queue_change = on_queue_change or (lambda: None)
         self._buckets: dict[str, TokenBucket] = {}
         if limits is not None:
             self._set_limits(limits)
@@ -98,6 +103,10 @@ class RatePool:
     def queued(self) -> int:
         return len(self._waiters)
 
+    def queued_owners(self) -> set[asyncio.Task[Any]]:
+        """The asyncio tasks waiting in this pool's queue now."""
+        return {waiter.owner for waiter in self._waiters if waiter.owner is not None}
+
     async def acquire(self, model_class: ModelClass, input_tokens: int, output_tokens: int) -> RateReservation:
         """Waits, in arrival order, until one request of this size fits every bucket, then holds it."""
         if input_tokens < 0 or output_tokens < 0:
@@ -108,9 +117,10 @@ class RatePool:
         if not queued:
             self._take(need)
         else:
-            waiter = _Waiter(need, asyncio.get_running_loop().create_future())
+            waiter = _Waiter(need, asyncio.get_running_loop().create_future(), asyncio.current_task())
             self._waiters.append(waiter)
             self._schedule()
+            self._on_queue_change()
             try:
                 await waiter.future
             except asyncio.CancelledError:
@@ -194,11 +204,15 @@ class RatePool:
                 self._buckets[dimension].take(amount)
 
     def _dispatch(self) -> None:
+        granted = False
         while self._waiters and self._grantable(self._waiters[0].need):
             waiter = self._waiters.popleft()
             self._take(waiter.need)
             waiter.future.set_result(None)
+            granted = True
         self._schedule()
+        if granted:
+            self._on_queue_change()
 
     def _delay_for_head(self) -> float:
         now = self._clock.now()
@@ -238,6 +252,7 @@ class RatePool:
         """A cancelled caller leaves the queue; if it was granted in the meantime, its tokens go back."""
         if waiter in self._waiters:
             self._waiters.remove(waiter)
+            self._on_queue_change()
         elif waiter.future.done() and not waiter.future.cancelled() and self._buckets:
             _, input_tokens, output_tokens = waiter.need
             self._buckets["input-tokens"].give(input_tokens)
@@ -268,8 +283,25 @@ class RateLimiter:
         missing = sorted(set(class_pools.values()) - set(pools))
         if missing:
             raise ValueError(f"model classes point at rate-limit pools that have no limits entry: {missing}")
-        self._pools = {name: RatePool(name, limits, clock=clock, observer=observer) for name, limits in pools.items()}
+        self._pools = {
+            name: RatePool(name, limits, clock=clock, observer=observer, on_queue_change=self._queue_changed)
+            for name, limits in pools.items()
+        }
         self._class_pools = dict(class_pools)
+        self._queue_watchers: list[Callable[[], None]] = []
+
+    def watch_queues(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Calls ``callback`` whenever a caller joins or leaves a pool's queue; returns the unsubscribe."""
+        self._queue_watchers.append(callback)
+        return lambda: self._queue_watchers.remove(callback)
+
+    def _queue_changed(self) -> None:
+        for callback in list(self._queue_watchers):
+            callback()
+
+    def queued_tasks(self) -> set[asyncio.Task[Any]]:
+        """The asyncio tasks waiting in any pool's queue now."""
+        return set().union(*(pool.queued_owners() for pool in self._pools.values()))
 
     def pool(self, model_class: ModelClass) -> RatePool:
         try:
