@@ -426,6 +426,13 @@ class LLMCallRecord(Record):
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     attempt: int = 1
+    """The transport attempt within its part (retries after 429/529/5xx/connection errors count up)."""
+    part: int = Field(
+        default=1,
+        ge=1,
+        description="1 for the request itself, 2.. for continuations of an answer cut at max_tokens",
+    )
+    max_tokens: int | None = Field(default=None, description="the max_tokens the attempt asked for")
     outcome: CallOutcome = "ok"
     error: str | None = None
     request_id: str | None = None

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,6 +20,7 @@ import asyncpg
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from masterplan.models import Run, RunOptions
 from masterplan.store import Store, open_store
 
 DEFAULT_TEST_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -114,3 +116,25 @@ async def store(database_url: str) -> AsyncIterator[Store]:
     opened = await open_store(database_url, migrate=True)
     yield opened
     await opened.close()
+
+
+NewRun = Callable[[Store], Awaitable[Run]]
+
+
+@pytest.fixture
+def new_run() -> NewRun:
+    """Inserts a fresh run (a unique id, default options, a $2 budget) into a store and returns it."""
+
+    async def insert(store: Store) -> Run:
+        run = Run(
+            id=f"run-{uuid.uuid4().hex[:12]}",
+            request="A task-tracking API",
+            options=RunOptions(),
+            budget_usd=Decimal(2),
+            workspace="/tmp/ws",
+        )
+        async with store.transaction() as tx:
+            await tx.insert_run(run)
+        return run
+
+    return insert

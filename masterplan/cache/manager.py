@@ -54,14 +54,19 @@ class PromptCacheManager:
         ttl_hint: TTLHint | None = None,
         include_project: bool = True,
         include_completed_tasks: bool = False,
+        max_tokens: int | None = None,
     ) -> LLMRequest:
         """One request of ``phase`` for ``model``.
 
         ``system_prompt`` is the role prompt (the output schema is appended from ``phase.schema_name``);
         the project block comes from ``run.project`` when set and ``include_project``; the completed-task
         log and phase summaries from ``run`` when ``include_completed_tasks``; ``tail`` is the variable rest.
+        The answer may have up to the phase's ``max_tokens`` (capped by the model's maximum output);
+        ``max_tokens``, when given, is what the request asks for at first (an answer-sized choice, see
+        ``masterplan.llm.answer_sizes``): an answer cut there is continued up to the phase's maximum.
         """
         price = self._prices.get(model)
+        answer_max_tokens = self.answer_max_tokens(phase, model)
         if not tail.strip():
             raise ValueError(f"the tail of a {phase.phase} request is empty; it carries the call's variable input")
         hint = ttl_hint or TTLHint()
@@ -76,7 +81,8 @@ class PromptCacheManager:
         )
         request = LLMRequest(
             model=model,
-            max_tokens=min(phase.max_tokens, price.max_output_tokens),
+            max_tokens=answer_max_tokens if max_tokens is None else min(max_tokens, answer_max_tokens),
+            answer_max_tokens=answer_max_tokens,
             temperature=phase.temperature if price.sampling_parameters else None,
             system=layout.system,
             user=layout.user,
@@ -87,6 +93,10 @@ class PromptCacheManager:
             request = self._plan_cache_reads(request, run)
         self._check_minimum(request, run, price.min_cacheable_tokens)
         return request
+
+    def answer_max_tokens(self, phase: PhaseConfig, model: str) -> int:
+        """The most output tokens an answer of ``phase`` by ``model`` may have: the phase's, within the model's."""
+        return min(phase.max_tokens, self._prices.get(model).max_output_tokens)
 
     def _layout(
         self,

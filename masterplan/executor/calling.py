@@ -4,7 +4,9 @@ The prompt version is pinned for the run at first use, so a prompt edited while
 a run is going neither breaks its cache prefix nor mixes versions in one run.
 The cache TTL follows the gap actually seen between this run's calls: once
 checks or waits make gaps near 5 minutes, the 1-hour TTL is cheaper than
-rewriting a 5-minute entry.
+rewriting a 5-minute entry. A call asks for as many output tokens as answers of
+its kind needed in earlier runs (``answer_sizes``, see ``masterplan.llm.answer_sizes``),
+and its answer's size is recorded for the runs after it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -26,18 +28,22 @@ from masterplan.cache.ttl import TTLHint
 from masterplan.config import Settings
 from masterplan.executor.context import CallResult, RunCancelled
 from masterplan.executor.journal import Journal
+from masterplan.llm.answer_history import AnswerSizeBook
 from masterplan.llm.attempt import AnswerWatcher
 from masterplan.llm.budget import RunBudget
 from masterplan.llm.gateway import LLMGateway
 from masterplan.llm.observer import GatewayObserver, ShortCacheBreakpoint
 from masterplan.llm.result import CallContext, LLMResult
 from masterplan.llm.routing import select_model
-from masterplan.models import Complexity, PhaseConfig, RolePrompt
+from masterplan.models import Complexity, PhaseConfig, PlanTask, RolePrompt, TaskType
+from masterplan.store import AnswerSize, AnswerSizeKey
 
 T = TypeVar("T", bound=BaseModel)
 
 BUDGET_WARNING_SHARE = Decimal("0.8")
 PHASES_WITH_LOG = frozenset({"task_execution", "qa_review", "phase_summary"})
+TASK_PHASE = "task_execution"
+"""The phase whose answer sizes are kept per task type and complexity."""
 RECENT_GAPS = 3
 
 
@@ -74,8 +80,11 @@ class PhaseCaller:
         cache: RunCacheContext,
         is_cancelled: Callable[[], bool],
         short_prefixes: ShortPrefixReports | None = None,
+        answer_sizes: AnswerSizeBook | None = None,
     ) -> None:
+        """``answer_sizes`` defaults to a book of this run that reads earlier runs' sizes through ``journal``."""
         self.run_id = run_id
+        self.answer_sizes = answer_sizes or AnswerSizeBook(journal.read, run_id=run_id)
         self._gateway = gateway
         self._cache_manager = cache_manager
         self._journal = journal
@@ -108,6 +117,7 @@ class PhaseCaller:
         *,
         tail: str,
         task_id: str | None = None,
+        task_type: TaskType | None = None,
         complexity: Complexity | None = None,
         escalate: bool = False,
         watcher: AnswerWatcher | None = None,
@@ -116,6 +126,8 @@ class PhaseCaller:
             raise RunCancelled(self.run_id)
         setup = await self._setup(phase)
         model = select_model(setup.config, complexity, escalate, self._settings)
+        size_key = answer_size_key(phase, model, task_type, complexity)
+        ceiling = self._cache_manager.answer_max_tokens(setup.config, model)
         request = self._cache_manager.build_request(
             setup.config,
             model,
@@ -124,6 +136,7 @@ class PhaseCaller:
             run=self._cache,
             ttl_hint=self._ttl_hint(),
             include_completed_tasks=phase in PHASES_WITH_LOG,
+            max_tokens=await self.answer_sizes.max_tokens(size_key, ceiling),
         )
         context = CallContext(
             phase=phase,
@@ -144,6 +157,7 @@ class PhaseCaller:
             )
         finally:
             self._last_call_end = time.monotonic()
+        self._record_size(size_key, result)
         self._record(result, phase, task_id, spent_before)
         failure = result.failure
         return CallResult(
@@ -160,6 +174,31 @@ class PhaseCaller:
     async def attempts_allowed(self, phase: str) -> int:
         return 1 + (await self._setup(phase)).config.retries
 
+    async def expected_output_tokens(
+        self,
+        phase: str,
+        *,
+        task_type: TaskType | None = None,
+        complexity: Complexity | None = None,
+    ) -> int:
+        """Output tokens an answer of ``phase`` is expected to have (for tasks: of this type and complexity).
+
+        The median of earlier runs' answers of the kind, or the phase's prior
+        (``masterplan.llm.answer_sizes.PRIORS``); for the model a first call (no escalation) would use.
+        """
+        setup = await self._setup(phase)
+        model = select_model(setup.config, complexity, False, self._settings)
+        return await self.answer_sizes.expected_output_tokens(answer_size_key(phase, model, task_type, complexity))
+
+    async def expected_task_output_tokens(self, tasks: Sequence[PlanTask]) -> dict[str, int]:
+        """Task id -> expected output tokens of its answer (see ``expected_output_tokens``)."""
+        return {
+            task.task_id: await self.expected_output_tokens(
+                TASK_PHASE, task_type=task.task_type, complexity=task.complexity
+            )
+            for task in tasks
+        }
+
     async def call_until_valid(
         self,
         phase: str,
@@ -167,6 +206,7 @@ class PhaseCaller:
         *,
         tail: str,
         task_id: str | None = None,
+        task_type: TaskType | None = None,
         complexity: Complexity | None = None,
         escalate: bool = False,
         accept: Callable[[T], Awaitable[str | None]] | None = None,
@@ -188,6 +228,7 @@ class PhaseCaller:
                 schema,
                 tail=ask_tail,
                 task_id=task_id,
+                task_type=task_type,
                 complexity=complexity,
                 escalate=escalate,
                 watcher=watcher,
@@ -204,6 +245,17 @@ class PhaseCaller:
             ask_tail = tail + "\n" + tagged("feedback", "\n" + (result.feedback or "") + "\n")
         return dataclasses.replace(result, cost_usd=total)
 
+    def _record_size(self, key: AnswerSizeKey, result: LLMResult[T]) -> None:
+        """The answer's size, for the calls of its kind in the runs after this one (written behind)."""
+        size = AnswerSize(
+            key=key,
+            output_tokens=result.answer_output_tokens,
+            cut=result.cut,
+            parts=result.parts,
+            run_id=self.run_id,
+        )
+        self._journal.defer(self.run_id, lambda tx: tx.record_answer_size(size))
+
     def _record(self, result: LLMResult[T], phase: str, task_id: str | None, spent_before: Decimal) -> None:
         """The call's event (and what it revealed: short cache prefixes, the budget warning), written behind."""
         threshold = self.budget.limit_usd * BUDGET_WARNING_SHARE
@@ -215,6 +267,8 @@ class PhaseCaller:
                     "task_id": task_id,
                     "model": result.model,
                     "attempts": result.attempts,
+                    "parts": result.parts,
+                    "max_tokens": result.records[0].max_tokens,
                     "outcome": result.failure.outcome if result.failure is not None else "ok",
                     "input_tokens": result.usage.input_tokens,
                     "cache_write_tokens": result.usage.cache_write_tokens,
@@ -265,3 +319,10 @@ class PhaseCaller:
             )
         for type_, data in events:
             self._journal.defer_event(self.run_id, type_, data)
+
+
+def answer_size_key(phase: str, model: str, task_type: TaskType | None, complexity: Complexity | None) -> AnswerSizeKey:
+    """The kind of an answer: task calls by task type and complexity too, other calls by phase and model."""
+    if phase != TASK_PHASE:
+        return AnswerSizeKey(phase, model)
+    return AnswerSizeKey(phase, model, task_type, complexity)

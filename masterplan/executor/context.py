@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
@@ -18,7 +18,7 @@ from masterplan.executor.precheck import CompilePool
 from masterplan.executor.sandbox import Sandbox
 from masterplan.executor.workspace import Workspace
 from masterplan.llm.attempt import AnswerWatcher
-from masterplan.models import Complexity, PhaseSummary, Run, TaskOutput
+from masterplan.models import Complexity, PhaseSummary, PlanTask, Run, TaskOutput, TaskType
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -53,6 +53,7 @@ class Caller(Protocol):
         *,
         tail: str,
         task_id: str | None = None,
+        task_type: TaskType | None = None,
         complexity: Complexity | None = None,
         escalate: bool = False,
         watcher: AnswerWatcher | None = None,
@@ -65,6 +66,7 @@ class Caller(Protocol):
         *,
         tail: str,
         task_id: str | None = None,
+        task_type: TaskType | None = None,
         complexity: Complexity | None = None,
         escalate: bool = False,
         accept: Callable[[T], Awaitable[str | None]] | None = None,
@@ -79,6 +81,20 @@ class Caller(Protocol):
 
     async def attempts_allowed(self, phase: str) -> int:
         """1 + the phase's configured ``retries``."""
+        ...
+
+    async def expected_output_tokens(
+        self,
+        phase: str,
+        *,
+        task_type: TaskType | None = None,
+        complexity: Complexity | None = None,
+    ) -> int:
+        """Output tokens an answer of the kind is expected to have: the median of earlier ones, or a prior."""
+        ...
+
+    async def expected_task_output_tokens(self, tasks: Sequence[PlanTask]) -> dict[str, int]:
+        """Task id -> the expected output tokens of its answer (to weigh tasks by duration, or price a plan)."""
         ...
 
 

@@ -22,8 +22,6 @@ from masterplan.models import Artifact, MasterPlan, PhaseSummary, QAReport, Task
 SUMMARY_PREFIX = "summary-"
 MILESTONE_QA_PREFIX = "qa-"
 FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED})
-EXPECTED_DURATION = {"low": 1.0, "medium": 2.0, "high": 3.0}
-"""A task's expected duration by complexity, relative: the weight of the critical path."""
 
 
 class PlanExecution:
@@ -50,7 +48,9 @@ class PlanExecution:
         self.runner.max_attempts = await self.ctx.caller.attempts_allowed("task_execution")
         self.runner.commits = await rebuild_workspace(self.ctx, tasks, self.git)
         self._states = {task.task_id: task for task in tasks}
-        durations = {task.task_id: EXPECTED_DURATION[task.definition.complexity] for task in tasks}
+        # A task's expected duration is its expected answer size (earlier runs' statistics, or the prior).
+        expected = await self.ctx.caller.expected_task_output_tokens([task.definition for task in tasks])
+        durations = {task_id: float(tokens) for task_id, tokens in expected.items()}
         scheduler = TaskScheduler(
             tasks, concurrency=self.ctx.run.options.concurrency, durations=durations, rate_waits=self.rate_waits
         )

@@ -238,6 +238,7 @@ class TaskRunner:
                 TaskOutput,
                 tail=self._tail(state, feedback),
                 task_id=state.task_id,
+                task_type=state.definition.task_type,
                 complexity=state.definition.complexity,
                 escalate=escalate,
                 accept=accept,

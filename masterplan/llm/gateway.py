@@ -1,12 +1,15 @@
 """LLMGateway: the one way masterplan calls an LLM.
 
-Per attempt: the worst case is set aside from the run's budget (or the call is refused with
-BudgetExceeded), the rate limiter admits it, the attempt is written as started with its worst case
-(so a crash cannot hide what it spent), the request is streamed, the rate-limit headers and the real
-usage go back to the limiter, the real cost to the budget, and the attempt is recorded. An answer that
-reports no input tokens is counted at masterplan's own estimate instead of $0, and flagged.
+Per attempt: max_tokens is fitted to the model class's output-tokens-per-minute limit, the worst case
+is set aside from the run's budget (or the call is refused with BudgetExceeded), the rate limiter
+admits it, the attempt is written as started with its worst case (so a crash cannot hide what it
+spent), the request is streamed, the rate-limit headers and the real usage go back to the limiter,
+the real cost to the budget, and the attempt is recorded. An answer that reports no input tokens is
+counted at masterplan's own estimate instead of $0, and flagged.
 429s hold the model's pool for retry-after; 529/5xx/connection errors back off exponentially with
 jitter; both within ``settings.max_attempts``. The SDK's own retries are off so every attempt is seen.
+An answer cut at max_tokens before its maximum is continued, each continuation a call of its own
+(``masterplan.llm.continuation``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from types import TracebackType
@@ -26,10 +30,12 @@ from pydantic import BaseModel
 from masterplan.config import Settings
 from masterplan.llm.attempt import AnswerWatcher, AttemptFailure, AttemptSuccess, stream_attempt
 from masterplan.llm.budget import BudgetExceeded, RunBudget
+from masterplan.llm.call_records import finished_record, started_record
 from masterplan.llm.clock import Clock, SystemClock
+from masterplan.llm.continuation import AnswerParts, ContinuedWatcher, continuation_request
 from masterplan.llm.errors import GatewayConfigError, LLMRequestRejected, LLMUnavailable
 from masterplan.llm.observer import GatewayObserver
-from masterplan.llm.parser import LLMResponseParser, ParseFailure
+from masterplan.llm.parser import LLMResponseParser, Parsed, ParseFailure
 from masterplan.llm.pricing import ModelPrice, PriceTable
 from masterplan.llm.ratelimit import RateLimiter, RatePool, tier_limits
 from masterplan.llm.request import LLMRequest, RequestLayoutError
@@ -37,7 +43,7 @@ from masterplan.llm.result import CallContext, LLMResult
 from masterplan.llm.retry import Backoff
 from masterplan.llm.routing import class_of_model, validate_configured_models
 from masterplan.llm.usage import TokenUsage
-from masterplan.models import CallOutcome, LLMCallRecord, ModelClass, utcnow
+from masterplan.models import LLMCallRecord, ModelClass
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -50,6 +56,17 @@ CallStarter = Callable[[LLMCallRecord], Awaitable[int]]
 The record of the finished attempt then carries that id, so the recorder completes the row."""
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What every attempt of every part of one call shares."""
+
+    context: CallContext
+    budget: RunBudget | None
+    pool: RatePool
+    model_class: ModelClass
+    price: ModelPrice
 
 
 def limiter_for_settings(
@@ -143,6 +160,19 @@ class LLMGateway:
         )
         return self._prices.get(request.model).cost(usage)
 
+    def fit_to_pool(self, request: LLMRequest) -> LLMRequest:
+        """What an attempt of ``request`` sends: max_tokens at most its model class's output tokens per minute.
+
+        The limit is the rate pool's (the configured tier's, or what the server's ``anthropic-ratelimit-*``
+        headers said). Anthropic estimates a request's output from its max_tokens when it starts, so a request
+        asking more than the per-minute limit could never be admitted; a longer answer is continued instead.
+        The attempt's worst case (budget) and its rate-limit reservation are this request's.
+        """
+        limits = self._limiter.pool(class_of_model(request.model, self._settings)).limits
+        if limits is None or request.max_tokens <= limits.output_tokens_per_minute:
+            return request
+        return dataclasses.replace(request, max_tokens=limits.output_tokens_per_minute)
+
     async def complete(
         self,
         request: LLMRequest,
@@ -154,72 +184,85 @@ class LLMGateway:
     ) -> LLMResult[T]:
         """Sends ``request`` (retrying transport failures within bounds) and parses the answer into ``schema``.
 
-        ``watcher`` sees the answer's text as it streams, every attempt's.
+        An answer cut at max_tokens before ``request.answer_limit`` is continued (``masterplan.llm.continuation``):
+        each part is a call of its own (rate-limited, budgeted, recorded with its ``part``), and the parser sees
+        the joined answer once it is complete. ``watcher`` sees the answer's text as it streams, every attempt's,
+        the answer so far again before each attempt of a continuation.
 
         Raises BudgetExceeded before any attempt whose worst case does not fit, LLMUnavailable when
-        every attempt failed in transport, LLMRequestRejected when the API refused the request.
+        every attempt of a part failed in transport, LLMRequestRejected when the API refused a part.
         A parse or validation failure is not an exception: it is ``result.outcome``.
         """
         price = self._prices.get(request.model)
-        if request.max_tokens > price.max_output_tokens:
+        if request.answer_limit > price.max_output_tokens:
             raise RequestLayoutError(
-                f"max_tokens {request.max_tokens} exceeds {request.model}'s maximum of {price.max_output_tokens}"
+                f"max_tokens {request.answer_limit} exceeds {request.model}'s maximum of {price.max_output_tokens}"
             )
         model_class = class_of_model(request.model, self._settings)
-        pool = self._limiter.pool(model_class)
+        call = _Call(context, budget, self._limiter.pool(model_class), model_class, price)
         records: list[LLMCallRecord] = []
+        answer = AnswerParts()
+        part_request, part_watcher = request, watcher
+        while True:
+            outcome, record = await self._send_part(call, part_request, answer.parts + 1, records, part_watcher)
+            answer.add(outcome.text, outcome.usage.output_tokens, outcome.stop_reason)
+            parsed = self._parser.parse(
+                answer.text, schema, stop_reason=answer.stop_reason, max_tokens=answer.output_tokens
+            )
+            # A cut answer that already parses is complete (a JSON object that ended right at the limit).
+            following = None if isinstance(parsed, Parsed) else self._continuation(request, answer, price)
+            if following is None or following.continuation is None:
+                return await self._finish(parsed, call, answer, record, records)
+            records.append(record)
+            await self._record(record)
+            part_request = following
+            if watcher is not None:
+                part_watcher = ContinuedWatcher(watcher, following.continuation.partial)
+
+    async def _send_part(
+        self,
+        call: _Call,
+        request: LLMRequest,
+        part: int,
+        records: list[LLMCallRecord],
+        watcher: AnswerWatcher | None,
+    ) -> tuple[AttemptSuccess, LLMCallRecord]:
+        """One part of the answer, retried within bounds; failed attempts are recorded and join ``records``."""
         attempt = 0
         while True:
             attempt += 1
-            outcome, record = await self._attempt(
-                request,
-                context=context,
-                budget=budget,
-                pool=pool,
-                model_class=model_class,
-                price=price,
-                attempt=attempt,
-                watcher=watcher,
-            )
+            outcome, record = await self._attempt(call, request, part=part, attempt=attempt, watcher=watcher)
             if isinstance(outcome, AttemptSuccess):
-                return await self._finish(
-                    request,
-                    schema,
-                    outcome=outcome,
-                    record=record,
-                    earlier=records,
-                    model_class=model_class,
-                    price=price,
-                )
+                return outcome, record
             records.append(record)
             await self._record(record)
             if not outcome.retryable:
                 raise LLMRequestRejected(outcome.message, records, outcome.status_code or 0) from outcome.cause
             if outcome.outcome == "rate_limited":
-                self._hold_pool(outcome, pool, model_class, attempt)
+                self._hold_pool(outcome, call.pool, call.model_class, attempt)
             if attempt >= self._settings.max_attempts:
                 raise LLMUnavailable(
                     f"{request.model} unavailable after {attempt} attempts; last: {outcome.message}",
                     records,
                     outcome.cause,
                 ) from outcome.cause
-            await self._wait_before_retry(outcome, model_class, attempt)
+            await self._wait_before_retry(outcome, call.model_class, attempt)
+
+    @staticmethod
+    def _continuation(request: LLMRequest, answer: AnswerParts, price: ModelPrice) -> LLMRequest | None:
+        return continuation_request(
+            request, answer, prefill=price.assistant_prefill, min_cacheable_tokens=price.min_cacheable_tokens
+        )
 
     async def _finish(
         self,
-        request: LLMRequest,
-        schema: type[T],
-        *,
-        outcome: AttemptSuccess,
+        parsed: Parsed[T] | ParseFailure,
+        call: _Call,
+        answer: AnswerParts,
         record: LLMCallRecord,
         earlier: list[LLMCallRecord],
-        model_class: ModelClass,
-        price: ModelPrice,
     ) -> LLMResult[T]:
-        """Parses the answer, records the attempt with the parse outcome, and sums the call up."""
-        parsed = self._parser.parse(
-            outcome.text, schema, stop_reason=outcome.stop_reason, max_tokens=request.max_tokens
-        )
+        """Records the joined answer's last attempt with its parse outcome, and sums the call up."""
         if isinstance(parsed, ParseFailure):
             record = record.model_copy(update={"outcome": parsed.outcome, "error": parsed.summary})
         await self._record(record)
@@ -227,29 +270,31 @@ class LLMGateway:
         usage = sum((TokenUsage.from_record(r) for r in records), TokenUsage())
         return LLMResult(
             outcome=parsed,
-            text=outcome.text,
-            model=request.model,
-            model_class=model_class,
-            stop_reason=outcome.stop_reason,
+            text=answer.text,
+            model=record.model,
+            model_class=call.model_class,
+            stop_reason=answer.stop_reason,
             usage=usage,
             cost_usd=sum((r.cost_usd for r in records), Decimal(0)),
-            uncached_cost_usd=price.uncached_cost(usage),
+            uncached_cost_usd=call.price.uncached_cost(usage),
             records=records,
+            parts=answer.parts,
+            answer_output_tokens=answer.output_tokens,
         )
 
     async def _attempt(
         self,
+        call: _Call,
         request: LLMRequest,
         *,
-        context: CallContext,
-        budget: RunBudget | None,
-        pool: RatePool,
-        model_class: ModelClass,
-        price: ModelPrice,
+        part: int,
         attempt: int,
         watcher: AnswerWatcher | None,
     ) -> tuple[AttemptSuccess | AttemptFailure, LLMCallRecord]:
+        """One attempt: fitted to the pool's limits, its worst case set aside, admitted, sent, settled."""
+        request = self.fit_to_pool(request)
         worst_case = self.worst_case_cost(request)
+        budget, pool = call.budget, call.pool
         hold = None
         if budget is not None:
             try:
@@ -258,16 +303,21 @@ class LLMGateway:
                 self._observer.on_budget_exceeded(budget.run_id, refused.needed, refused.remaining)
                 raise
         cost = Decimal(0)
-        started = _started_record(request, context, attempt, worst_case)
+        started = started_record(request, call.context, part=part, attempt=attempt, worst_case=worst_case)
         try:
-            reservation = await pool.acquire(model_class, request.rate_limited_input_estimate, request.max_tokens)
+            reservation = await pool.acquire(call.model_class, request.rate_limited_input_estimate, request.max_tokens)
             outcome: AttemptSuccess | AttemptFailure | None = None
             try:
                 if self._starter is not None:
                     started = started.model_copy(update={"id": await self._starter(started)})
-                outcome = await stream_attempt(self._client, request, pool.adopt_headers, watcher)
+                outcome = await stream_attempt(
+                    self._client,
+                    request,
+                    lambda headers: pool.adopt_headers(headers, own=reservation),  # the server counted this call
+                    watcher,
+                )
                 if isinstance(outcome, AttemptSuccess) and outcome.usage.total_input_tokens == 0:
-                    outcome = self._estimate_missing_usage(request, context, outcome)
+                    outcome = self._estimate_missing_usage(request, call.context, outcome)
             finally:
                 if outcome is None:
                     pool.release(reservation)
@@ -276,11 +326,11 @@ class LLMGateway:
                     pool.reconcile(reservation, outcome.usage.rate_limited_input_tokens, outcome.usage.output_tokens)
                 if isinstance(outcome, AttemptFailure) and outcome.headers is not None:
                     pool.adopt_headers(outcome.headers)  # error responses carry the server's view of the limits too
-            cost = price.cost(outcome.usage)
+            cost = call.price.cost(outcome.usage)
         finally:
             if budget is not None and hold is not None:
                 budget.settle(hold, cost)
-        return outcome, self._make_record(started, outcome, cost)
+        return outcome, finished_record(started, outcome, cost)
 
     def _estimate_missing_usage(
         self, request: LLMRequest, context: CallContext, outcome: AttemptSuccess
@@ -302,30 +352,6 @@ class LLMGateway:
             )
         return dataclasses.replace(outcome, usage=usage, usage_estimated=True)
 
-    @staticmethod
-    def _make_record(started: LLMCallRecord, outcome: AttemptSuccess | AttemptFailure, cost: Decimal) -> LLMCallRecord:
-        """The finished attempt: the started record (same id) with what the answer told."""
-        usage = outcome.usage
-        failure = outcome if isinstance(outcome, AttemptFailure) else None
-        result_outcome: CallOutcome = failure.outcome if failure is not None else "ok"
-        return started.model_copy(
-            update={
-                "input_tokens": usage.input_tokens,
-                "cache_write_tokens": usage.cache_write_tokens,
-                "cache_write_1h_tokens": usage.cache_write_1h_tokens,
-                "cache_read_tokens": usage.cache_read_tokens,
-                "output_tokens": usage.output_tokens,
-                "cost_usd": cost,
-                "latency_ms": outcome.latency_ms,
-                "ttft_ms": outcome.ttft_ms,
-                "outcome": result_outcome,
-                "error": failure.message if failure is not None else None,
-                "request_id": outcome.request_id,
-                "usage_estimated": isinstance(outcome, AttemptSuccess) and outcome.usage_estimated,
-                "created_at": utcnow(),
-            }
-        )
-
     async def _record(self, record: LLMCallRecord) -> None:
         await self._recorder(record)
         self._observer.on_call(record)
@@ -343,18 +369,3 @@ class LLMGateway:
         delay = self._backoff.delay(failures)
         self._observer.on_retry(model_class, failure.outcome, delay)
         await self._clock.sleep(delay)
-
-
-def _started_record(request: LLMRequest, context: CallContext, attempt: int, worst_case: Decimal) -> LLMCallRecord:
-    return LLMCallRecord(
-        run_id=context.run_id,
-        task_id=context.task_id,
-        phase=context.phase,
-        role=context.role,
-        prompt_name=context.prompt_name,
-        prompt_version=context.prompt_version,
-        model=request.model,
-        attempt=attempt,
-        outcome="started",
-        worst_case_usd=worst_case,
-    )

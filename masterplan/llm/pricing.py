@@ -52,6 +52,10 @@ class ModelPrice:
     """False for models that refuse a temperature (requests for them leave it out)."""
     replaced_by: str | None = None
     """The model to use instead once Anthropic deprecates this one (named in the start-up warning)."""
+    assistant_prefill: bool = False
+    """The model continues a final assistant message (prefill); the Claude 4.6 models answer 400 to one.
+
+    False is the safe default: a continuation then ends with a user message, which every model takes."""
 
     def cost(self, usage: TokenUsage) -> Decimal:
         """Exact cost in USD: each disjoint usage field at its own price."""
@@ -150,5 +154,6 @@ def _parse_entry(model: str, entry: Any) -> ModelPrice:
         rate_limit_group=str(entry.get("rate_limit_group", model)),
         sampling_parameters=bool(entry.get("sampling_parameters", True)),
         replaced_by=str(entry["replaced_by"]) if "replaced_by" in entry else None,
+        assistant_prefill=bool(entry.get("assistant_prefill", False)),
         **values,
     )

@@ -1,7 +1,9 @@
 """An LLM request as the PromptCacheManager lays it out: prompt blocks, some carrying cache breakpoints.
 
 One system block and the blocks of one user message, in cache-prefix order. The request knows
-its token estimates, its breakpoints and the exact bytes of its cacheable prefix.
+its token estimates, its breakpoints and the exact bytes of its cacheable prefix. A continuation
+request (an answer cut at max_tokens, asked to go on) sends the same blocks, so it reads the same
+cached prefix, followed by the answer so far (see ``Continuation``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,30 @@ class InputSplit:
 
 
 @dataclass(frozen=True)
+class Continuation:
+    """What follows the prompt when an answer cut at max_tokens is continued (``masterplan.llm.continuation``)."""
+
+    partial: str
+    """The answer so far, trailing whitespace removed (the API refuses a final assistant text ending in it)."""
+    instruction: str | None = None
+    """For models without assistant prefill: the user message after the partial answer that asks to go on."""
+
+    def messages(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = [{"role": "assistant", "content": self.partial}]
+        if self.instruction is not None:
+            messages.append({"role": "user", "content": self.instruction})
+        return messages
+
+    @property
+    def tokens(self) -> int:
+        """Input tokens the continuation adds to the prompt (none of them cached)."""
+        extra = estimate_tokens(self.partial) + MESSAGE_OVERHEAD_TOKENS
+        if self.instruction is not None:
+            extra += estimate_tokens(self.instruction) + MESSAGE_OVERHEAD_TOKENS
+        return extra
+
+
+@dataclass(frozen=True)
 class LLMRequest:
     model: str
     max_tokens: int
@@ -66,11 +92,22 @@ class LLMRequest:
     """None leaves the temperature out (models that refuse sampling parameters)."""
     expected_cache_read_tokens: int = 0
     """Tokens the request is expected to read from cache (they do not count towards input rate limits)."""
+    answer_max_tokens: int | None = None
+    """The most output tokens the whole answer may have, continuations included (the phase's configured
+    maximum); None: ``max_tokens``, so an answer cut at it is not continued."""
+    continuation: Continuation | None = None
+    """Set on a continuation request: the answer so far follows the prompt."""
     block_tokens: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
             raise RequestLayoutError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if self.answer_max_tokens is not None and self.answer_max_tokens < self.max_tokens:
+            raise RequestLayoutError(
+                f"max_tokens {self.max_tokens} exceeds the answer's maximum of {self.answer_max_tokens}"
+            )
+        if self.continuation is not None and not self.continuation.partial:
+            raise RequestLayoutError("a continuation needs the answer so far; Anthropic rejects empty text")
         if not self.user:
             raise RequestLayoutError("a request needs at least one user block")
         for block in self.blocks:
@@ -92,8 +129,14 @@ class LLMRequest:
         return self.system + self.user
 
     @property
+    def answer_limit(self) -> int:
+        """The most output tokens the answer may have over all its parts."""
+        return self.max_tokens if self.answer_max_tokens is None else self.answer_max_tokens
+
+    @property
     def estimated_input_tokens(self) -> int:
-        return sum(self.block_tokens)
+        extra = self.continuation.tokens if self.continuation is not None else 0
+        return sum(self.block_tokens) + extra
 
     @property
     def rate_limited_input_estimate(self) -> int:
@@ -130,6 +173,8 @@ class LLMRequest:
             "system": [block.to_param() for block in self.system],
             "messages": [{"role": "user", "content": [block.to_param() for block in self.user]}],
         }
+        if self.continuation is not None:
+            params["messages"].extend(self.continuation.messages())
         if self.temperature is not None:
             params["extra_body"] = {"temperature": self.temperature}
         return params

@@ -33,7 +33,9 @@ class LLMResult(Generic[T]):
 
     ``usage`` and ``cost_usd`` cover every attempt of the call, failed ones included, because
     every attempt is billed and recorded; ``uncached_cost_usd`` is the same usage priced as if
-    nothing had been cached.
+    nothing had been cached. An answer cut at max_tokens and continued has several ``parts``
+    (each a call of its own in ``records``, told apart by ``LLMCallRecord.part``): ``text`` is
+    the joined answer, ``stop_reason`` the last part's.
     """
 
     outcome: Parsed[T] | ParseFailure
@@ -45,6 +47,14 @@ class LLMResult(Generic[T]):
     cost_usd: Decimal
     uncached_cost_usd: Decimal
     records: tuple[LLMCallRecord, ...]
+    parts: int = 1
+    answer_output_tokens: int = 0
+    """Output tokens of the answer: its parts' answered attempts (failed attempts left out)."""
+
+    @property
+    def cut(self) -> bool:
+        """The answer still ended at max_tokens: it reached its maximum (or its parts' limit) unfinished."""
+        return self.stop_reason == "max_tokens"
 
     @property
     def ok(self) -> bool:

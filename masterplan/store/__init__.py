@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from masterplan.store.answer_sizes import RECENT_ANSWERS, AnswerSample, AnswerSize, AnswerSizeKey
 from masterplan.store.connector import Connector
 from masterplan.store.errors import MigrationError, NotFound, StoreConfigError, StoreError, StoreUnavailable
 from masterplan.store.migrate import apply_migrations
@@ -12,6 +13,10 @@ from masterplan.store.store import Store, StoreTx
 from masterplan.store.url import parse_database_url
 
 __all__ = [
+    "RECENT_ANSWERS",
+    "AnswerSample",
+    "AnswerSize",
+    "AnswerSizeKey",
     "MigrationError",
     "NotFound",
     "Store",

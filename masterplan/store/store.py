@@ -32,6 +32,7 @@ from masterplan.models import (
     check_transition,
     utcnow,
 )
+from masterplan.store.answer_sizes import AnswerSizeQueries
 from masterplan.store.codec import dump_json, from_nano, load_json, to_nano
 from masterplan.store.connector import Connector, Row, Transaction
 from masterplan.store.errors import NotFound
@@ -63,7 +64,7 @@ class Store:
             yield StoreTx(tx)
 
 
-class StoreTx:
+class StoreTx(AnswerSizeQueries):
     """Everything masterplan reads and writes, inside one transaction."""
 
     def __init__(self, tx: Transaction) -> None:

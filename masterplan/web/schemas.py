@@ -154,6 +154,8 @@ class CallView(Schema):
     latency_ms: float
     ttft_ms: float | None
     attempt: int
+    part: int = Field(description="1, or 2.. for the continuations of an answer cut at max_tokens")
+    max_tokens: int | None = Field(description="the output tokens the attempt asked for")
     outcome: CallOutcome = Field(
         description="started: sent, no answer yet; abandoned: the service stopped before the answer arrived"
     )

@@ -215,6 +215,17 @@ def test_max_tokens_is_capped_at_the_models_maximum(prices: PriceTable, phases: 
     assert request.max_tokens == 32_000
 
 
+def test_an_answer_sized_max_tokens_leaves_the_phase_maximum_for_continuations(
+    prices: PriceTable, phases: dict[str, PhaseConfig]
+) -> None:
+    manager = PromptCacheManager(prices)
+    sized = manager.build_request(phases["task_execution"], "claude-haiku-4-5", DEVELOPER, tail="x", max_tokens=7_500)
+    assert (sized.max_tokens, sized.answer_max_tokens, sized.answer_limit) == (7_500, 16_000, 16_000)
+    too_big = manager.build_request(phases["qa_review"], "claude-haiku-4-5", DEVELOPER, tail="x", max_tokens=9_000)
+    assert too_big.max_tokens == too_big.answer_limit == 4_000  # the qa_review phase's maximum
+    assert manager.answer_max_tokens(phases["master_plan"], "claude-opus-4-1") == 32_000
+
+
 def test_empty_tail_is_refused(prices: PriceTable, phases: dict[str, PhaseConfig]) -> None:
     with pytest.raises(ValueError, match="tail of a task_execution request is empty"):
         PromptCacheManager(prices).build_request(phases["task_execution"], "claude-haiku-4-5", DEVELOPER, tail=" ")

@@ -92,7 +92,9 @@ SimGatewayFactory = Callable[..., AbstractAsyncContextManager[SimGateway]]
 
 @pytest.fixture
 def sim_gateway() -> SimGatewayFactory:
-    """``async with sim_gateway(tier="1", faults="...", max_attempts=3) as sg:`` gives a wired gateway."""
+    """``async with sim_gateway(tier="1", faults="...", max_attempts=3) as sg:`` gives a wired gateway.
+
+    The gateway's ``rate_limit_tier`` is the simulator's ``tier`` unless given apart."""
 
     @asynccontextmanager
     async def open_gateway(
@@ -113,9 +115,8 @@ def sim_gateway() -> SimGatewayFactory:
                 Settings(
                     anthropic_api_key="sim-key",
                     anthropic_base_url=sim.base_url,
-                    rate_limit_tier=tier,
                     max_attempts=max_attempts,
-                    **settings,
+                    **{"rate_limit_tier": tier, **settings},  # the simulator's tier unless told otherwise
                 ),
                 recorder=recorded,
                 clock=clock,

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 
 from masterplan.llm import CallContext, LLMUnavailable, Parsed, ParseFailure
+from masterplan.llm.continuation import MAX_ANSWER_PARTS
 from masterplan.models import TaskOutput
 
 from .conftest import SimGatewayFactory, TaskRequests
@@ -113,13 +114,16 @@ async def test_malformed_json_gives_structured_feedback(
 async def test_truncated_answer_is_reported_as_truncated(
     sim_gateway: SimGatewayFactory, task_requests: TaskRequests
 ) -> None:
+    """Every part cut short (the fault hits each continuation too): continued up to the part limit, then truncated."""
     async with sim_gateway(faults="truncated=1.0") as sg:
         result = await sg.gateway.complete(task_requests.build("t1"), schema=TaskOutput, context=CONTEXT)
         assert isinstance(result.outcome, ParseFailure)
         assert result.outcome.truncated
         assert result.stop_reason == "max_tokens"
-        assert "cut off at the output limit (16000 tokens)" in result.outcome.feedback
-        assert sg.recorded.records[-1].outcome == "truncated"
+        assert result.parts == MAX_ANSWER_PARTS
+        assert f"cut off at the output limit ({result.answer_output_tokens} tokens)" in result.outcome.feedback
+        assert [record.part for record in sg.recorded.records] == list(range(1, MAX_ANSWER_PARTS + 1))
+        assert [record.outcome for record in sg.recorded.records] == ["ok"] * (MAX_ANSWER_PARTS - 1) + ["truncated"]
 
 
 async def _spend_input_tokens_elsewhere(base_url: str, tokens: int) -> None:

@@ -67,7 +67,7 @@ async def test_usage_matches_what_the_simulator_counted(
 async def test_call_over_budget_is_never_sent(sim_gateway: SimGatewayFactory, task_requests: TaskRequests) -> None:
     async with sim_gateway() as sg:
         request = task_requests.build("t1")
-        worst = sg.gateway.worst_case_cost(request)
+        worst = sg.gateway.worst_case_cost(sg.gateway.fit_to_pool(request))
         budget = RunBudget(worst - Decimal("0.000001"), run_id="r1")
         with pytest.raises(BudgetExceeded) as refused:
             await sg.gateway.complete(request, schema=TaskOutput, context=CONTEXT, budget=budget)

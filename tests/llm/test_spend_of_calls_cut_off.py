@@ -30,14 +30,14 @@ from masterplan.web.schemas import RunView
 from .lookalike_servers import ProxyHandle, rewriting_proxy
 
 REQUEST = "A task-tracking API with users and projects"
-MASTER_PLAN_MAX_TOKENS = 32000
-"""Only the master plan (and its repair) asks this much: the call to hold."""
+MASTER_PLAN_SCHEMA = '<output_schema name="MasterPlan">'
+"""Only the master plan (and its repair) answers this schema: the call to hold."""
 SOURCE_ROOT = Path(masterplan.__file__).resolve().parents[1]
 HELD_TIMEOUT_S = 60
 
 
 def _is_master_plan(body: dict[str, Any]) -> bool:
-    return bool(body.get("max_tokens") == MASTER_PLAN_MAX_TOKENS)
+    return MASTER_PLAN_SCHEMA in str(body.get("system"))
 
 
 @asynccontextmanager

@@ -31,7 +31,8 @@ from .pipeline_helpers import (
 )
 
 FAULTS = "malformed_json=0.1,overloaded=0.05,syntax_error=0.05,path_escape=0.05"
-SEED = 121  # meets every fault kind with the prompts as of critical-path-first ordering (found with seeds 119-121)
+SEED = 1  # meets every fault kind with the simulator as of its ~5,000-token answers and answer-sized max_tokens
+# (the draws follow the request bodies, max_tokens included: a change of the sizes asked can move them)
 TASKS = 12
 FAILED_ATTEMPT_EVENTS = (
     "task.answer_rejected",

@@ -5,26 +5,16 @@ The same behaviour on SQLite and PostgreSQL (``store`` is parametrized over both
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
-from masterplan.models import LLMCallRecord, Run, RunOptions
+from masterplan.models import LLMCallRecord, Run
 from masterplan.store import Store
 
+NewRun = Callable[[Store], Awaitable[Run]]
+"""The ``new_run`` fixture (tests/conftest.py): inserts a fresh run into a store."""
+
 WORST_CASE = Decimal("0.093125")
-
-
-async def _new_run(store: Store) -> Run:
-    run = Run(
-        id=f"run-{uuid.uuid4().hex[:12]}",
-        request="A task-tracking API",
-        options=RunOptions(),
-        budget_usd=Decimal(2),
-        workspace="/tmp/ws",
-    )
-    async with store.transaction() as tx:
-        await tx.insert_run(run)
-    return run
 
 
 def _attempt(run_id: str, **fields: object) -> LLMCallRecord:
@@ -48,8 +38,10 @@ async def _run_and_calls(store: Store, run_id: str) -> tuple[Run, list[LLMCallRe
         return await tx.require_run(run_id), await tx.list_llm_calls(run_id)
 
 
-async def test_a_started_call_reserves_its_worst_case_until_its_answer_is_recorded(store: Store) -> None:
-    run = await _new_run(store)
+async def test_a_started_call_reserves_its_worst_case_until_its_answer_is_recorded(
+    store: Store, new_run: NewRun
+) -> None:
+    run = await new_run(store)
     async with store.transaction() as tx:
         call_id = await tx.start_llm_call(_attempt(run.id))
 
@@ -68,8 +60,8 @@ async def test_a_started_call_reserves_its_worst_case_until_its_answer_is_record
     assert finished.usage.input_tokens == 900
 
 
-async def test_abandoned_calls_keep_their_worst_case_reserved(store: Store) -> None:
-    run = await _new_run(store)
+async def test_abandoned_calls_keep_their_worst_case_reserved(store: Store, new_run: NewRun) -> None:
+    run = await new_run(store)
     async with store.transaction() as tx:
         first = await tx.start_llm_call(_attempt(run.id))
         await tx.record_llm_call(_attempt(run.id, id=first, output_tokens=10, cost_usd=Decimal("0.001")))
@@ -89,8 +81,8 @@ async def test_abandoned_calls_keep_their_worst_case_reserved(store: Store) -> N
     assert (after.cost_usd, after.reserved_usd) == (Decimal("0.001"), 2 * WORST_CASE)
 
 
-async def test_a_call_recorded_without_a_start_is_inserted_whole(store: Store) -> None:
-    run = await _new_run(store)
+async def test_a_call_recorded_without_a_start_is_inserted_whole(store: Store, new_run: NewRun) -> None:
+    run = await new_run(store)
     async with store.transaction() as tx:
         recorded = await tx.record_llm_call(_attempt(run.id, output_tokens=5, cost_usd=Decimal("0.0002")))
     after, [row] = await _run_and_calls(store, run.id)

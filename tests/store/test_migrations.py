@@ -21,6 +21,7 @@ EXPECTED_TABLES = {
     "role_prompts",
     "phase_configs",
     "learnings",
+    "answer_sizes",
     "schema_migrations",
 }
 EXPECTED_INDEXES = {
@@ -29,6 +30,7 @@ EXPECTED_INDEXES = {
     "tasks_run_status_idx",
     "llm_calls_run_idx",
     "learnings_run_idx",
+    "answer_sizes_key_idx",
 }
 
 

@@ -139,12 +139,12 @@ LIMIT :limit;
 -- name: insert_accounted_llm_call
 INSERT INTO llm_calls (run_id, task_id, phase, role, prompt_name, prompt_version, model, input_tokens,
                        cache_write_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_nanousd,
-                       latency_ms, ttft_ms, attempt, outcome, error, request_id, usage_estimated,
-                       worst_case_nanousd, created_at)
+                       latency_ms, ttft_ms, attempt, part, max_tokens, outcome, error, request_id,
+                       usage_estimated, worst_case_nanousd, created_at)
 VALUES (:run_id, :task_id, :phase, :role, :prompt_name, :prompt_version, :model, :input_tokens,
         :cache_write_tokens, :cache_write_1h_tokens, :cache_read_tokens, :output_tokens, :cost_nanousd,
-        :latency_ms, :ttft_ms, :attempt, :outcome, :error, :request_id, :usage_estimated,
-        :worst_case_nanousd, :created_at)
+        :latency_ms, :ttft_ms, :attempt, :part, :max_tokens, :outcome, :error, :request_id,
+        :usage_estimated, :worst_case_nanousd, :created_at)
 RETURNING id;
 
 -- name: finish_started_llm_call
@@ -185,3 +185,23 @@ UPDATE runs SET reserved_nanousd = reserved_nanousd + :worst_case_nanousd WHERE 
 UPDATE llm_calls SET outcome = 'abandoned', error = :error
 WHERE run_id = :run_id AND outcome = 'started'
 RETURNING worst_case_nanousd;
+
+-- name: insert_answer_size
+INSERT INTO answer_sizes (run_id, phase, task_type, complexity, model, output_tokens, parts, cut, created_at)
+VALUES (:run_id, :phase, :task_type, :complexity, :model, :output_tokens, :parts, :cut, :created_at);
+
+-- name: recent_answer_sizes
+-- The newest answers of one key; task_type and complexity match NULL to NULL (calls that are no task's).
+-- exclude_run_id ('' for none) leaves out one run's own answers.
+SELECT output_tokens, cut FROM answer_sizes
+WHERE phase = :phase AND model = :model AND (run_id IS NULL OR run_id <> :exclude_run_id)
+  AND task_type IS :task_type AND complexity IS :complexity
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: recent_phase_answer_sizes
+-- The newest answers of a phase and model, whatever their task type and complexity.
+SELECT output_tokens, cut FROM answer_sizes
+WHERE phase = :phase AND model = :model AND (run_id IS NULL OR run_id <> :exclude_run_id)
+ORDER BY id DESC
+LIMIT :limit;
