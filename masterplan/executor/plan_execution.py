@@ -47,6 +47,7 @@ class PlanExecution:
         self._load_summaries(artifacts)
         self.runner.max_attempts = await self.ctx.caller.attempts_allowed("task_execution")
         self.runner.commits = await rebuild_workspace(self.ctx, tasks, self.git)
+        await self.runner.landing.clear()  # views a killed process left behind
         self._states = {task.task_id: task for task in tasks}
         # A task's expected duration is its expected answer size (earlier runs' statistics, or the prior).
         expected = await self.ctx.caller.expected_task_output_tokens([task.definition for task in tasks])
@@ -66,6 +67,7 @@ class PlanExecution:
             raise
         finally:
             await self.ctx.drain()  # pending commits are short: a finished task keeps its own commit
+            await self.runner.landing.clear()
         self._summarize_finished_phases()
         await self._join_summaries(len(self._summaries))
         return states

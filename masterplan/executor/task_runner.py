@@ -3,21 +3,25 @@
 Per attempt: call the developer role until its answer is usable (it parses, and
 its files pass validation: paths, sizes, syntax; each problem is fed back, up to
 the phase's retries), store it on the task row (so a crash after the call never
-pays for it twice), write it atomically, run the checks. A failed attempt is
-undone on disk and its error fed back to one retry on the strong model; an
-optional QA review may send the work back once more. A task that still fails is ``failed``
-with its cause; the scheduler skips its dependents.
+pays for it twice), run the checks on it in a view of the workspace of its own
+(``landing``). A failed check is fed back to one retry on the strong model; an
+optional QA review may send the work back once more. Work that passed lands in the
+shared workspace, merged with what other tasks wrote meanwhile (re-checked, or
+re-asked on a conflict). A task that still fails is ``failed`` with its cause; the
+scheduler skips its dependents.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from masterplan.executor.checks import CheckResult, run_checks
+from masterplan.executor.checks import CheckResult
 from masterplan.executor.context import CallResult, RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo, task_commit_message
 from masterplan.executor.journal import JournalTx
+from masterplan.executor.landing import Checked, Landing, Refused
 from masterplan.executor.precheck import SyntaxPrecheck
 from masterplan.executor.recovery import CommitLedger
 from masterplan.executor.syntax import syntax_problems
@@ -25,11 +29,13 @@ from masterplan.executor.tags import canonical_json, file_tags, tag
 from masterplan.executor.workspace import FileProblem
 from masterplan.llm.budget import BudgetExceeded
 from masterplan.llm.errors import LLMCallFailed
-from masterplan.models import GeneratedFile, Learning, QAReport, TaskOutput, TaskState, TaskStatus
+from masterplan.models import Learning, QAReport, TaskOutput, TaskState, TaskStatus
 
 MAX_FEEDBACK_CHARS = 6_000
 MAX_ERROR_CHARS = 2_000
 QA_ROUNDS = 1
+CONFLICT_ROUNDS = 2
+"""Extra rounds a task may spend answering again because its change overlapped another task's."""
 
 
 @dataclass
@@ -39,8 +45,10 @@ class Attempt:
     output: TaskOutput | None = None
     feedback: str | None = None
     check: CheckResult | None = None
-    previous: dict[str, str | None] | None = None
-    """What the written files held before this attempt, to undo it."""
+    checked: Checked | None = None
+    """The output's files as checked in a view, ready to land."""
+    conflict: bool = False
+    """The attempt failed because its change overlapped another task's."""
 
 
 class TaskRunner:
@@ -50,6 +58,9 @@ class TaskRunner:
         self.max_attempts = max_attempts
         self.commits = CommitLedger()
         """The task commits the history already holds, as recovery found them after a restart."""
+        self.landing = Landing(ctx, git=shutil.which("git"))
+        self._conflicted: dict[str, list[str]] = {}
+        """Task id -> paths its change conflicted on: the next prompt shows their current content."""
 
     async def skip(self, state: TaskState, reason: str) -> TaskState:
         async with self.ctx.journal.write() as tx:
@@ -86,7 +97,7 @@ class TaskRunner:
         A round's re-asks (unparsable answers, invalid files) are attempts too, so the limit is on rounds.
         """
         feedback: str | None = None
-        qa_rounds = 0
+        qa_rounds = conflict_rounds = 0
         rounds = 0
         limit = self.max_attempts
         while rounds < limit:
@@ -94,12 +105,17 @@ class TaskRunner:
             state, attempt = await self._attempt(state, feedback)
             if attempt.output is not None:
                 report = await self._reviewed(state, attempt) if qa_rounds < QA_ROUNDS else None
-                if report is None or accepted(report):
-                    return await self._complete(state, attempt)
-                qa_rounds += 1
+                if report is not None and not accepted(report):
+                    qa_rounds += 1
+                    limit += 1
+                    attempt.feedback = qa_feedback(report)
+                else:
+                    attempt = await self._land(state, attempt)
+                    if attempt.output is not None:
+                        return await self._complete(state, attempt)
+            if attempt.conflict and conflict_rounds < CONFLICT_ROUNDS:
+                conflict_rounds += 1
                 limit += 1
-                await self._undo(attempt)
-                attempt.feedback = qa_feedback(report)
             feedback = attempt.feedback
             await self.ctx.journal.event(
                 state.run_id,
@@ -114,6 +130,9 @@ class TaskRunner:
         try:
             return await self._review(state, attempt)
         except (BudgetExceeded, RunCancelled, LLMCallFailed) as error:
+            attempt = await self._land(state, attempt)
+            if attempt.output is None:
+                raise  # it could not land (a conflict): the task goes back to pending
             await self._complete(state, attempt)
             await self.ctx.journal.event(
                 state.run_id,
@@ -125,6 +144,8 @@ class TaskRunner:
     async def rework(self, state: TaskState, feedback: str) -> TaskState:
         """One more developer round for a completed task that QA sent back; a failed round changes nothing."""
         state, attempt = await self._attempt(state, feedback, rework=True)
+        if attempt.output is not None:
+            attempt = await self._land(state, attempt)
         if attempt.output is None:
             await self.ctx.journal.event(
                 state.run_id,
@@ -133,9 +154,6 @@ class TaskRunner:
             )
             async with self.ctx.journal.write() as tx:
                 return await tx.update_task(state)
-        if self.git is not None and self.git.available:
-            await self.ctx.workspace_lock.acquire()
-            self.ctx.spawn(self._commit(self.git, state, attempt.output))
         async with self.ctx.journal.write() as tx:
             state = await tx.update_task(state.model_copy(update={"output": attempt.output}))
             await tx.append_event(
@@ -153,8 +171,9 @@ class TaskRunner:
     ) -> tuple[TaskState, Attempt]:
         """One try; ``rework`` revises a completed task, whose stored output stays until the new one passes."""
         output = state.output if state.status is TaskStatus.RUNNING and feedback is None else None
+        since: int | None = None
         if output is None:
-            state, output, feedback = await self._call(state, feedback, persist=not rework)
+            state, output, feedback, since = await self._call(state, feedback, persist=not rework)
             if output is None:
                 return state, Attempt(feedback=feedback)
         else:
@@ -167,26 +186,39 @@ class TaskRunner:
                 return state, Attempt(feedback=problems)
         if self.ctx.check_commands:
             await self.ctx.journal.settle(state.run_id)  # the answer is durable before checks that may take minutes
-        async with self.ctx.workspace_lock:
-            previous = self.ctx.workspace.read([file.path for file in output.files])
-            self.ctx.workspace.write(output.files)
-            results = (
-                await run_checks(
-                    self.ctx.check_commands,
-                    self.ctx.workspace.root,
-                    timeout_s=self.ctx.settings.check_timeout_s,
-                    sandbox=self.ctx.sandbox,
-                )
-                if self.ctx.check_commands
-                else []
-            )
-            failed = next((result for result in results if not result.passed), None)
-            if failed is not None:
-                self._restore(previous)
-        check = results[-1] if results else None
+        checked = await self.landing.check(state.task_id, output.files, since)
+        if isinstance(checked, Refused):
+            return state, await self._refused(state, checked, clear=not rework)
+        return state, Attempt(output=output, check=checked.check, checked=checked)
+
+    async def _land(self, state: TaskState, attempt: Attempt) -> Attempt:
+        """Write the attempt's checked files into the workspace and commit them; a refusal becomes feedback."""
+        output, checked = attempt.output, attempt.checked
+        assert output is not None
+        assert checked is not None
+        git = self.git if self.git is not None and self.git.available else None
+
+        def commit() -> None:
+            assert git is not None
+            self.ctx.spawn(self._commit(git, state, output))
+
+        landed = await self.landing.land(state.task_id, checked, commit if git is not None else None)
+        if isinstance(landed, Refused):
+            return await self._refused(state, landed, clear=True)
+        # Stored as landed (merged with other tasks' changes where there were some): a rebuild after a crash
+        # writes the completed outputs in completion order and gets the same workspace.
+        landed_output = output.model_copy(update={"files": landed.files})
+        return Attempt(output=landed_output, check=landed.check or attempt.check, checked=landed)
+
+    async def _refused(self, state: TaskState, refused: Refused, *, clear: bool) -> Attempt:
+        """A failed check or a conflict: the stored answer is forgotten, the cause fed back."""
+        if clear:
+            await self._clear_output(state)
+        if refused.conflicts:
+            self._conflicted[state.task_id] = refused.conflicts
+            return Attempt(feedback=refused.feedback, conflict=True)
+        failed = refused.check
         if failed is not None:
-            if not rework:
-                await self._clear_output(state)
             await self.ctx.journal.event(
                 state.run_id,
                 "task.check_failed",
@@ -197,13 +229,15 @@ class TaskRunner:
                     "timed_out": failed.timed_out,
                 },
             )
-            return state, Attempt(feedback=_check_feedback(failed), check=failed)
-        return state, Attempt(output=output, check=check, previous=previous)
+        return Attempt(feedback=refused.feedback, check=failed)
 
     async def _call(
         self, state: TaskState, feedback: str | None, *, persist: bool = True
-    ) -> tuple[TaskState, TaskOutput | None, str | None]:
-        """Ask the developer role; with ``persist`` the answer is stored on the task row before it is checked."""
+    ) -> tuple[TaskState, TaskOutput | None, str | None, int]:
+        """Ask the developer role; with ``persist`` the answer is stored on the task row before it is checked.
+
+        Also returns the workspace's landing generation the prompt saw: the answer's changes are merged from it.
+        """
         escalate = state.attempts > 0
         precheck = SyntaxPrecheck(self.ctx.compile_pool) if self.ctx.compile_pool is not None else None
 
@@ -232,11 +266,14 @@ class TaskRunner:
 
         # An unusable answer (unparsable, or files that fail validation) is re-asked within the attempt with
         # its problem fed back; the attempt's one escalated retry is for answers that fail the run's checks.
+        # No await between the two: the prompt shows the workspace exactly as of this generation.
+        since = self.landing.generation
+        tail = self._tail(state, feedback)
         try:
             result = await self.ctx.caller.call_until_valid(
                 "task_execution",
                 TaskOutput,
-                tail=self._tail(state, feedback),
+                tail=tail,
                 task_id=state.task_id,
                 task_type=state.definition.task_type,
                 complexity=state.definition.complexity,
@@ -258,7 +295,7 @@ class TaskRunner:
         )
         # Committed before the next call is sent (the journal's barrier): a crash after it never pays twice.
         self._defer_update(state, "task.invalid_output" if invalid else None, invalid)
-        return state, result.value, result.feedback
+        return state, result.value, result.feedback, since
 
     async def _file_problems(self, output: TaskOutput, precheck: SyntaxPrecheck | None = None) -> str | None:
         """Why the answer's files cannot be written (paths, sizes, syntax), as feedback for the model; None if fine."""
@@ -270,7 +307,8 @@ class TaskRunner:
     def _tail(self, state: TaskState, feedback: str | None) -> str:
         task = state.definition
         dependency_files = self._dependency_files(state)
-        current = self.ctx.workspace.read(task.files)
+        shown = [*task.files, *self._conflicted.pop(state.task_id, [])]
+        current = self.ctx.workspace.read([path for path in dict.fromkeys(shown) if path not in dependency_files])
         parts = [tag("task", canonical_json(task))]
         if dependency_files:
             parts.append(tag("dependency_outputs", file_tags(dependency_files)))
@@ -319,9 +357,6 @@ class TaskRunner:
     async def _complete(self, state: TaskState, attempt: Attempt) -> TaskState:
         output = attempt.output
         assert output is not None
-        if self.git is not None and self.git.available:
-            await self.ctx.workspace_lock.acquire()
-            self.ctx.spawn(self._commit(self.git, state, output))
         files = [file.path for file in output.files]
         summary = output.summary or state.definition.title
         state = state.model_copy(
@@ -403,19 +438,6 @@ class TaskRunner:
         async with self.ctx.journal.write() as tx:
             await tx.update_task(state.model_copy(update={"output": None}))
 
-    async def _undo(self, attempt: Attempt) -> None:
-        """Used after a QA rejection: the files go back to what the attempt found."""
-        if attempt.previous is not None:
-            async with self.ctx.workspace_lock:
-                self._restore(attempt.previous)
-
-    def _restore(self, previous: dict[str, str | None]) -> None:
-        """Put the files back as they were: rewrite old contents, remove files the attempt created."""
-        existing = [GeneratedFile(path=path, content=text) for path, text in previous.items() if text is not None]
-        if existing:
-            self.ctx.workspace.write(existing)
-        self.ctx.workspace.remove([path for path, text in previous.items() if text is None])
-
 
 def accepted(report: QAReport) -> bool:
     return report.passed or not any(issue.fix_required for issue in report.issues)
@@ -428,11 +450,6 @@ def _clip(text: str, limit: int) -> str:
 def _problems_feedback(problems: list[FileProblem]) -> str:
     lines = "\n".join(f"- {problem.path}: {problem.message}" for problem in problems)
     return f"The files were rejected before anything was written:\n{lines}"
-
-
-def _check_feedback(result: CheckResult) -> str:
-    status = "timed out" if result.timed_out else f"exited with {result.exit_code}"
-    return f"The check `{result.command}` {status}. Its output:\n{result.output}"
 
 
 def qa_feedback(report: QAReport) -> str:

@@ -3,7 +3,7 @@
 The run is a real process (a small driver over ``open_service``) talking to the simulator of this test
 over HTTP, with a SQLite file. It is killed with SIGKILL:
 
-- while the last task's checks run (its files are on disk, nothing of it is committed);
+- while the last task's checks run (its files are in its view of the workspace, nothing of it is committed);
 - when a task's completion is stored but its commit not made yet;
 - when a task's commit is made but its ``task.committed`` event not written yet.
 
@@ -39,7 +39,7 @@ TASKS = 4
 LAST_TASK_FILE = "task_service/models/task.py"
 """Written by T04, the last task of the simulator's four-task plan."""
 HOLD = "hold"
-"""A file the driver puts in the workspace: while it is there, the check of T04 waits instead of passing."""
+"""A file the driver puts in the workspace (views copy it): while it is there, T04's check waits instead of passing."""
 HOLD_CHECK = (
     "python -c \"import os, time; time.sleep(60 if os.path.exists('hold') and os.path.exists('"
     + LAST_TASK_FILE
@@ -129,9 +129,9 @@ def _status(database: Path, task_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _workspace(root: Path) -> Path | None:
-    found = [path for path in root.iterdir() if path.is_dir()] if root.is_dir() else []
-    return found[0] if found else None
+def _checking_last_task(root: Path) -> bool:
+    """T04's files are in a view of the workspace (``<root>/.views/<run>/T04-<n>/``): its checks run."""
+    return any((root / ".views").glob(f"*/T04-*/{LAST_TASK_FILE}"))
 
 
 async def _run_until_killed(sim: SimulatorHandle, tmp_path: Path, kill_at: str) -> None:
@@ -165,8 +165,7 @@ async def _run_until_killed(sim: SimulatorHandle, tmp_path: Path, kill_at: str) 
         async with asyncio.timeout(120):
             if kill_at == "checks":
                 while not (
-                    (workspace := _workspace(tmp_path / "ws")) is not None
-                    and (workspace / LAST_TASK_FILE).exists()
+                    _checking_last_task(tmp_path / "ws")
                     and await asyncio.to_thread(_status, database, "T04") == "running"
                 ):
                     assert driver.returncode is None, (tmp_path / "driver.log").read_text()

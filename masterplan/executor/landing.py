@@ -1,0 +1,220 @@
+"""A task's files, checked in a view of their own and merged into the run's workspace in completion order.
+
+Concurrent tasks share one workspace, but their checks do not wait for each other: each attempt's
+files are checked in a view (``views``) taken under the workspace lock and released at once. When
+the task is done (checks passed, QA accepted), its files land under the lock: if nothing it wrote
+changed meanwhile they are written as checked; if another task changed one of them, the two changes
+are merged (``merging``) and the merge is checked again, in a new view, until the workspace holds
+still long enough (the last round keeps the lock while it checks); overlapping changes are a
+conflict, sent back to the model. No change is ever overwritten, and nothing lands unchecked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from masterplan.executor.checks import CheckResult, run_checks
+from masterplan.executor.context import RunContext
+from masterplan.executor.merging import FileMerge, merge_changes
+from masterplan.executor.views import WorkspaceViews
+from masterplan.executor.workspace import Workspace
+from masterplan.models import GeneratedFile
+
+MAX_LANDING_ROUNDS = 3
+"""Re-checks of a merge before the last one, which holds the workspace lock while it checks."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    files: list[GeneratedFile]
+    """The files as checked: the task's own, merged with other tasks' changes where there were some."""
+    base: dict[str, str | None]
+    """What the workspace held at these paths when the view was taken."""
+    check: CheckResult | None
+    """The last check's result; None when the run has no checks."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The files cannot land: a check failed, or they conflict with another task's change."""
+
+    feedback: str
+    check: CheckResult | None = None
+    conflicts: list[str] = field(default_factory=list)
+
+
+class Landing:
+    """Checks and lands the files of one run's tasks."""
+
+    def __init__(self, ctx: RunContext, *, git: str | None) -> None:
+        self.ctx = ctx
+        self.views = WorkspaceViews(ctx.workspace)
+        self.git = git
+        self.landed_by: dict[str, str] = {}
+        """The task whose files last landed at each path (to name it in a conflict)."""
+        self.generation = 0
+        """How many landings the workspace has had in this process; a prompt records the one it saw."""
+        self._replaced: dict[str, list[tuple[int, str | None]]] = {}
+        """Path -> (generation, what the path held before that landing) for every landing that changed it."""
+
+    async def check(self, task_id: str, files: Sequence[GeneratedFile], since: int | None) -> Checked | Refused:
+        """Check ``files``, written against the workspace as of generation ``since`` (None: as it is now).
+
+        The base of the answer's changes is each path as of ``since``, shown in the prompt or not: a file the
+        model wrote without seeing it replaced what the path held then, not what another task put there later.
+        """
+        paths = [file.path for file in files]
+        async with self.ctx.workspace_lock:
+            current = self.ctx.workspace.read(paths)
+            base = {path: self._content_at(path, since, current[path]) for path in paths}
+            merge = await self._merge(task_id, base, current, files)
+            if isinstance(merge, Refused):
+                return merge
+            if not self.ctx.check_commands:
+                return Checked(merge.files, current, None)
+            view = await self.views.open(task_id)
+        return await self._check_in(view, merge.files, current)
+
+    async def land(self, task_id: str, checked: Checked, hand_over: Callable[[], None] | None) -> Checked | Refused:
+        """Write ``checked`` into the workspace (merged and re-checked if it changed meanwhile).
+
+        ``hand_over`` is called with the workspace lock held once the files are written, and must release it
+        (a commit in the background does); without it the lock is released here.
+        """
+        lock = self.ctx.workspace_lock
+        for landing_round in range(1, MAX_LANDING_ROUNDS + 1):
+            await lock.acquire()
+            held = True
+            try:
+                current = self.ctx.workspace.read([file.path for file in checked.files])
+                merge = await self._merge(task_id, checked.base, current, checked.files)
+                if isinstance(merge, Refused):
+                    return merge
+                if not merge.merged or not self.ctx.check_commands:
+                    held = False
+                    return self._write(task_id, dataclasses.replace(checked, files=merge.files), hand_over)
+                view = await self.views.open(task_id)
+                last = landing_round == MAX_LANDING_ROUNDS
+                if not last:
+                    lock.release()
+                    held = False
+                result = await self._check_in(view, merge.files, current)
+                if isinstance(result, Refused):
+                    return result
+                if last:
+                    held = False
+                    return self._write(task_id, result, hand_over)
+                checked = result
+            finally:
+                if held:
+                    lock.release()
+        raise AssertionError("the last landing round always returns")
+
+    async def clear(self) -> None:
+        await self.views.clear()
+
+    def _content_at(self, path: str, generation: int | None, current: str | None) -> str | None:
+        if generation is not None:
+            for landed, before in self._replaced.get(path, []):
+                if landed > generation:
+                    return before
+        return current
+
+    def _write(self, task_id: str, checked: Checked, hand_over: Callable[[], None] | None) -> Checked:
+        """Write under the held lock, then hand the lock over (or release it)."""
+        try:
+            before = self.ctx.workspace.read([file.path for file in checked.files])
+            self.ctx.workspace.write(checked.files)
+            self.generation += 1
+            for file in checked.files:
+                if before[file.path] != file.content:
+                    self._replaced.setdefault(file.path, []).append((self.generation, before[file.path]))
+            self.landed_by.update((file.path, task_id) for file in checked.files)
+        except BaseException:
+            self.ctx.workspace_lock.release()
+            raise
+        if hand_over is None:
+            self.ctx.workspace_lock.release()
+        else:
+            hand_over()
+        return checked
+
+    async def _merge(
+        self,
+        task_id: str,
+        base: Mapping[str, str | None],
+        current: Mapping[str, str | None],
+        files: Sequence[GeneratedFile],
+    ) -> FileMerge | Refused:
+        merge = await merge_changes(base, current, files, git=self.git)
+        if merge.conflicts:
+            others = self._others(merge.conflicts)
+            await self.ctx.journal.event(
+                self.ctx.run.id,
+                "task.merge_conflict",
+                {"task_id": task_id, "files": merge.conflicts, "other_tasks": others},
+            )
+            return Refused(conflict_feedback(merge.conflicts, self.landed_by), conflicts=merge.conflicts)
+        if merge.merged:
+            await self.ctx.journal.event(
+                self.ctx.run.id,
+                "task.merged",
+                {
+                    "task_id": task_id,
+                    "files": merge.merged,
+                    "other_tasks": self._others(merge.merged),
+                    "rechecked": bool(self.ctx.check_commands),
+                },
+            )
+        return merge
+
+    def _others(self, paths: Sequence[str]) -> list[str]:
+        return sorted({self.landed_by[path] for path in paths if path in self.landed_by})
+
+    async def _check_in(
+        self, view: Workspace, files: list[GeneratedFile], base: dict[str, str | None]
+    ) -> Checked | Refused:
+        """Run the checks on ``files`` in ``view``, then remove the view."""
+        try:
+            view.write(files)
+            results = await run_checks(
+                self.ctx.check_commands,
+                view.root,
+                timeout_s=self.ctx.settings.check_timeout_s,
+                sandbox=self.ctx.sandbox,
+            )
+        finally:
+            await self.views.close(view)
+        results = [_relocated(result, view, self.ctx.workspace) for result in results]
+        failed = next((result for result in results if not result.passed), None)
+        if failed is not None:
+            return Refused(check_feedback(failed), check=failed)
+        return Checked(files, base, results[-1] if results else None)
+
+
+def _relocated(result: CheckResult, view: Workspace, workspace: Workspace) -> CheckResult:
+    """The check's output as if it had run in the workspace: the model never sees a view's path."""
+    output = result.output
+    for path in dict.fromkeys([str(view.root), os.path.realpath(view.root)]):
+        output = output.replace(path, str(workspace.root))
+    return dataclasses.replace(result, output=output)
+
+
+def check_feedback(result: CheckResult) -> str:
+    status = "timed out" if result.timed_out else f"exited with {result.exit_code}"
+    return f"The check `{result.command}` {status}. Its output:\n{result.output}"
+
+
+def conflict_feedback(paths: Sequence[str], landed_by: Mapping[str, str]) -> str:
+    lines = "\n".join(
+        f"- {path}" + (f" (changed by task {landed_by[path]})" if path in landed_by else "") for path in paths
+    )
+    return (
+        "While you worked, another task changed files you write, and the two changes overlap:\n"
+        f"{lines}\n"
+        "Their current content is in <current_files>. Answer again with your change made on top of it, "
+        "keeping the other task's work."
+    )

@@ -1,0 +1,86 @@
+"""The three-way merge of a task's files (real ``git merge-file``) and the views its checks run in."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from masterplan.executor.checks import run_checks
+from masterplan.executor.merging import merge_changes
+from masterplan.executor.sandbox import Sandbox
+from masterplan.executor.views import WorkspaceViews
+from masterplan.executor.workspace import Workspace
+from masterplan.models import GeneratedFile
+
+GIT = shutil.which("git")
+BASE = "one\ntwo\nthree\nfour\nfive\n"
+
+
+def file(content: str, path: str = "notes.txt") -> GeneratedFile:
+    return GeneratedFile(path=path, content=content)
+
+
+async def test_changes_to_different_lines_merge() -> None:
+    ours = BASE.replace("five", "FIVE")
+    merge = await merge_changes({"notes.txt": BASE}, {"notes.txt": BASE.replace("one", "ONE")}, [file(ours)], git=GIT)
+    assert merge.conflicts == []
+    assert merge.merged == ["notes.txt"]
+    assert merge.files == [file("ONE\ntwo\nthree\nfour\nFIVE\n")]
+
+
+async def test_an_unchanged_or_identically_changed_file_is_written_as_it_is() -> None:
+    ours = file(BASE + "six\n")
+    unchanged = await merge_changes({"notes.txt": BASE}, {"notes.txt": BASE}, [ours], git=GIT)
+    same = await merge_changes({"notes.txt": None}, {"notes.txt": ours.content}, [ours], git=GIT)
+    assert unchanged.files == same.files == [ours]
+    assert unchanged.merged == same.merged == []
+
+
+@pytest.mark.parametrize(
+    ("base", "current"),
+    [
+        (BASE, BASE.replace("three", "3")),  # the same line changed two ways
+        (None, "theirs\n"),  # both created the file
+        (BASE, None),  # the other task removed it
+    ],
+    ids=["same-lines", "both-created", "removed"],
+)
+async def test_overlapping_changes_are_conflicts(base: str | None, current: str | None) -> None:
+    ours = file(BASE.replace("three", "THREE"))
+    merge = await merge_changes({"notes.txt": base}, {"notes.txt": current}, [ours], git=GIT)
+    assert merge.conflicts == ["notes.txt"]
+    assert merge.merged == []
+
+
+async def test_without_git_any_change_by_another_task_is_a_conflict() -> None:
+    ours = file(BASE.replace("five", "FIVE"))
+    merge = await merge_changes({"notes.txt": BASE}, {"notes.txt": BASE.replace("one", "ONE")}, [ours], git=None)
+    assert merge.conflicts == ["notes.txt"]
+
+
+async def test_a_view_holds_the_project_without_git_or_documents_and_what_a_check_does_there_is_thrown_away(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    workspace = Workspace(tmp_path / "ws" / "run-1")
+    workspace.write([file("print('hi')\n", "app.py")])
+    for internal in (".git/HEAD", ".masterplan/PLAN.md"):
+        (workspace.root / internal).parent.mkdir()
+        (workspace.root / internal).write_text("masterplan's own\n")
+    views = WorkspaceViews(workspace)
+
+    view = await views.open("T01/../x")
+    assert view.root.parent == tmp_path / "ws" / ".views" / "run-1"
+    assert view.read(["app.py"]) == {"app.py": "print('hi')\n"}
+    assert sorted(path.name for path in view.root.iterdir()) == ["app.py"]
+    (result,) = await run_checks(
+        ["python -c \"open('app.py', 'w').write('broken(')\""], view.root, timeout_s=30, sandbox=sandbox
+    )
+    assert result.passed, result.output
+    await views.close(view)
+
+    assert workspace.read(["app.py"]) == {"app.py": "print('hi')\n"}
+    assert not view.root.exists()
+    await views.clear()
+    assert not (tmp_path / "ws" / ".views").exists()

@@ -1,0 +1,280 @@
+"""Two concurrent tasks that write the same file: neither change is lost, and no merge lands unchecked.
+
+A run with two task slots goes through a proxy in front of the simulator (real SDK, real HTTP, real
+git merge, real checks in the sandbox). The proxy holds the first task call until a second one is in
+flight, so the two tasks are written against the same workspace, and adds to both answers a change to
+one shared file. Each task's checks pass on its own view; the second to finish lands after the first:
+
+- changes to different regions merge, and the merge is checked again before it lands;
+- a merge that breaks the program (one renames a function the other calls) fails that re-check and
+  the task is asked again with the failure: the broken merge never reaches the workspace;
+- two tasks creating the same file conflict: the later is asked again with the current content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+
+from masterplan.service.assembly import open_service
+from masterplan.sim.roles import tag_content
+
+from .pipeline_helpers import RunRecord, load_record, run_request, service_settings, simulator
+
+SHARED = "shared_notes.py"
+BASE = '"""Shared helpers."""\n\n\ndef greeting() -> str:\n    return "hello"\n'
+CHECKS = [
+    "python -m compileall -q .",
+    f"python -c \"import os, runpy; os.path.exists('{SHARED}') and runpy.run_path('{SHARED}')\"",
+]
+"""Every task's checks: the project compiles, and the shared file runs (once a task wrote it)."""
+PAIR_WAIT_S = 3.0
+"""How long the first task call of a pair waits for a second one before it goes on alone."""
+_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "content-encoding", "host"}
+
+Edit = Callable[[str, bool, str], str | None]
+"""(pair member "A" or "B", whether the call is a re-ask, the shared file's content now) -> its new content."""
+
+
+@dataclass
+class Pairing:
+    """Which task calls are the concurrent pair, and what the proxy did to them."""
+
+    edit: Edit
+    path: str
+    workspace: Path | None = None
+    members: dict[str, str] = field(default_factory=dict)
+    """Task id -> "A" (first in flight) or "B"."""
+    waiting: asyncio.Event = field(default_factory=asyncio.Event)
+    second: asyncio.Event = field(default_factory=asyncio.Event)
+    reasks: list[tuple[str, str]] = field(default_factory=list)
+    """(task id, the prompt's tail) of every re-asked pair call."""
+
+    async def member(self, task_id: str) -> str | None:
+        if task_id in self.members:
+            return self.members[task_id]
+        if len(self.members) == 2:
+            return None
+        if not self.members and not self.waiting.is_set():
+            self.waiting.set()
+            try:
+                await asyncio.wait_for(self.second.wait(), PAIR_WAIT_S)
+            except TimeoutError:
+                self.waiting.clear()
+                return None
+            self.members[task_id] = "A"
+            return "A"
+        if self.waiting.is_set() and "B" not in self.members.values():
+            self.members[task_id] = "B"
+            self.second.set()
+            return "B"
+        return None
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    message = [m for m in body["messages"] if m["role"] == "user"][-1]
+    content = message["content"]
+    return content if isinstance(content, str) else "\n".join(b.get("text", "") for b in content)
+
+
+def _task_of(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(task id, tail) of a developer call; None for any other call."""
+    text = _last_user_text(body)
+    raw = tag_content(text, "task")
+    if raw is None or "<task_output>" in text:
+        return None
+    return str(orjson.loads(raw.strip())["task_id"]), text
+
+
+def _sse(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def _events(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in raw.decode("utf-8").split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in lines and "data" in lines:
+            events.append((lines["event"], orjson.loads(lines["data"])))
+    return events
+
+
+def _with_text(events: list[tuple[str, dict[str, Any]]], text: str) -> bytes:
+    """The stream again, its text deltas replaced by one delta holding ``text``."""
+    out = b""
+    for name, data in events:
+        if name == "content_block_delta":
+            continue
+        if name == "content_block_stop":
+            delta = {"type": "text_delta", "text": text}
+            out += _sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+        out += _sse(name, data)
+    return out
+
+
+@asynccontextmanager
+async def pairing_proxy(upstream: str, pairing: Pairing) -> AsyncIterator[str]:
+    session = aiohttp.ClientSession()
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = orjson.loads(raw)
+        task = _task_of(body)
+        member = await pairing.member(task[0]) if task is not None else None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        async with session.post(f"{upstream}{request.path_qs}", data=raw, headers=headers) as answer:
+            forwarded = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
+            payload = await answer.read()
+        if member is not None and task is not None and answer.status == 200:
+            assert body.get("stream"), "masterplan streams its calls"
+            payload = _edited(pairing, member, task, payload)
+        return web.Response(status=answer.status, body=payload, headers=forwarded)
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", messages)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert isinstance(server, asyncio.base_events.Server)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+        await session.close()
+
+
+def _edited(pairing: Pairing, member: str, task: tuple[str, str], payload: bytes) -> bytes:
+    task_id, tail = task
+    reask = "<feedback>" in tail
+    if reask:
+        pairing.reasks.append((task_id, tail))
+    assert pairing.workspace is not None
+    on_disk = pairing.workspace / pairing.path
+    now = on_disk.read_text() if on_disk.exists() else ""
+    content = pairing.edit(member, reask, now)
+    events = _events(payload)
+    text = "".join(d["delta"]["text"] for name, d in events if name == "content_block_delta")
+    if content is None:
+        return payload
+    answer = orjson.loads(text)
+    answer["files"] = [f for f in answer["files"] if f["path"] != pairing.path]
+    answer["files"].append({"path": pairing.path, "content": content})
+    return _with_text(events, orjson.dumps(answer).decode())
+
+
+async def _run(tmp_path: Path, pairing: Pairing, *, shared: str | None) -> RunRecord:
+    async with simulator() as sim, pairing_proxy(sim.base_url, pairing) as proxy_url:
+        settings = service_settings(sim, f"sqlite://{tmp_path / 'masterplan.db'}", tmp_path / "ws")
+        settings = settings.model_copy(update={"anthropic_base_url": proxy_url})
+        async with open_service(settings) as service:
+            run = await service.create(run_request(6, concurrency=2, checks=CHECKS))
+            pairing.workspace = Path(run.workspace)
+            pairing.workspace.mkdir(parents=True, exist_ok=True)
+            if shared is not None:  # the project's file before any task ran (as the repository had it)
+                (pairing.workspace / pairing.path).write_text(shared)
+            await service.wait(run.id)
+            return await load_record(service.store, run.id)
+
+
+def _landing_order(record: RunRecord, pairing: Pairing) -> tuple[str, str]:
+    completed = [event.data["task_id"] for event in record.events_of("task.completed")]
+    first, second = sorted(pairing.members, key=completed.index)
+    return first, second
+
+
+def _final(record: RunRecord, pairing: Pairing) -> str:
+    return (Path(record.run.workspace) / pairing.path).read_text()
+
+
+async def test_changes_to_different_regions_both_land_and_the_merge_is_checked(tmp_path: Path) -> None:
+    a_change = BASE.replace('"""Shared helpers."""', '"""Shared helpers, greeting people."""')
+    b_change = BASE + '\n\ndef farewell() -> str:\n    return "bye"\n'
+
+    def edit(member: str, reask: bool, now: str) -> str | None:
+        return None if reask else (a_change if member == "A" else b_change)
+
+    pairing = Pairing(edit, SHARED)
+    record = await _run(tmp_path, pairing, shared=BASE)
+
+    assert record.run.status.value == "completed", record.run.error
+    assert len(pairing.members) == 2, "two task calls were in flight at once"
+    first, second = _landing_order(record, pairing)
+    assert _final(record, pairing) == (
+        '"""Shared helpers, greeting people."""\n\n\ndef greeting() -> str:\n    return "hello"\n'
+        '\n\ndef farewell() -> str:\n    return "bye"\n'
+    )
+    (merged,) = record.events_of("task.merged")
+    assert merged.data == {"task_id": second, "files": [SHARED], "other_tasks": [first], "rechecked": True}
+    assert pairing.reasks == []
+    (final,) = record.events_of("check.final")
+    assert final.data["passed"] is True
+
+
+async def test_a_merge_that_breaks_the_program_is_caught_by_its_recheck_and_asked_again(tmp_path: Path) -> None:
+    renamed = BASE.replace("def greeting()", "def salute()")
+    calling = BASE + "\n\nGREETING = greeting()\n"
+    fixed = renamed + "\n\nGREETING = salute()\n"
+
+    def edit(member: str, reask: bool, now: str) -> str | None:
+        if reask:
+            return fixed
+        return renamed if member == "A" else calling
+
+    pairing = Pairing(edit, SHARED)
+    record = await _run(tmp_path, pairing, shared=BASE)
+
+    assert record.run.status.value == "completed", record.run.error
+    _, second = _landing_order(record, pairing)
+    assert _final(record, pairing) == fixed
+    (merged,) = record.events_of("task.merged")
+    assert merged.data["task_id"] == second
+    failed = [event for event in record.events_of("task.check_failed") if event.data["task_id"] == second]
+    assert [event.data["command"] for event in failed] == [CHECKS[1]], "the merge's re-check failed"
+    assert merged.seq < failed[0].seq
+    ((reasked, tail),) = pairing.reasks
+    assert reasked == second
+    assert "NameError" in tail
+    (final,) = record.events_of("check.final")
+    assert final.data["passed"] is True
+
+
+@pytest.mark.parametrize("shared", [None, BASE], ids=["both-create", "both-rewrite-the-same-lines"])
+async def test_overlapping_changes_are_a_conflict_the_later_task_answers_again(
+    tmp_path: Path, shared: str | None
+) -> None:
+    def version(member: str) -> str:
+        return f'"""Shared helpers by {member}."""\n\n\ndef greeting() -> str:\n    return "hello from {member}"\n'
+
+    combined = '"""Shared helpers by A and B."""\n\n\ndef greeting() -> str:\n    return "hello from A and B"\n'
+
+    def edit(member: str, reask: bool, now: str) -> str | None:
+        return combined if reask else version(member)
+
+    pairing = Pairing(edit, SHARED)
+    record = await _run(tmp_path, pairing, shared=shared)
+
+    assert record.run.status.value == "completed", record.run.error
+    first, second = _landing_order(record, pairing)
+    (conflict,) = record.events_of("task.merge_conflict")
+    assert conflict.data == {"task_id": second, "files": [SHARED], "other_tasks": [first]}
+    ((reasked, tail),) = pairing.reasks
+    assert reasked == second
+    current = tag_content(tail, "current_files")
+    assert current is not None
+    assert version(pairing.members[first]) in current, "the re-ask shows the other task's version"
+    assert f"changed by task {first}" in tail
+    assert _final(record, pairing) == combined
+    second_task = next(task for task in record.tasks if task.task_id == second)
+    assert second_task.output is not None
+    assert {file.path: file.content for file in second_task.output.files}[SHARED] == combined
