@@ -2,6 +2,8 @@
 
 A continuation (``MessagesRequest.continuation``) is answered with the rest of the whole answer
 after the answer so far, cut at its own ``max_tokens``; its output tokens are those of the rest.
+The whole answer has the content faults of the answer it continues (``continuation``); the part
+itself can be cut short by a ``truncated`` fault of its own draw, as any response can.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from masterplan.sim.content_faults import apply_object_faults, apply_text_faults
+from masterplan.sim.content_faults import apply_object_faults, apply_text_faults, cut_short
 from masterplan.sim.faults import FaultDraw, FaultKind
 from masterplan.sim.request import MessagesRequest
 from masterplan.sim.roles import Role
@@ -36,10 +38,24 @@ class OutputCharge:
 
 def compose_answer(role: Role, request: MessagesRequest, draw: FaultDraw, seed: int) -> Answer:
     text, faults, truncated = whole_answer(role, request, draw, seed)
-    if request.continuation is None:
-        return _fit(text, request.max_tokens, truncated=truncated, faults=faults)
-    # The faults were counted with the answer's first part; the rest carries none of its own.
-    return _fit(rest_after(text, request.continuation.prefix), request.max_tokens, truncated=False, faults=[])
+    return _fit(text, request.max_tokens, truncated=truncated, faults=faults)
+
+
+def compose_continuation(
+    role: Role, request: MessagesRequest, whole_draw: FaultDraw, own_draw: FaultDraw, seed: int
+) -> Answer:
+    """The rest of the whole answer (composed with ``whole_draw``) after the answer so far.
+
+    The whole answer's content faults were counted with its first part; only a ``truncated``
+    fault of this part's own draw is new.
+    """
+    prefix = request.continuation.prefix if request.continuation is not None else ""
+    text, _, _ = whole_answer(role, request, whole_draw, seed)
+    rest = rest_after(text, prefix)
+    if own_draw.get("damage") == "truncated" and len(rest) > 1:
+        cut = cut_short(rest, random.Random(own_draw.detail_seed))
+        return _fit(cut, request.max_tokens, truncated=True, faults=["truncated"])
+    return _fit(rest, request.max_tokens, truncated=False, faults=[])
 
 
 def whole_answer(role: Role, request: MessagesRequest, draw: FaultDraw, seed: int) -> tuple[str, list[FaultKind], bool]:

@@ -1,17 +1,16 @@
-"""Which content faults a continuation's answer has: those of the answer it continues.
+"""Which content faults a continuation's whole answer has: those of the answer it continues.
 
 A request's faults are drawn from a hash of its body (``faults.FaultInjector``). A continuation
 has another body (the answer so far is in it, ``max_tokens`` may differ), so its own draw would
 give the whole answer other content faults, and the rest it sends would not follow the first part.
 Instead, when an answer is cut at ``max_tokens``, the simulator remembers its draw under its
 conversation key (model, system, tools and messages, not ``max_tokens`` or ``stream``); a
-continuation of that conversation composes the whole answer with the remembered content faults,
-and draws only its transport faults (``transport``, ``slow``) from its own body: it is a request
-of its own, which can be overloaded or dropped. Ordinary requests draw exactly as before.
-
-Two refinements: a ``truncated`` fault stands for an answer cut short, so the continued answer is
-the untruncated one (whose start the cut first part is); and a continuation of a conversation
-never seen cut (a restarted simulator, a hand-made request) gets no content faults.
+continuation of that conversation composes the whole answer with the remembered content faults.
+Its own draw still decides what happens to it as a response: its transport faults (``overloaded``,
+``server_error``, ``disconnect``, ``slow``) and whether this part is cut short (``truncated``, which
+stands for a response cut short, so the whole answer is the untruncated one). Ordinary requests
+draw exactly as before. A continuation of a conversation never seen cut (a reset simulator, a
+hand-made request) gets a whole answer without content faults.
 """
 
 from __future__ import annotations
@@ -20,8 +19,8 @@ from collections import OrderedDict
 
 from masterplan.sim.faults import FaultDraw, FaultKind
 
-OWN_GROUPS = ("transport", "slow")
-"""Fault groups a continuation draws from its own body; the others come from the answer it continues."""
+RESPONSE_GROUPS = ("transport", "slow")
+"""Fault groups that happen to a response, not to the answer's content."""
 MAX_REMEMBERED = 4096
 """Cut answers remembered at most; the oldest is forgotten first."""
 
@@ -39,15 +38,16 @@ class CutAnswers:
         while len(self._draws) > self._capacity:
             self._draws.popitem(last=False)
 
-    def continuation_draw(self, conversation_key: bytes, own: FaultDraw) -> FaultDraw:
-        """A continuation's draw: its own transport faults, the continued answer's content faults."""
-        picks: dict[str, FaultKind] = {group: kind for group, kind in own.picks.items() if group in OWN_GROUPS}
+    def whole_answer_draw(self, conversation_key: bytes) -> FaultDraw:
+        """The content faults of the whole answer a continuation of this conversation goes on with."""
         continued = self._draws.get(conversation_key)
         if continued is None:
-            return FaultDraw(picks, own.detail_seed)
-        for group, kind in continued.picks.items():
-            if group not in OWN_GROUPS and kind != "truncated":
-                picks[group] = kind
+            return FaultDraw({})
+        picks: dict[str, FaultKind] = {
+            group: kind
+            for group, kind in continued.picks.items()
+            if group not in RESPONSE_GROUPS and kind != "truncated"
+        }
         return FaultDraw(picks, continued.detail_seed)
 
     def clear(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from masterplan.sim.compose import Answer, OutputCharge, compose_answer
+from masterplan.sim.compose import Answer, OutputCharge, compose_answer, compose_continuation
 from masterplan.sim.errors import (
     SimAPIError,
     authentication_error,
@@ -138,12 +138,14 @@ async def _serve(
 
 
 def _compose(state: SimState, role: Role, parsed: MessagesRequest, draw: FaultDraw) -> Answer:
-    """The answer, with a continuation's content faults taken from the answer it continues (``continuation``)."""
+    """The answer; a continuation's whole answer has the content faults of the one it continues (``continuation``)."""
     if parsed.continuation is not None:
-        draw = state.cut_answers.continuation_draw(parsed.conversation_key, draw)
-    answer = compose_answer(role, parsed, draw, state.config.seed)
-    if parsed.continuation is None and answer.stop_reason == "max_tokens":
-        state.cut_answers.remember(parsed.conversation_key, draw)
+        whole_draw = state.cut_answers.whole_answer_draw(parsed.conversation_key)
+        answer = compose_continuation(role, parsed, whole_draw, draw, state.config.seed)
+    else:
+        answer = compose_answer(role, parsed, draw, state.config.seed)
+        if answer.stop_reason == "max_tokens":
+            state.cut_answers.remember(parsed.conversation_key, draw)
     state.stats.faults.update(answer.faults)
     return answer
 
