@@ -92,7 +92,12 @@ def apply_text_faults(text: str, draw: FaultDraw, rng: random.Random) -> tuple[s
             text = text[:colon] + '" ' + text[colon + 2 :]
         applied.append(damage)
     elif damage == "truncated" and len(text) > 1:
-        text = text[: max(1, int(len(text) * rng.uniform(0.3, 0.9)))]
+        text = cut_short(text, rng)
         applied.append(damage)
         truncated = True
     return text, applied, truncated
+
+
+def cut_short(text: str, rng: random.Random) -> str:
+    """The ``truncated`` fault: the first 30-90% of the text."""
+    return text[: max(1, int(len(text) * rng.uniform(0.3, 0.9)))]

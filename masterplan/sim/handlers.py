@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from masterplan.sim.compose import Answer, compose_answer
+from masterplan.sim.compose import Answer, OutputCharge, compose_answer, compose_continuation
 from masterplan.sim.errors import (
     SimAPIError,
     authentication_error,
@@ -21,7 +21,7 @@ from masterplan.sim.faults import FaultDraw
 from masterplan.sim.latency import LatencyModel
 from masterplan.sim.prompt_cache import CachePlan
 from masterplan.sim.request import MessagesRequest, parse_messages_request
-from masterplan.sim.roles import recognise_role, task_id_of
+from masterplan.sim.roles import Role, recognise_role, task_id_of
 from masterplan.sim.sse import stream_answer
 from masterplan.sim.state import SIM_STATE, SimState
 
@@ -107,31 +107,64 @@ async def _serve(
     headers: dict[str, str],
     message_id: str,
 ) -> web.StreamResponse:
+    """Admit the request (reserving ``max_tokens`` output tokens), answer it, and settle the reservation.
+
+    Settling charges what the model generated: a JSON answer is generated whole before it is sent
+    (a dropped connection after it is still charged in full); a stream is charged the text it sent
+    before it ended or broke off; a 529 or 500 is charged nothing.
+    """
     role = recognise_role(parsed.system_text, parsed.user_text)
     draw = state.faults.draw(raw)
     plan = state.cache.plan(parsed)
-    state.limiter.admit(parsed.spec.rate_class, parsed.model, plan.uncached_tokens + plan.write_tokens)
-    state.stats.requests_by_role[role] += 1
-    task_id = task_id_of(parsed.user_text) if role == "task_execution" else None
-    if task_id is not None:
-        state.stats.requests_by_task[task_id] += 1
-    _raise_transport_fault(state, draw)
-    state.cache.commit(plan)
-    answer = compose_answer(role, parsed, draw, state.config.seed)
-    state.limiter.charge_output(parsed.spec.rate_class, answer.output_tokens)
-    state.stats.faults.update(answer.faults)
-    headers.update(state.limiter.headers(parsed.spec.rate_class))
-    message = _message(message_id, parsed, plan, answer)
-    latency = LatencyModel(state.config.latency)
-    slow = draw.get("slow") == "slow"
-    extra_s = state.config.slow_seconds if slow else 0.0
-    if slow:
-        state.stats.faults["slow"] += 1
-    disconnect = draw.get("transport") == "disconnect"
-    if disconnect:
-        state.stats.faults["disconnect"] += 1
+    rate_class = parsed.spec.rate_class
+    reserved = state.limiter.admit(
+        rate_class, parsed.model, plan.uncached_tokens + plan.write_tokens, parsed.max_tokens
+    )
+    charge = OutputCharge()
+    try:
+        state.stats.requests_by_role[role] += 1
+        task_id = task_id_of(parsed.user_text) if role == "task_execution" else None
+        if task_id is not None:
+            state.stats.requests_by_task[task_id] += 1
+        _raise_transport_fault(state, draw)
+        state.cache.commit(plan)
+        answer = _compose(state, role, parsed, draw)
+        headers.update(state.limiter.headers(rate_class))
+        message = _message(message_id, parsed, plan, answer)
+        _count_delivery(state, plan, answer, draw)
+        return await _deliver(request, state, parsed, message, answer, draw=draw, headers=headers, charge=charge)
+    finally:
+        state.limiter.settle(rate_class, reserved, charge.tokens)
+
+
+def _compose(state: SimState, role: Role, parsed: MessagesRequest, draw: FaultDraw) -> Answer:
+    """The answer; a continuation's whole answer has the content faults of the one it continues (``continuation``)."""
+    if parsed.continuation is not None:
+        whole_draw = state.cut_answers.whole_answer_draw(parsed.conversation_key)
+        answer = compose_continuation(role, parsed, whole_draw, draw, state.config.seed)
     else:
-        _record_served(state, plan, answer)
+        answer = compose_answer(role, parsed, draw, state.config.seed)
+        if answer.stop_reason == "max_tokens":
+            state.cut_answers.remember(parsed.conversation_key, draw)
+    state.stats.faults.update(answer.faults)
+    return answer
+
+
+async def _deliver(
+    request: web.Request,
+    state: SimState,
+    parsed: MessagesRequest,
+    message: dict[str, Any],
+    answer: Answer,
+    *,
+    draw: FaultDraw,
+    headers: dict[str, str],
+    charge: OutputCharge,
+) -> web.StreamResponse:
+    """Send the answer after the latency, as JSON or as a stream; a disconnect fault drops it."""
+    latency = LatencyModel(state.config.latency)
+    extra_s = state.config.slow_seconds if draw.get("slow") == "slow" else 0.0
+    disconnect = draw.get("transport") == "disconnect"
     if parsed.stream:
         await asyncio.sleep(latency.first_token_s(parsed.spec) + extra_s)
         response = web.StreamResponse(
@@ -145,7 +178,9 @@ async def _serve(
             answer,
             generation_s=latency.generation_s(parsed.spec, answer.output_tokens),
             disconnect_midway=disconnect,
+            charge=charge,
         )
+    charge.tokens = answer.output_tokens
     await asyncio.sleep(latency.total_s(parsed.spec, answer.output_tokens) + extra_s)
     if disconnect:
         return _drop_connection(request)
@@ -166,6 +201,16 @@ def _drop_connection(request: web.Request) -> web.StreamResponse:
     if request.transport is not None:
         request.transport.abort()
     return web.Response(status=200)
+
+
+def _count_delivery(state: SimState, plan: CachePlan, answer: Answer, draw: FaultDraw) -> None:
+    """Count the delivery faults; an answer that is not dropped counts as served."""
+    if draw.get("slow") == "slow":
+        state.stats.faults["slow"] += 1
+    if draw.get("transport") == "disconnect":
+        state.stats.faults["disconnect"] += 1
+    else:
+        _record_served(state, plan, answer)
 
 
 def _record_served(state: SimState, plan: CachePlan, answer: Answer) -> None:

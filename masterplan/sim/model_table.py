@@ -21,6 +21,8 @@ class ModelSpec:
     min_cacheable_tokens: int
     tokens_per_second: float
     ttft_s: float
+    supports_prefill: bool
+    """A request may end with an assistant message that the model continues (not on Claude 4.6)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ def parse_model_table(data: dict[str, Any]) -> ModelTable:
             min_cacheable_tokens=int(entry["min_cacheable_tokens"]),
             tokens_per_second=float(entry["tokens_per_second"]),
             ttft_s=float(entry["ttft_s"]),
+            supports_prefill=bool(entry["supports_prefill"]),
         )
         for model_id in [name, *entry.get("aliases", [])]:
             models[model_id] = spec

@@ -1,12 +1,13 @@
 """Anthropic's rate limits: per model class, token buckets refilled continuously.
 
 Each class has three buckets: requests, input tokens (uncached input plus cache writes; cache
-reads are free) and output tokens per minute. A request is admitted when it has a request to
-spend and its input tokens fit; an input larger than the whole bucket is admitted only when the
-bucket is full (otherwise it could never pass). Output tokens are charged when the answer is
-known, so a bucket can go into debt; while the output bucket is in debt, requests are refused.
-Anthropic estimates output from ``max_tokens`` up front instead: with ``max_tokens`` above the
-tier's output limit (masterplan's planner asks 32,000 on tier 1's 8,000) nothing would pass.
+reads are free) and output tokens per minute. As Anthropic documents, a request's output tokens
+are estimated from its ``max_tokens`` when it starts and adjusted at the end: admission takes one
+request, the input tokens and ``max_tokens`` output tokens (a reservation), and settling gives
+back what the answer did not use. A request is admitted only when all three fit; an input larger
+than the whole input bucket is admitted only when that bucket is full (otherwise it could never
+pass). A ``max_tokens`` above the whole output limit can never fit: it is refused at once, with a
+message saying how far to reduce it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 from masterplan.sim.clock import SimClock
-from masterplan.sim.errors import rate_limited
+from masterplan.sim.errors import SimAPIError, rate_limited
 from masterplan.sim.model_table import ModelTable, RateLimits, Tier
 
 
@@ -40,6 +41,10 @@ class TokenBucket:
 
     def take(self, amount: float) -> None:
         self._level = self.level() - amount
+
+    def give_back(self, amount: float) -> None:
+        """Return tokens taken earlier; the bucket never holds more than its capacity."""
+        self._level = min(self.capacity, self.level() + max(0.0, amount))
 
 
 @dataclass
@@ -73,42 +78,64 @@ class RateLimiter:
     def reset(self) -> None:
         self._buckets.clear()
 
-    def admit(self, rate_class: str, model: str, input_tokens: int) -> None:
-        """Spend one request and ``input_tokens``, or raise a 429 ``SimAPIError``."""
+    def admit(self, rate_class: str, model: str, input_tokens: int, max_tokens: int) -> int:
+        """Spend one request and ``input_tokens``, reserve ``max_tokens`` output tokens, or raise a 429.
+
+        Returns the output tokens reserved (0 when the tier does not limit): pass it to ``settle``.
+        """
         buckets = self._for(rate_class)
         if buckets is None:
-            return
-        waits: list[tuple[float, str]] = []
-        if buckets.requests.level() < 1:
-            waits.append((buckets.requests.seconds_until(1), f"{int(buckets.requests.capacity):,} requests"))
-        input_level = buckets.input_tokens.level()
-        if input_level < min(input_tokens, buckets.input_tokens.capacity):
-            waits.append(
-                (
-                    buckets.input_tokens.seconds_until(input_tokens),
-                    f"{int(buckets.input_tokens.capacity):,} input tokens",
-                )
-            )
-        if buckets.output_tokens.level() <= 0:
-            waits.append(
-                (buckets.output_tokens.seconds_until(1), f"{int(buckets.output_tokens.capacity):,} output tokens")
-            )
+            return 0
+        if max_tokens > buckets.output_tokens.capacity:
+            raise self._max_tokens_over_limit(rate_class, model, buckets.output_tokens)
+        waits = self._waits(buckets, input_tokens, max_tokens)
         if waits:
             wait, what = max(waits)
-            error = rate_limited(
+            raise self._refusal(
+                rate_class,
                 f"This request would exceed your organization's rate limit of {what} per minute "
                 f"(model: {model}, tier {self._tier}). Retry after the time in the retry-after header.",
-                max(1, math.ceil(wait)),
+                wait,
             )
-            error.headers.update(self.headers(rate_class))
-            raise error
         buckets.requests.take(1)
         buckets.input_tokens.take(input_tokens)
+        buckets.output_tokens.take(max_tokens)
+        return max_tokens
 
-    def charge_output(self, rate_class: str, output_tokens: int) -> None:
+    @staticmethod
+    def _waits(buckets: _ClassBuckets, input_tokens: int, max_tokens: int) -> list[tuple[float, str]]:
+        """(seconds until it fits, what it is) for each bucket that cannot take its share now."""
+        waits: list[tuple[float, str]] = []
+        needs = (
+            (buckets.requests, 1.0, "requests"),
+            (buckets.input_tokens, min(input_tokens, buckets.input_tokens.capacity), "input tokens"),
+            (buckets.output_tokens, float(max_tokens), "output tokens"),
+        )
+        for bucket, amount, name in needs:
+            if bucket.level() < amount:
+                waits.append((bucket.seconds_until(amount), f"{int(bucket.capacity):,} {name}"))
+        return waits
+
+    def _max_tokens_over_limit(self, rate_class: str, model: str, output: TokenBucket) -> SimAPIError:
+        limit = int(output.capacity)
+        return self._refusal(
+            rate_class,
+            f"This request would exceed your organization's rate limit of {limit:,} output tokens per minute "
+            f"(model: {model}, tier {self._tier}): output tokens are estimated from max_tokens at the start "
+            f"of a request. Please reduce max_tokens to at most {limit}.",
+            output.seconds_until(output.capacity),
+        )
+
+    def _refusal(self, rate_class: str, message: str, wait_s: float) -> SimAPIError:
+        error = rate_limited(message, max(1, math.ceil(wait_s)))
+        error.headers.update(self.headers(rate_class))
+        return error
+
+    def settle(self, rate_class: str, reserved: int, actual: int) -> None:
+        """At the end of a request: give back the part of its reservation its answer did not use."""
         buckets = self._for(rate_class)
         if buckets is not None:
-            buckets.output_tokens.take(output_tokens)
+            buckets.output_tokens.give_back(reserved - min(reserved, max(0, actual)))
 
     def headers(self, rate_class: str) -> dict[str, str]:
         buckets = self._for(rate_class)

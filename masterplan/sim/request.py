@@ -6,6 +6,7 @@ that names the offending field the way the API does (``messages.0.content: ...``
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +29,16 @@ class Segment:
     """Set when the block carries ``cache_control``: the prefix ending here is a breakpoint."""
 
 
+@dataclass(frozen=True)
+class Continuation:
+    """A request to go on with an answer already begun, from the answer so far."""
+
+    prefix: str
+    """The answer so far: the text of the assistant message the request carries."""
+    prefilled: bool
+    """True: the request ends with that assistant message; False: a user message asking to continue follows."""
+
+
 @dataclass
 class MessagesRequest:
     model: str
@@ -36,8 +47,12 @@ class MessagesRequest:
     stream: bool
     system_text: str
     user_text: str
-    """The text blocks of the last user message, joined: where a request's tail lives."""
+    """The text blocks of the last user message, joined: where a request's tail lives. For a
+    continuation, the last user message before the answer so far (the request it continues)."""
     segments: list[Segment] = field(default_factory=list)
+    continuation: Continuation | None = None
+    conversation_key: bytes = b""
+    """Identifies the conversation the answer answers (a continuation's is that of its first part)."""
 
     @property
     def input_tokens(self) -> int:
@@ -105,11 +120,14 @@ def _system_segments(system: Any) -> tuple[list[Segment], str]:
     return segments, text
 
 
-def _message_segments(messages: list[Any]) -> tuple[list[Segment], str]:
+Message = tuple[str, list[Any]]
+"""A message as (role, content blocks): string content becomes one text block."""
+
+
+def _normalised_messages(messages: list[Any]) -> list[Message]:
     if not messages:
         raise invalid_request("messages: at least one message is required")
-    segments: list[Segment] = []
-    last_user_text = ""
+    normalised: list[Message] = []
     for i, message in enumerate(messages):
         where = f"messages.{i}"
         if not isinstance(message, dict):
@@ -124,12 +142,70 @@ def _message_segments(messages: list[Any]) -> tuple[list[Segment], str]:
             content = [{"type": "text", "text": content}]
         if not isinstance(content, list) or not content:
             raise invalid_request(f"{where}.content: Input should be a non-empty string or list of content blocks")
+        normalised.append((role, content))
+    return normalised
+
+
+def _message_segments(messages: list[Message]) -> list[Segment]:
+    segments: list[Segment] = []
+    for i, (role, content) in enumerate(messages):
         for j, block in enumerate(content):
             overhead = MESSAGE_OVERHEAD_TOKENS if j == 0 else 0
-            segments.append(_block_segment(block, f"{where}.content.{j}", overhead, role))
-        if role == "user":
-            last_user_text = "\n".join(b["text"] for b in content if isinstance(b, dict) and b.get("type") == "text")
-    return segments, last_user_text
+            segments.append(_block_segment(block, f"messages.{i}.content.{j}", overhead, role))
+    return segments
+
+
+def _text_of(content: list[Any], joiner: str) -> str:
+    return joiner.join(b["text"] for b in content if isinstance(b, dict) and b.get("type") == "text")
+
+
+def _asks_to_continue(content: list[Any]) -> bool:
+    """A user message that only asks the model to go on: it says "continue" and carries no tags."""
+    text = _text_of(content, "\n")
+    return "continue" in text.lower() and "<" not in text
+
+
+def split_continuation(messages: list[Message]) -> tuple[list[Message], Continuation | None]:
+    """The messages an answer answers, and the continuation of that answer the request asks for, if any.
+
+    A request continues an answer when it ends with an assistant message (prefill), or with an
+    assistant message followed by a user message that asks to continue. The answer so far is that
+    assistant message; the messages before it are the conversation the whole answer answers.
+    """
+    if messages[-1][0] == "assistant":
+        return messages[:-1], Continuation(_text_of(messages[-1][1], ""), prefilled=True)
+    if len(messages) >= 2 and messages[-2][0] == "assistant" and _asks_to_continue(messages[-1][1]):
+        return messages[:-2], Continuation(_text_of(messages[-2][1], ""), prefilled=False)
+    return messages, None
+
+
+def _last_user_text(messages: list[Message]) -> str:
+    return next((_text_of(content, "\n") for role, content in reversed(messages) if role == "user"), "")
+
+
+def _check_prefill(messages: list[Message], spec: ModelSpec) -> None:
+    """A final assistant message: refused by models without prefill, and when it ends with whitespace."""
+    role, content = messages[-1]
+    if role != "assistant":
+        return
+    if not spec.supports_prefill:
+        raise invalid_request(
+            "This model does not support assistant message prefill. The conversation must end with a user message."
+        )
+    last = content[-1]
+    if isinstance(last, dict) and last.get("type") == "text" and last["text"] != last["text"].rstrip():
+        raise invalid_request("messages: final assistant content cannot end with trailing whitespace")
+
+
+def _conversation_key(body: dict[str, Any], spec: ModelSpec, messages: list[Message]) -> bytes:
+    """What identifies the answer to a conversation, whatever ``max_tokens``, ``stream`` or the model alias."""
+    conversation = {
+        "model": spec.name,
+        "system": body.get("system"),
+        "tools": body.get("tools"),
+        "messages": [[role, content] for role, content in messages],
+    }
+    return hashlib.sha256(canonical_json(conversation)).digest()
 
 
 def _tool_segments(tools: Any) -> list[Segment]:
@@ -194,11 +270,24 @@ def parse_messages_request(body: Any, table: ModelTable, *, counting: bool = Fal
     if not isinstance(stream, bool):
         raise invalid_request("stream: Input should be a valid boolean")
     system_segments, system_text = _system_segments(body.get("system", ""))
-    message_segments, user_text = _message_segments(messages)
-    segments = _tool_segments(body.get("tools")) + system_segments + message_segments
+    normalised = _normalised_messages(messages)
+    segments = _tool_segments(body.get("tools")) + system_segments + _message_segments(normalised)
     segments = _apply_automatic_breakpoint(body, segments)
     _check_breakpoints(segments)
-    request = MessagesRequest(model, spec, max_tokens, stream, system_text, user_text, segments)
+    if not counting:
+        _check_prefill(normalised, spec)
+    answered, continuation = split_continuation(normalised)
+    request = MessagesRequest(
+        model,
+        spec,
+        max_tokens,
+        stream,
+        system_text,
+        _last_user_text(answered),
+        segments,
+        continuation,
+        _conversation_key(body, spec, answered),
+    )
     if not counting and request.input_tokens + max_tokens > spec.context_window:
         raise invalid_request(
             f"prompt is too long: {request.input_tokens} tokens + max_tokens {max_tokens} > "

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from masterplan.sim.compose import Answer
+from masterplan.sim.compose import Answer, OutputCharge
+from masterplan.sim.tokens import text_tokens
 
 CHUNK_CHARS = 48
 """Characters per text delta (about a dozen tokens)."""
@@ -28,8 +29,13 @@ async def stream_answer(
     *,
     generation_s: float,
     disconnect_midway: bool,
+    charge: OutputCharge,
 ) -> web.StreamResponse:
-    """Write the events of ``message`` (whose content is ``answer.text``) to a prepared response."""
+    """Write the events of ``message`` (whose content is ``answer.text``) to a prepared response.
+
+    ``charge`` follows the output tokens of the text sent so far, so that an answer that breaks
+    off (a disconnect fault, a client that goes away) is charged what it sent.
+    """
     start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
     start["usage"] = {**message["usage"], "output_tokens": 1}
     await response.write(_event("message_start", {"type": "message_start", "message": start}))
@@ -56,8 +62,10 @@ async def stream_answer(
             for chunk in chunks[index : index + batch]
         )
         await response.write(data)
+        charge.tokens = text_tokens("".join(chunks[: index + batch]))
         if pause > 0:
             await asyncio.sleep(pause)
+    charge.tokens = answer.output_tokens
     await response.write(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
     usage = {key: value for key, value in message["usage"].items() if key != "cache_creation"}
     await response.write(

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from masterplan.sim.clock import SimClock
 from masterplan.sim.config import SimConfig
+from masterplan.sim.continuation import CutAnswers
 from masterplan.sim.faults import FaultInjector
 from masterplan.sim.model_table import ModelTable, load_model_table
 from masterplan.sim.prompt_cache import PromptCache
@@ -26,6 +27,7 @@ class SimState:
     limiter: RateLimiter
     faults: FaultInjector
     stats: SimStats = field(default_factory=SimStats)
+    cut_answers: CutAnswers = field(default_factory=CutAnswers)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     @classmethod
@@ -47,11 +49,12 @@ class SimState:
         return f"req_sim{digest[:24]}", f"msg_sim{digest[24:48]}"
 
     def reset(self) -> None:
-        """Forget counters, cached prefixes, rate-limit buckets and seen bodies."""
+        """Forget counters, cached prefixes, rate-limit buckets, seen bodies and cut answers."""
         self.stats.reset()
         self.cache.clear()
         self.limiter.reset()
         self.faults.reset()
+        self.cut_answers.clear()
 
 
 SIM_STATE = web.AppKey("sim_state", SimState)
