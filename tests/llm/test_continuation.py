@@ -27,6 +27,7 @@ from masterplan.llm.continuation import (
     ContinuedWatcher,
     continuation_request,
 )
+from masterplan.llm.parser import Parsed
 from masterplan.llm.request import Continuation, LLMRequest, PromptBlock, RequestLayoutError
 from masterplan.llm.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 from masterplan.llm.usage import TokenUsage
@@ -259,3 +260,34 @@ async def test_a_continuation_that_does_not_fit_the_budget_is_never_sent(task_re
     assert (first.part, first.outcome) == (1, "ok")
     assert len(proxied.bodies) == 1
     assert budget.spent_usd == first.cost_usd
+
+
+@pytest.mark.parametrize("model", [PREFILL_MODEL, NO_PREFILL_MODEL])
+async def test_a_continued_answer_parses_and_costs_what_its_parts_cost(task_requests: TaskRequests, model: str) -> None:
+    """The simulator continues a cut answer from its prefix (prefill) or after a user "continue" message."""
+    async with _proxied_gateway() as proxied:
+        budget = RunBudget(Decimal(5), run_id="r1")
+        whole = await proxied.gateway.complete(
+            _cached_task_request(task_requests, model, 16_000), schema=TaskOutput, context=CONTEXT, budget=budget
+        )
+        assert (whole.parts, whole.stop_reason) == (1, "end_turn")
+        proxied.records.clear()
+        part_tokens = whole.answer_output_tokens // 2 + 1
+        budget = RunBudget(Decimal(5), run_id="r1")
+        result = await proxied.gateway.complete(
+            _cached_task_request(task_requests, model, part_tokens), schema=TaskOutput, context=CONTEXT, budget=budget
+        )
+        price = proxied.gateway.prices.get(model)
+
+    assert isinstance(whole.outcome, Parsed)
+    assert isinstance(result.outcome, Parsed)
+    assert result.outcome.value == whole.outcome.value
+    assert result.text == whole.text
+    assert (result.parts, result.stop_reason) == (2, "end_turn")
+    records = proxied.records
+    assert [record.outcome for record in records] == ["ok", "ok"]
+    assert [record.part for record in records] == [1, 2]
+    assert all(record.cost_usd == price.cost(TokenUsage.from_record(record)) for record in records)
+    assert result.cost_usd == sum(record.cost_usd for record in records) == budget.spent_usd
+    assert result.answer_output_tokens == sum(record.output_tokens for record in records)
+    assert result.answer_output_tokens == whole.answer_output_tokens

@@ -85,21 +85,30 @@ async def test_counters_after_a_run_equal_the_audit_trail_and_promtool_accepts_t
     assert checked.stdout.strip() == ""
 
 
-def rejected_answer_costs(events: list[dict[str, Any]]) -> float:
-    """The cost of the developer answers rejected for their files: the answered call before each rejection."""
+def rejected_answer_costs(events: list[dict[str, Any]], calls: list[dict[str, Any]]) -> float:
+    """The cost of the developer answers rejected for their files: the answered attempt before each rejection.
+
+    An ``llm.call`` event's cost includes its transport retries (a stream dropped midway), which are wasted as
+    retries; the rejected answer is the attempt that answered, the call's last ``ok`` record.
+    """
+    answered: dict[str, list[float]] = {}
+    for call in calls:
+        if call["phase"] == "task_execution" and call["outcome"] == "ok":
+            answered.setdefault(call["task_id"], []).append(call["cost_usd"])
+    answers = {task_id: iter(costs) for task_id, costs in answered.items()}
     last_answer: dict[str, float] = {}
     rejected = 0.0
     for event in events:
         data = event["data"]
         if event["type"] == "llm.call" and data["phase"] == "task_execution" and data["outcome"] == "ok":
-            last_answer[data["task_id"]] = float(data["cost_usd"])
+            last_answer[data["task_id"]] = next(answers[data["task_id"]])
         elif event["type"] == "task.answer_rejected":
             rejected += last_answer.pop(data["task_id"])
     return rejected
 
 
 async def test_wasted_cost_splits_into_parse_failures_and_retries_as_the_calls_show(tmp_path: Path) -> None:
-    async with served(tmp_path, faults="malformed_json=0.15,syntax_error=0.3,disconnect=0.1", seed=1) as app:
+    async with served(tmp_path, faults="malformed_json=0.15,syntax_error=0.3,disconnect=0.1", seed=11) as app:
         run = await app.start_run(tasks=4)
         await app.wait_for_status(run["id"], {"completed", "failed"})
         events, _ = await follow(app, run["id"])
@@ -115,7 +124,7 @@ async def test_wasted_cost_splits_into_parse_failures_and_retries_as_the_calls_s
     completed = {task["task_id"] for task in tasks if task["status"] == "completed"}
     discarded = sum(call["cost_usd"] for call in developer_calls) - sum(kept[task] for task in completed)
     # of those, answers whose files failed validation (syntax errors here) count as unusable answers
-    rejected = rejected_answer_costs(events)
+    rejected = rejected_answer_costs(events, calls)
 
     assert parse_failed > 0
     assert rejected > 0
