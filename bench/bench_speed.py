@@ -5,6 +5,8 @@ as masterplan's). ``wall`` is the execution phase: from the run's ``executing`` 
 last task's end. The bound comes from the run's own audit trail and plan, not from a model:
 
 - ``calls``: max(the plan's critical path weighted by each task's measured call time, total task-call time / C);
+  next to it the floor no schedule beats (``schedule_floor``: a plan that starts with a chain leaves slots idle
+  whatever the scheduler does), so what is the plan's shape and what is masterplan's overhead can be told apart;
 - ``checks``: the same with each task's check time added to its weight (measured in a C=1 run of the same
   seed, where no check waits for another), and total check time / cores as a third term;
 - ``rate``: each model class's output tokens over its output-token limit per minute, the classes in
@@ -131,14 +133,40 @@ def critical_path(graph: TaskGraph, weights: dict[str, float]) -> float:
     return max(graph.remaining_paths(weights).values(), default=0.0)
 
 
+def schedule_floor(graph: TaskGraph, weights: dict[str, float], concurrency: int) -> float:
+    """A lower bound no schedule beats, tighter than the issue's when the plan starts narrow.
+
+    A task cannot start before its earliest start (the longest weighted path of its dependencies), so for
+    any t the work of the tasks that start at t or later still needs t + that work / C. The issue's bound,
+    max(critical path, total / C), is this at t = 0 with the critical path beside it.
+    """
+    earliest: dict[str, float] = {}
+    for task_id in graph.order():
+        earliest[task_id] = max(
+            (earliest[dep] + weights[dep] for dep in graph.direct_dependencies(task_id)), default=0.0
+        )
+    floors = (
+        start + sum(weights[task] for task, at in earliest.items() if at >= start) / concurrency
+        for start in set(earliest.values())
+    )
+    return max([critical_path(graph, weights), *floors])
+
+
+def calls_weights(run: Measured) -> dict[str, float]:
+    return {task_id: run.call_s.get(task_id, 0.0) for task_id in run.graph.task_ids}
+
+
 def calls_bound(run: Measured, concurrency: int) -> float:
-    weights = {task_id: run.call_s.get(task_id, 0.0) for task_id in run.graph.task_ids}
+    weights = calls_weights(run)
     return max(critical_path(run.graph, weights), sum(weights.values()) / concurrency)
 
 
+def checks_weights(run: Measured, check_s: dict[str, float]) -> dict[str, float]:
+    return {task_id: call_s + check_s.get(task_id, 0.0) for task_id, call_s in calls_weights(run).items()}
+
+
 def checks_bound(run: Measured, concurrency: int, check_s: dict[str, float]) -> float:
-    calls = {task_id: run.call_s.get(task_id, 0.0) for task_id in run.graph.task_ids}
-    weights = {task_id: calls[task_id] + check_s.get(task_id, 0.0) for task_id in calls}
+    weights = checks_weights(run, check_s)
     cores = os.cpu_count() or 1
     return max(critical_path(run.graph, weights), sum(weights.values()) / concurrency, sum(check_s.values()) / cores)
 
@@ -155,8 +183,7 @@ def rate_bound(run: Measured) -> float:
         limits = tier_limits(run.settings.rate_limit_tier, group)
         if limits is not None:
             per_group.append(tokens / limits.output_tokens_per_minute * 60)
-    weights = {task_id: run.call_s.get(task_id, 0.0) for task_id in run.graph.task_ids}
-    return max([critical_path(run.graph, weights), *per_group])
+    return max([critical_path(run.graph, calls_weights(run)), *per_group])
 
 
 async def one_run(base_url: str, home: Path, *, tier: str, tasks: int, concurrency: int, checks: bool) -> Measured:
@@ -177,6 +204,10 @@ async def one_run(base_url: str, home: Path, *, tier: str, tasks: int, concurren
     done = sum(1 for state in states if state.status == "completed")
     print(f"    run {run.id}: {run.status}, {done}/{len(states)} tasks, {len(calls)} calls, ${run.cost_usd:.2f}")
     return measure(states, calls, events, settings)
+
+
+def floor_note(wall: float, floor: float) -> str:
+    return f"\n    no schedule of this plan beats {floor:.2f} s (wall / that floor {wall / floor:5.3f})"
 
 
 def report(scenario: str, label: str, wall: float, bound: float, extra: str = "") -> None:
@@ -210,7 +241,8 @@ def scenario_calls(args: argparse.Namespace) -> None:
     with Simulator("none", args.latency, args.seed) as sim:
         for concurrency in args.concurrency:
             run = run_in(sim.base_url, tier="none", tasks=args.tasks, concurrency=concurrency, checks=False)
-            report("calls", f"C={concurrency}", run.wall_s, calls_bound(run, concurrency))
+            floor = floor_note(run.wall_s, schedule_floor(run.graph, calls_weights(run), concurrency))
+            report("calls", f"C={concurrency}", run.wall_s, calls_bound(run, concurrency), floor)
 
 
 def scenario_checks(args: argparse.Namespace) -> None:
@@ -221,7 +253,12 @@ def scenario_checks(args: argparse.Namespace) -> None:
         report("checks", "C=1", alone.wall_s, checks_bound(alone, 1, alone.check_s))
         for concurrency in [c for c in args.concurrency if c > 1] or [4]:
             run = run_in(sim.base_url, tier="none", tasks=args.tasks, concurrency=concurrency, checks=True)
-            report("checks", f"C={concurrency}", run.wall_s, checks_bound(run, concurrency, alone.check_s))
+            floor = max(
+                schedule_floor(run.graph, checks_weights(run, alone.check_s), concurrency),
+                sum(alone.check_s.values()) / (os.cpu_count() or 1),
+            )
+            bound = checks_bound(run, concurrency, alone.check_s)
+            report("checks", f"C={concurrency}", run.wall_s, bound, floor_note(run.wall_s, floor))
 
 
 def scenario_rate(args: argparse.Namespace) -> None:
