@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from masterplan.executor.checks import run_checks
 from masterplan.executor.merging import merge_changes
@@ -84,3 +86,50 @@ async def test_a_view_holds_the_project_without_git_or_documents_and_what_a_chec
     assert not view.root.exists()
     await views.clear()
     assert not (tmp_path / "ws" / ".views").exists()
+
+
+_LINE = st.text(alphabet="abcxyz =()", min_size=1, max_size=12)
+
+
+@st.composite
+def two_separate_edits(draw: st.DrawFn) -> tuple[list[str], list[str], list[str], list[str]]:
+    """A file and two edits of different regions with at least one unchanged line between them.
+
+    The lines are all different, as lines of code mostly are: with repeated lines a line diff may align
+    them either way, and a conflict (never a silent loss) is then a fair answer too.
+    """
+    lines = draw(st.lists(_LINE, min_size=5, max_size=40, unique=True))
+    size = draw(st.integers(3, len(lines) - 2))
+    base, fresh = lines[:size], lines[size:]
+    cut = draw(st.integers(1, len(base) - 2))
+    split = draw(st.integers(1, len(fresh) - 1))
+    first, second = fresh[:split], fresh[split:]
+    current = [*first, *base[cut:]]  # the first region (lines before ``cut``) replaced
+    theirs = [*base[: cut + 1], *second]  # everything after line ``cut`` replaced
+    return base, current, theirs, [*first, base[cut], *second]
+
+
+@given(two_separate_edits())
+@settings(deadline=None)
+async def test_edits_of_separate_regions_always_merge_to_both(edits: tuple[list[str], ...]) -> None:
+    base, current, theirs, both = ("".join(f"{line}\n" for line in lines) for lines in edits)
+    merge = await merge_changes({"f.py": base}, {"f.py": current}, [file(theirs, "f.py")], git=GIT)
+    if current in (base, theirs):
+        assert merge.files == [file(theirs, "f.py")]
+    else:
+        assert merge.conflicts == []
+        assert merge.files == [file(both, "f.py")]
+
+
+@given(st.lists(_LINE, min_size=1, max_size=20), st.lists(_LINE, min_size=1, max_size=20))
+@settings(deadline=None)
+async def test_a_merge_never_drops_the_other_change_silently(ours: list[str], others: list[str]) -> None:
+    """Whatever the two tasks wrote over the same base: it merges with the other's change in it, or conflicts."""
+    base = "shared\n"
+    current, theirs = ("".join(f"{line}\n" for line in lines) for lines in (others, ours))
+    merge = await merge_changes({"f.py": base}, {"f.py": current}, [file(theirs, "f.py")], git=GIT)
+    if merge.conflicts:
+        assert merge.files == []
+    elif current != theirs:
+        (merged,) = merge.files
+        assert all(line in merged.content.splitlines() for line in others if line not in base.splitlines())
