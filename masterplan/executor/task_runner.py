@@ -184,12 +184,27 @@ class TaskRunner:
             if problems is not None:
                 await self._clear_output(state)
                 return state, Attempt(feedback=problems)
+            if state.task_id in self.commits.latest:
+                output = self._as_committed(output)
         if self.ctx.check_commands:
             await self.ctx.journal.settle(state.run_id)  # the answer is durable before checks that may take minutes
         checked = await self.landing.check(state.task_id, output.files, since)
         if isinstance(checked, Refused):
             return state, await self._refused(state, checked, clear=not rework)
         return state, Attempt(output=output, check=checked.check, checked=checked)
+
+    def _as_committed(self, output: TaskOutput) -> TaskOutput:
+        """The stored answer of a task committed before a crash, as it landed: merged with other tasks' changes.
+
+        The answer is stored before it lands; what landed (and was committed) may hold another task's change
+        merged in, which the stored answer lacks. Written again as stored, it would undo that change.
+        """
+        landed = self.ctx.workspace.read([file.path for file in output.files])
+        files = [
+            file if landed[file.path] is None else file.model_copy(update={"content": landed[file.path]})
+            for file in output.files
+        ]
+        return output.model_copy(update={"files": files})
 
     async def _land(self, state: TaskState, attempt: Attempt) -> Attempt:
         """Write the attempt's checked files into the workspace and commit them; a refusal becomes feedback."""
