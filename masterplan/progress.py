@@ -22,6 +22,13 @@ _FORMATS: dict[str, Formatter] = {
     ),
     "task.answer_rejected": lambda d: f"task {d['task_id']} answer rejected, asking again: {_headline(d['cause'])}",
     "task.retry": lambda d: f"task {d['task_id']} retrying: {_headline(d['cause'])}",
+    "task.merged": lambda d: (
+        f"task {d['task_id']} merged with {_others(d)}'s changes to {', '.join(d['files'])}"
+        + ("; checking the merge" if d["rechecked"] else "")
+    ),
+    "task.merge_conflict": lambda d: (
+        f"task {d['task_id']} conflicts with {_others(d)} in {', '.join(d['files'])}; asking again"
+    ),
     "task.failed": lambda d: f"task {d['task_id']} failed: {_headline(d['cause'])}",
     "task.skipped": lambda d: f"task {d['task_id']} skipped: {d['reason']}",
     "qa.unreviewed": lambda d: f"task {d['task_id']} completed without its QA review: {_headline(d['cause'])}",
@@ -31,6 +38,11 @@ _FORMATS: dict[str, Formatter] = {
     "sandbox.unavailable": lambda d: f"WARNING: checks run without a sandbox: {d['reason']}",
     "sandbox.off": lambda d: "WARNING: checks run without a sandbox (sandbox=off)",
 }
+
+
+def _others(data: dict[str, Any]) -> str:
+    others = [f"task {task_id}" for task_id in data["other_tasks"]]
+    return ", ".join(others) or "an earlier task"
 
 
 def _headline(cause: str) -> str:

@@ -25,6 +25,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from masterplan.progress import describe
 from masterplan.service.assembly import open_service
 from masterplan.sim.roles import tag_content
 
@@ -216,6 +217,8 @@ async def test_changes_to_different_regions_both_land_and_the_merge_is_checked(t
     )
     (merged,) = record.events_of("task.merged")
     assert merged.data == {"task_id": second, "files": [SHARED], "other_tasks": [first], "rechecked": True}
+    line = f"] task {second} merged with task {first}'s changes to {SHARED}; checking the merge"
+    assert (describe(merged) or "").endswith(line)
     assert pairing.reasks == []
     (final,) = record.events_of("check.final")
     assert final.data["passed"] is True
@@ -268,6 +271,8 @@ async def test_overlapping_changes_are_a_conflict_the_later_task_answers_again(
     first, second = _landing_order(record, pairing)
     (conflict,) = record.events_of("task.merge_conflict")
     assert conflict.data == {"task_id": second, "files": [SHARED], "other_tasks": [first]}
+    line = f"] task {second} conflicts with task {first} in {SHARED}; asking again"
+    assert (describe(conflict) or "").endswith(line)
     ((reasked, tail),) = pairing.reasks
     assert reasked == second
     current = tag_content(tail, "current_files")
