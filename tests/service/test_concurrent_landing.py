@@ -14,7 +14,8 @@ one shared file. Each task's checks pass on its own view; the second to finish l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from masterplan.config import Settings
 from masterplan.progress import describe
 from masterplan.service.assembly import open_service
 from masterplan.sim.roles import tag_content
@@ -174,7 +176,11 @@ def _edited(pairing: Pairing, member: str, task: tuple[str, str], payload: bytes
     return _with_text(events, orjson.dumps(answer).decode())
 
 
-async def _run(tmp_path: Path, pairing: Pairing, *, shared: str | None) -> RunRecord:
+Then = Callable[[Settings, RunRecord], Awaitable[RunRecord]]
+
+
+async def _run(tmp_path: Path, pairing: Pairing, *, shared: str | None, then: Then | None = None) -> RunRecord:
+    """The run through the pairing proxy; ``then`` goes on with its record while simulator and proxy still run."""
     async with simulator() as sim, pairing_proxy(sim.base_url, pairing) as proxy_url:
         settings = service_settings(sim, f"sqlite://{tmp_path / 'masterplan.db'}", tmp_path / "ws")
         settings = settings.model_copy(update={"anthropic_base_url": proxy_url})
@@ -185,7 +191,8 @@ async def _run(tmp_path: Path, pairing: Pairing, *, shared: str | None) -> RunRe
             if shared is not None:  # the project's file before any task ran (as the repository had it)
                 (pairing.workspace / pairing.path).write_text(shared)
             await service.wait(run.id)
-            return await load_record(service.store, run.id)
+            record = await load_record(service.store, run.id)
+        return record if then is None else await then(settings, record)
 
 
 def _landing_order(record: RunRecord, pairing: Pairing) -> tuple[str, str]:
@@ -283,3 +290,52 @@ async def test_overlapping_changes_are_a_conflict_the_later_task_answers_again(
     second_task = next(task for task in record.tasks if task.task_id == second)
     assert second_task.output is not None
     assert {file.path: file.content for file in second_task.output.files}[SHARED] == combined
+
+
+async def test_a_task_committed_before_a_crash_is_redone_as_it_landed_not_as_it_answered(tmp_path: Path) -> None:
+    """A kill between a merged task's commit and its stored completion, then a restart.
+
+    Completions are stored in the background within milliseconds of the commit starting, so a real kill -9
+    cannot be aimed at that window; the store is put in the state such a kill leaves (the run executing, the
+    task running with the answer it stored before landing) and the service restarted on it.
+    """
+    a_change = BASE.replace('"""Shared helpers."""', '"""Shared helpers, greeting people."""')
+    b_change = BASE + '\n\ndef farewell() -> str:\n    return "bye"\n'
+    answers = {"A": a_change, "B": b_change}
+    both = a_change + '\n\ndef farewell() -> str:\n    return "bye"\n'
+
+    def edit(member: str, reask: bool, now: str) -> str | None:
+        return None if reask else answers[member]
+
+    pairing = Pairing(edit, SHARED)
+
+    async def crash_and_restart(settings: Settings, record: RunRecord) -> RunRecord:
+        _, second = _landing_order(record, pairing)
+        assert _final(record, pairing) == both
+        task = next(task for task in record.tasks if task.task_id == second)
+        assert task.output is not None
+        as_answered = task.output.model_copy(
+            update={
+                "files": [
+                    file.model_copy(update={"content": answers[pairing.members[second]]})
+                    if file.path == SHARED
+                    else file
+                    for file in task.output.files
+                ]
+            }
+        )
+        with sqlite3.connect(tmp_path / "masterplan.db") as connection:
+            connection.execute("UPDATE runs SET status = 'executing' WHERE id = ?", (record.run.id,))
+            connection.execute(
+                "UPDATE tasks SET status = 'running', output = ? WHERE run_id = ? AND task_id = ?",
+                (as_answered.model_dump_json(), record.run.id, second),
+            )
+        async with open_service(settings) as service:
+            assert await service.resume_unfinished() == [record.run.id]
+            await service.wait(record.run.id)
+            return await load_record(service.store, record.run.id)
+
+    record = await _run(tmp_path, pairing, shared=BASE, then=crash_and_restart)
+
+    assert record.run.status.value == "completed", record.run.error
+    assert _final(record, pairing) == both, "the other task's merged change survived the redo"
