@@ -6,7 +6,11 @@ the task is done (checks passed, QA accepted), its files land under the lock: if
 changed meanwhile they are written as checked; if another task changed one of them, the two changes
 are merged (``merging``) and the merge is checked again, in a new view, until the workspace holds
 still long enough (the last round keeps the lock while it checks); overlapping changes are a
-conflict, sent back to the model. No change is ever overwritten, and nothing lands unchecked.
+conflict, sent back to the model. No change is ever overwritten and no merge lands unchecked.
+
+Files nobody else changed land as checked even when *other* files changed meanwhile (a rename in one
+file, a caller in another): re-checking every landing would double the checks of concurrent runs. The
+tasks that start after it check the combined workspace, and so does the run's final check.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ class Refused:
     feedback: str
     check: CheckResult | None = None
     conflicts: list[str] = field(default_factory=list)
+    shown: list[str] = field(default_factory=list)
+    """Paths whose current content the next prompt must show: the conflicting ones, or the merged ones whose
+    check failed (the next answer is written against them, so it keeps the other task's change)."""
 
 
 class Landing:
@@ -76,7 +83,7 @@ class Landing:
             if not self.ctx.check_commands:
                 return Checked(merge.files, current, None)
             view = await self.views.open(task_id)
-        return await self._check_in(view, merge.files, current)
+        return await self._check_in(view, merge, current)
 
     async def land(self, task_id: str, checked: Checked, hand_over: Callable[[], None] | None) -> Checked | Refused:
         """Write ``checked`` into the workspace (merged and re-checked if it changed meanwhile).
@@ -101,7 +108,7 @@ class Landing:
                 if not last:
                     lock.release()
                     held = False
-                result = await self._check_in(view, merge.files, current)
+                result = await self._check_in(view, merge, current)
                 if isinstance(result, Refused):
                     return result
                 if last:
@@ -157,7 +164,8 @@ class Landing:
                 "task.merge_conflict",
                 {"task_id": task_id, "files": merge.conflicts, "other_tasks": others},
             )
-            return Refused(conflict_feedback(merge.conflicts, self.landed_by), conflicts=merge.conflicts)
+            feedback = conflict_feedback(merge.conflicts, self.landed_by)
+            return Refused(feedback, conflicts=merge.conflicts, shown=merge.conflicts)
         if merge.merged:
             await self.ctx.journal.event(
                 self.ctx.run.id,
@@ -174,10 +182,9 @@ class Landing:
     def _others(self, paths: Sequence[str]) -> list[str]:
         return sorted({self.landed_by[path] for path in paths if path in self.landed_by})
 
-    async def _check_in(
-        self, view: Workspace, files: list[GeneratedFile], base: dict[str, str | None]
-    ) -> Checked | Refused:
-        """Run the checks on ``files`` in ``view``, then remove the view."""
+    async def _check_in(self, view: Workspace, merge: FileMerge, base: dict[str, str | None]) -> Checked | Refused:
+        """Run the checks on the merge's files in ``view``, then remove the view."""
+        files = merge.files
         try:
             view.write(files)
             results = await run_checks(
@@ -191,7 +198,10 @@ class Landing:
         results = [_relocated(result, view, self.ctx.workspace) for result in results]
         failed = next((result for result in results if not result.passed), None)
         if failed is not None:
-            return Refused(check_feedback(failed), check=failed)
+            feedback = check_feedback(failed)
+            if merge.merged:
+                feedback = merged_check_feedback(merge.merged, self.landed_by) + feedback
+            return Refused(feedback, check=failed, shown=merge.merged)
         return Checked(files, base, results[-1] if results else None)
 
 
@@ -208,13 +218,26 @@ def check_feedback(result: CheckResult) -> str:
     return f"The check `{result.command}` {status}. Its output:\n{result.output}"
 
 
-def conflict_feedback(paths: Sequence[str], landed_by: Mapping[str, str]) -> str:
-    lines = "\n".join(
+def _changed_by(paths: Sequence[str], landed_by: Mapping[str, str]) -> str:
+    return "\n".join(
         f"- {path}" + (f" (changed by task {landed_by[path]})" if path in landed_by else "") for path in paths
     )
+
+
+def merged_check_feedback(paths: Sequence[str], landed_by: Mapping[str, str]) -> str:
+    return (
+        "While you worked, another task changed files you write; your changes were merged with theirs:\n"
+        f"{_changed_by(paths, landed_by)}\n"
+        "The check below ran on the merge and failed. Their current content is in <current_files> (or "
+        "<dependency_outputs>): answer again with your change made on top of it, keeping the other task's work.\n"
+    )
+
+
+def conflict_feedback(paths: Sequence[str], landed_by: Mapping[str, str]) -> str:
+    lines = _changed_by(paths, landed_by)
     return (
         "While you worked, another task changed files you write, and the two changes overlap:\n"
         f"{lines}\n"
-        "Their current content is in <current_files>. Answer again with your change made on top of it, "
-        "keeping the other task's work."
+        "Their current content is in <current_files> (or <dependency_outputs>). Answer again with your change "
+        "made on top of it, keeping the other task's work."
     )

@@ -26,7 +26,7 @@ from masterplan.executor.precheck import SyntaxPrecheck
 from masterplan.executor.recovery import CommitLedger
 from masterplan.executor.syntax import syntax_problems
 from masterplan.executor.tags import canonical_json, file_tags, tag
-from masterplan.executor.workspace import FileProblem
+from masterplan.executor.workspace import FileProblem, normalize
 from masterplan.llm.budget import BudgetExceeded
 from masterplan.llm.errors import LLMCallFailed
 from masterplan.models import Learning, QAReport, TaskOutput, TaskState, TaskStatus
@@ -59,8 +59,9 @@ class TaskRunner:
         self.commits = CommitLedger()
         """The task commits the history already holds, as recovery found them after a restart."""
         self.landing = Landing(ctx, git=shutil.which("git"))
-        self._conflicted: dict[str, list[str]] = {}
-        """Task id -> paths its change conflicted on: the next prompt shows their current content."""
+        self._show_next: dict[str, list[str]] = {}
+        """Task id -> paths another task changed under it (a conflict, a merge whose check failed): the next
+        prompt shows their current content."""
 
     async def skip(self, state: TaskState, reason: str) -> TaskState:
         async with self.ctx.journal.write() as tx:
@@ -145,7 +146,7 @@ class TaskRunner:
         """One more developer round for a completed task that QA sent back; a failed round changes nothing."""
         state, attempt = await self._attempt(state, feedback, rework=True)
         if attempt.output is not None:
-            attempt = await self._land(state, attempt)
+            attempt = await self._land(state, attempt, rework=True)
         if attempt.output is None:
             await self.ctx.journal.event(
                 state.run_id,
@@ -186,11 +187,14 @@ class TaskRunner:
                 return state, Attempt(feedback=problems)
             if state.task_id in self.commits.latest:
                 output = self._as_committed(output)
+        output = _with_normal_paths(output)
         if self.ctx.check_commands:
             await self.ctx.journal.settle(state.run_id)  # the answer is durable before checks that may take minutes
         checked = await self.landing.check(state.task_id, output.files, since)
         if isinstance(checked, Refused):
             return state, await self._refused(state, checked, clear=not rework)
+        if checked.files != output.files:  # merged with what landed since the prompt: review what will land
+            output = output.model_copy(update={"files": checked.files})
         return state, Attempt(output=output, check=checked.check, checked=checked)
 
     def _as_committed(self, output: TaskOutput) -> TaskOutput:
@@ -206,8 +210,11 @@ class TaskRunner:
         ]
         return output.model_copy(update={"files": files})
 
-    async def _land(self, state: TaskState, attempt: Attempt) -> Attempt:
-        """Write the attempt's checked files into the workspace and commit them; a refusal becomes feedback."""
+    async def _land(self, state: TaskState, attempt: Attempt, *, rework: bool = False) -> Attempt:
+        """Write the attempt's checked files into the workspace and commit them; a refusal becomes feedback.
+
+        ``rework``: a completed task's revision, whose stored output stays when the revision cannot land.
+        """
         output, checked = attempt.output, attempt.checked
         assert output is not None
         assert checked is not None
@@ -219,7 +226,7 @@ class TaskRunner:
 
         landed = await self.landing.land(state.task_id, checked, commit if git is not None else None)
         if isinstance(landed, Refused):
-            return await self._refused(state, landed, clear=True)
+            return await self._refused(state, landed, clear=not rework)
         # Stored as landed (merged with other tasks' changes where there were some): a rebuild after a crash
         # writes the completed outputs in completion order and gets the same workspace.
         landed_output = output.model_copy(update={"files": landed.files})
@@ -229,8 +236,9 @@ class TaskRunner:
         """A failed check or a conflict: the stored answer is forgotten, the cause fed back."""
         if clear:
             await self._clear_output(state)
+        if refused.shown:
+            self._show_next[state.task_id] = refused.shown
         if refused.conflicts:
-            self._conflicted[state.task_id] = refused.conflicts
             return Attempt(feedback=refused.feedback, conflict=True)
         failed = refused.check
         if failed is not None:
@@ -322,7 +330,7 @@ class TaskRunner:
     def _tail(self, state: TaskState, feedback: str | None) -> str:
         task = state.definition
         dependency_files = self._dependency_files(state)
-        shown = [*task.files, *self._conflicted.pop(state.task_id, [])]
+        shown = [*task.files, *self._show_next.pop(state.task_id, [])]
         current = self.ctx.workspace.read([path for path in dict.fromkeys(shown) if path not in dependency_files])
         parts = [tag("task", canonical_json(task))]
         if dependency_files:
@@ -452,6 +460,12 @@ class TaskRunner:
         """Forget a stored answer that failed, so a resume asks again instead of reusing it."""
         async with self.ctx.journal.write() as tx:
             await tx.update_task(state.model_copy(update={"output": None}))
+
+
+def _with_normal_paths(output: TaskOutput) -> TaskOutput:
+    """The paths as the workspace writes them (``./a//b.py`` is ``a/b.py``): one file, one key for merging."""
+    files = [file.model_copy(update={"path": normalize(file.path)}) for file in output.files]
+    return output if files == output.files else output.model_copy(update={"files": files})
 
 
 def accepted(report: QAReport) -> bool:

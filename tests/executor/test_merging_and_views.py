@@ -121,15 +121,35 @@ async def test_edits_of_separate_regions_always_merge_to_both(edits: tuple[list[
         assert merge.files == [file(both, "f.py")]
 
 
-@given(st.lists(_LINE, min_size=1, max_size=20), st.lists(_LINE, min_size=1, max_size=20))
+@given(st.lists(_LINE, min_size=1, max_size=8), st.lists(_LINE, min_size=1, max_size=8), st.data())
 @settings(deadline=None)
-async def test_a_merge_never_drops_the_other_change_silently(ours: list[str], others: list[str]) -> None:
-    """Whatever the two tasks wrote over the same base: it merges with the other's change in it, or conflicts."""
-    base = "shared\n"
+async def test_a_merge_never_drops_the_other_change_silently(
+    base_lines: list[str], edit: list[str], data: st.DataObject
+) -> None:
+    """Whatever two tasks wrote over the same base: it merges with the other's change in it, or conflicts."""
+    base = "".join(f"{line}\n" for line in base_lines)
+    others = data.draw(_edited(base_lines), label="other task")
+    ours = data.draw(_edited(base_lines), label="this task")
     current, theirs = ("".join(f"{line}\n" for line in lines) for lines in (others, ours))
     merge = await merge_changes({"f.py": base}, {"f.py": current}, [file(theirs, "f.py")], git=GIT)
     if merge.conflicts:
         assert merge.files == []
-    elif current != theirs:
-        (merged,) = merge.files
-        assert all(line in merged.content.splitlines() for line in others if line not in base.splitlines())
+        return
+    (merged,) = merge.files
+    if current != base:
+        # every line the other task added is in what lands
+        added = [line for line in others if line not in base_lines]
+        assert all(line in merged.content.splitlines() for line in added)
+
+
+def _edited(lines: list[str]) -> st.SearchStrategy[list[str]]:
+    """``lines`` with one slice replaced by new lines (possibly none), or left alone."""
+
+    @st.composite
+    def edit(draw: st.DrawFn) -> list[str]:
+        start = draw(st.integers(0, len(lines)))
+        end = draw(st.integers(start, len(lines)))
+        new = draw(st.lists(_LINE, max_size=3))
+        return [*lines[:start], *new, *lines[end:]]
+
+    return edit()

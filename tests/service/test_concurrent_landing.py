@@ -245,7 +245,7 @@ async def test_a_merge_that_breaks_the_program_is_caught_by_its_recheck_and_aske
     record = await _run(tmp_path, pairing, shared=BASE)
 
     assert record.run.status.value == "completed", record.run.error
-    _, second = _landing_order(record, pairing)
+    first, second = _landing_order(record, pairing)
     assert _final(record, pairing) == fixed
     (merged,) = record.events_of("task.merged")
     assert merged.data["task_id"] == second
@@ -255,6 +255,10 @@ async def test_a_merge_that_breaks_the_program_is_caught_by_its_recheck_and_aske
     ((reasked, tail),) = pairing.reasks
     assert reasked == second
     assert "NameError" in tail
+    assert f"merged with theirs:\n- {SHARED} (changed by task {first})" in tail
+    current = tag_content(tail, "current_files")
+    assert current is not None
+    assert (renamed if pairing.members[first] == "A" else calling) in current, "the re-ask shows what landed"
     (final,) = record.events_of("check.final")
     assert final.data["passed"] is True
 
