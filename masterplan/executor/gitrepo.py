@@ -171,11 +171,15 @@ class GitRepo:
             await self._run("commit", "-q", "--no-verify", "-m", message, *limit)
             return await self.head()
 
-    async def task_commits(self) -> list[TaskCommit]:
-        """The commits of HEAD's history that carry a task trailer, oldest first (none before the first commit)."""
+    async def task_commits(self, path: str | None = None) -> list[TaskCommit]:
+        """The commits of HEAD's history that carry a task trailer, oldest first (none before the first commit).
+
+        With ``path``: only those that changed it.
+        """
         if await self.head() is None:
             return []
-        log = await self._run("log", "--reverse", "--format=%x1e%H%x1f%B", "HEAD")
+        limit = ["--", path] if path is not None else []
+        log = await self._run("log", "--reverse", "--format=%x1e%H%x1f%B", "HEAD", *limit)
         commits: list[TaskCommit] = []
         for entry in log.stdout.split("\x1e")[1:]:
             sha, _, body = entry.partition("\x1f")
@@ -183,6 +187,11 @@ class GitRepo:
             task_ids = [line.removeprefix(prefix).strip() for line in body.splitlines() if line.startswith(prefix)]
             commits += [TaskCommit(sha.strip(), task_id) for task_id in task_ids[-1:]]
         return commits
+
+    async def file_before(self, sha: str, path: str) -> str | None:
+        """What ``path`` held just before commit ``sha`` (None when it did not exist then)."""
+        result = await self._run("show", f"{sha}^:{path}", check=False)
+        return result.stdout if result.exit_code == 0 else None
 
     async def discard_uncommitted(self, keep: Sequence[str] = ()) -> None:
         """Puts the work tree back to HEAD: changes undone, untracked files removed (ignored ones and ``keep``

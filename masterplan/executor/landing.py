@@ -67,16 +67,26 @@ class Landing:
         self._replaced: dict[str, list[tuple[int, str | None]]] = {}
         """Path -> (generation, what the path held before that landing) for every landing that changed it."""
 
-    async def check(self, task_id: str, files: Sequence[GeneratedFile], since: int | None) -> Checked | Refused:
+    async def check(
+        self,
+        task_id: str,
+        files: Sequence[GeneratedFile],
+        since: int | None,
+        known_base: Mapping[str, str | None] | None = None,
+    ) -> Checked | Refused:
         """Check ``files``, written against the workspace as of generation ``since`` (None: as it is now).
 
         The base of the answer's changes is each path as of ``since``, shown in the prompt or not: a file the
         model wrote without seeing it replaced what the path held then, not what another task put there later.
+        ``known_base`` gives it for paths whose generation this process does not know (after a restart).
         """
         paths = [file.path for file in files]
+        known = known_base or {}
         async with self.ctx.workspace_lock:
             current = self.ctx.workspace.read(paths)
-            base = {path: self._content_at(path, since, current[path]) for path in paths}
+            base = {
+                path: known[path] if path in known else self._content_at(path, since, current[path]) for path in paths
+            }
             merge = await self._merge(task_id, base, current, files)
             if isinstance(merge, Refused):
                 return merge

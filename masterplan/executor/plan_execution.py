@@ -13,6 +13,7 @@ import asyncio
 
 from masterplan.executor.context import RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo
+from masterplan.executor.ordering import TaskGraph
 from masterplan.executor.recovery import rebuild_workspace
 from masterplan.executor.scheduler import RateWaits, SchedulerStopped, TaskScheduler
 from masterplan.executor.tags import canonical_json, tag
@@ -49,6 +50,7 @@ class PlanExecution:
         self.runner.commits = await rebuild_workspace(self.ctx, tasks, self.git)
         await self.runner.landing.clear()  # views a killed process left behind
         self._states = {task.task_id: task for task in tasks}
+        self.runner.graph = TaskGraph([task.definition for task in tasks])
         # A task's expected duration is its expected answer size (earlier runs' statistics, or the prior).
         expected = await self.ctx.caller.expected_task_output_tokens([task.definition for task in tasks])
         durations = {task_id: float(tokens) for task_id, tokens in expected.items()}

@@ -22,6 +22,7 @@ from masterplan.executor.context import CallResult, RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo, task_commit_message
 from masterplan.executor.journal import JournalTx
 from masterplan.executor.landing import Checked, Landing, Refused
+from masterplan.executor.ordering import TaskGraph
 from masterplan.executor.precheck import SyntaxPrecheck
 from masterplan.executor.recovery import CommitLedger
 from masterplan.executor.syntax import syntax_problems
@@ -59,6 +60,8 @@ class TaskRunner:
         self.commits = CommitLedger()
         """The task commits the history already holds, as recovery found them after a restart."""
         self.landing = Landing(ctx, git=shutil.which("git"))
+        self.graph: TaskGraph | None = None
+        """The plan's dependencies, set by the execution (to tell concurrent tasks from dependencies)."""
         self._show_next: dict[str, list[str]] = {}
         """Task id -> paths another task changed under it (a conflict, a merge whose check failed): the next
         prompt shows their current content."""
@@ -173,6 +176,7 @@ class TaskRunner:
         """One try; ``rework`` revises a completed task, whose stored output stays until the new one passes."""
         output = state.output if state.status is TaskStatus.RUNNING and feedback is None else None
         since: int | None = None
+        known_base: dict[str, str | None] = {}
         if output is None:
             state, output, feedback, since = await self._call(state, feedback, persist=not rework)
             if output is None:
@@ -187,15 +191,35 @@ class TaskRunner:
                 return state, Attempt(feedback=problems)
             if state.task_id in self.commits.latest:
                 output = self._as_committed(output)
+            else:
+                known_base = await self._base_after_restart(state, output)
         output = _with_normal_paths(output)
         if self.ctx.check_commands:
             await self.ctx.journal.settle(state.run_id)  # the answer is durable before checks that may take minutes
-        checked = await self.landing.check(state.task_id, output.files, since)
+        checked = await self.landing.check(state.task_id, output.files, since, known_base)
         if isinstance(checked, Refused):
             return state, await self._refused(state, checked, clear=not rework)
         if checked.files != output.files:  # merged with what landed since the prompt: review what will land
             output = output.model_copy(update={"files": checked.files})
         return state, Attempt(output=output, check=checked.check, checked=checked)
+
+    async def _base_after_restart(self, state: TaskState, output: TaskOutput) -> dict[str, str | None]:
+        """What a stored answer's files were written against, for those another task may have changed since.
+
+        This process never saw the answer's prompt. A task that is no dependency of this one may have landed
+        on a path after the prompt was built; the base is then the path as it was before the first such
+        task's commit (an older base only makes identical changes merge, or a conflict re-ask). Without git
+        history there is nothing to go by, and the answer lands over what is there.
+        """
+        if self.git is None or not self.git.available or self.graph is None:
+            return {}
+        before = {state.task_id, *self.graph.dependencies(state.task_id)}
+        base: dict[str, str | None] = {}
+        for file in output.files:
+            others = [c for c in await self.git.task_commits(file.path) if c.task_id not in before]
+            if others:
+                base[file.path] = await self.git.file_before(others[0].sha, file.path)
+        return base
 
     def _as_committed(self, output: TaskOutput) -> TaskOutput:
         """The stored answer of a task committed before a crash, as it landed: merged with other tasks' changes.

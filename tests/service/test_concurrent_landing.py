@@ -14,7 +14,10 @@ one shared file. Each task's checks pass on its own view; the second to finish l
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,12 +29,13 @@ import orjson
 import pytest
 from aiohttp import web
 
+import masterplan
 from masterplan.config import Settings
 from masterplan.progress import describe
 from masterplan.service.assembly import open_service
 from masterplan.sim.roles import tag_content
 
-from .pipeline_helpers import RunRecord, load_record, run_request, service_settings, simulator
+from .pipeline_helpers import REQUEST, RunRecord, load_record, run_request, service_settings, simulator
 
 SHARED = "shared_notes.py"
 BASE = '"""Shared helpers."""\n\n\ndef greeting() -> str:\n    return "hello"\n'
@@ -40,6 +44,7 @@ CHECKS = [
     f"python -c \"import os, runpy; os.path.exists('{SHARED}') and runpy.run_path('{SHARED}')\"",
 ]
 """Every task's checks: the project compiles, and the shared file runs (once a task wrote it)."""
+SOURCE_ROOT = Path(masterplan.__file__).resolve().parents[1]
 PAIR_WAIT_S = 3.0
 """How long the first task call of a pair waits for a second one before it goes on alone."""
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "content-encoding", "host"}
@@ -55,6 +60,10 @@ class Pairing:
     edit: Edit
     path: str
     workspace: Path | None = None
+    extra: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Pair member -> more files its first answer adds (path -> content)."""
+    seed: dict[str, str] = field(default_factory=dict)
+    """Files the first task answer outside the pair adds (a task before the pair creates the shared file)."""
     members: dict[str, str] = field(default_factory=dict)
     """Task id -> "A" (first in flight) or "B"."""
     waiting: asyncio.Event = field(default_factory=asyncio.Event)
@@ -140,6 +149,9 @@ async def pairing_proxy(upstream: str, pairing: Pairing) -> AsyncIterator[str]:
         if member is not None and task is not None and answer.status == 200:
             assert body.get("stream"), "masterplan streams its calls"
             payload = _edited(pairing, member, task, payload)
+        elif task is not None and pairing.seed and answer.status == 200:
+            payload = _with_files(payload, pairing.seed)
+            pairing.seed = {}
         return web.Response(status=answer.status, body=payload, headers=forwarded)
 
     app = web.Application()
@@ -157,14 +169,20 @@ async def pairing_proxy(upstream: str, pairing: Pairing) -> AsyncIterator[str]:
         await session.close()
 
 
+def _with_files(payload: bytes, files: dict[str, str]) -> bytes:
+    events = _events(payload)
+    answer = orjson.loads("".join(d["delta"]["text"] for name, d in events if name == "content_block_delta"))
+    answer["files"] += [{"path": path, "content": text} for path, text in files.items()]
+    return _with_text(events, orjson.dumps(answer).decode())
+
+
 def _edited(pairing: Pairing, member: str, task: tuple[str, str], payload: bytes) -> bytes:
     task_id, tail = task
     reask = "<feedback>" in tail
     if reask:
         pairing.reasks.append((task_id, tail))
-    assert pairing.workspace is not None
-    on_disk = pairing.workspace / pairing.path
-    now = on_disk.read_text() if on_disk.exists() else ""
+    on_disk = None if pairing.workspace is None else pairing.workspace / pairing.path
+    now = on_disk.read_text() if on_disk is not None and on_disk.exists() else ""
     content = pairing.edit(member, reask, now)
     events = _events(payload)
     text = "".join(d["delta"]["text"] for name, d in events if name == "content_block_delta")
@@ -173,6 +191,8 @@ def _edited(pairing: Pairing, member: str, task: tuple[str, str], payload: bytes
     answer = orjson.loads(text)
     answer["files"] = [f for f in answer["files"] if f["path"] != pairing.path]
     answer["files"].append({"path": pairing.path, "content": content})
+    if not reask:
+        answer["files"] += [{"path": path, "content": text} for path, text in pairing.extra.get(member, {}).items()]
     return _with_text(events, orjson.dumps(answer).decode())
 
 
@@ -343,3 +363,103 @@ async def test_a_task_committed_before_a_crash_is_redone_as_it_landed_not_as_it_
 
     assert record.run.status.value == "completed", record.run.error
     assert _final(record, pairing) == both, "the other task's merged change survived the redo"
+
+
+DRIVER = """
+import asyncio, sys
+from pathlib import Path
+from masterplan.config import Settings
+from masterplan.models import RunOptions, RunRequest
+from masterplan.service.assembly import open_service
+
+async def main(base_url, database_url, workspace_root, request, *checks):
+    settings = Settings(
+        anthropic_api_key="sim-key", anthropic_base_url=base_url, database_url=database_url,
+        workspace_root=workspace_root, rate_limit_tier="none",
+    )
+    async with open_service(settings) as service:
+        options = RunOptions(tasks=6, auto_answer=True, concurrency=2, checks=list(checks))
+        run = await service.create(RunRequest(request=request, options=options))
+        workspace = Path(run.workspace)
+        workspace.mkdir(parents=True, exist_ok=True)
+        (workspace / "hold").write_text("")
+        await service.wait(run.id)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+HOLD_MARK = "hold_b.txt"
+HOLD_CHECK = (
+    "python -c \"import os, time; time.sleep(60 if os.path.exists('hold') and os.path.exists('"
+    + HOLD_MARK
+    + "') else 0)\""
+)
+"""Holds the later task's check while the driver's ``hold`` file is in the workspace (a restart removes it)."""
+
+
+def _completed(database: Path, task_id: str) -> bool:
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
+            row = connection.execute("SELECT status FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return row is not None and row[0] == "completed"
+
+
+def _member(pairing: Pairing, member: str) -> str:
+    return next(task_id for task_id, name in pairing.members.items() if name == member)
+
+
+async def test_a_killed_task_redone_from_its_stored_answer_merges_with_what_landed_meanwhile(tmp_path: Path) -> None:
+    """kill -9 while the later task of the pair is in its checks and the other has landed, then a restart.
+
+    The restarted process never saw the stored answer's prompt: the base it merges from comes from the
+    history (the path before the first commit of a task that is not one of its dependencies).
+    """
+    a_change = BASE.replace('"""Shared helpers."""', '"""Shared helpers, greeting people."""')
+    b_change = BASE + '\n\ndef farewell() -> str:\n    return "bye"\n'
+    both = a_change + '\n\ndef farewell() -> str:\n    return "bye"\n'
+    answers = {"A": a_change, "B": b_change}
+
+    def edit(member: str, reask: bool, now: str) -> str | None:
+        return None if reask else answers[member]
+
+    # The shared file comes from a task before the pair, so it is in the history the restart reads.
+    pairing = Pairing(edit, SHARED, extra={"B": {HOLD_MARK: "held\n"}}, seed={SHARED: BASE})
+    database = tmp_path / "masterplan.db"
+    async with simulator() as sim, pairing_proxy(sim.base_url, pairing) as proxy_url:
+        args = [proxy_url, f"sqlite://{database}", str(tmp_path / "ws"), REQUEST, *CHECKS, HOLD_CHECK]
+        environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(SOURCE_ROOT)}
+        with (tmp_path / "driver.log").open("wb") as log:
+            driver = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", DRIVER, *args, stdout=log, stderr=subprocess.STDOUT, env=environment
+            )
+        try:
+            async with asyncio.timeout(120):
+                while not (
+                    len(pairing.members) == 2
+                    and any((tmp_path / "ws" / ".views").glob(f"*/*/{HOLD_MARK}"))
+                    and _completed(database, _member(pairing, "A"))
+                ):
+                    assert driver.returncode is None, (tmp_path / "driver.log").read_text()
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(0.3)  # well inside the held check
+                driver.send_signal(signal.SIGKILL)
+                assert await driver.wait() == -signal.SIGKILL
+        finally:
+            if driver.returncode is None:
+                driver.kill()
+                await driver.wait()
+        later = _member(pairing, "B")
+        assert not _completed(database, later)
+
+        settings = service_settings(sim, f"sqlite://{database}", tmp_path / "ws")
+        settings = settings.model_copy(update={"anthropic_base_url": proxy_url})
+        async with open_service(settings) as service:
+            (run_id,) = await service.resume_unfinished()
+            await service.wait(run_id)
+            record = await load_record(service.store, run_id)
+
+    assert record.run.status.value == "completed", record.run.error
+    assert _final(record, pairing) == both, "the change that landed before the kill survived the redo"
+    merged = [event for event in record.events_of("task.merged") if event.data["task_id"] == later]
+    assert merged, "the redo merged the stored answer with what had landed"
