@@ -167,6 +167,10 @@ class Landing:
         files: Sequence[GeneratedFile],
     ) -> FileMerge | Refused:
         merge = await merge_changes(base, current, files, git=self.git)
+        # What landed meanwhile may make a path unwritable (a directory where this task writes a file).
+        blocked = [] if merge.conflicts else self.ctx.workspace.problems(merge.files)
+        if blocked:
+            merge = FileMerge([], conflicts=list(dict.fromkeys(problem.path for problem in blocked)))
         if merge.conflicts:
             others = self._others(merge.conflicts)
             await self.ctx.journal.event(

@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import re
 import shutil
+import stat
 from pathlib import Path
 
-from masterplan.executor.workspace import INTERNAL_DIRS, Workspace
+from masterplan.executor.workspace import Workspace
 
 VIEWS_DIR = ".views"
-_NOT_COPIED = (".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", *INTERNAL_DIRS)
+_NOT_COPIED_ANYWHERE = frozenset({".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 _UNSAFE_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -36,7 +38,7 @@ class WorkspaceViews:
         await asyncio.to_thread(self._remove_all)
 
     def _remove_all(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        _remove_tree(self.root)
         with contextlib.suppress(OSError):  # other runs' views are still there
             self.root.parent.rmdir()
 
@@ -57,9 +59,45 @@ class WorkspaceViews:
         shutil.rmtree(path, ignore_errors=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         if self.workspace.root.is_dir():
-            shutil.copytree(self.workspace.root, path, symlinks=True, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+            shutil.copytree(self.workspace.root, path, symlinks=True, ignore=self._not_copied)
         else:
             path.mkdir()
 
+    def _not_copied(self, directory: str, names: list[str]) -> set[str]:
+        """Caches and ``.git`` anywhere, masterplan's own directories at the root, and anything that is not a
+        file, a directory or a link (a FIFO a check left behind would block the copy)."""
+        skipped = {name for name in names if name in _NOT_COPIED_ANYWHERE}
+        if Path(directory) == self.workspace.root:
+            skipped |= {name for name in names if name in self.workspace.internal_dirs}
+        for name in set(names) - skipped:
+            try:
+                mode = os.lstat(os.path.join(directory, name)).st_mode
+            except OSError:
+                skipped.add(name)
+                continue
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                skipped.add(name)
+        return skipped
+
     async def close(self, view: Workspace) -> None:
-        await asyncio.to_thread(shutil.rmtree, view.root, ignore_errors=True)
+        await asyncio.to_thread(_remove_tree, view.root)
+
+
+def _remove_tree(path: Path) -> None:
+    """``rmtree`` that also removes what a check made unremovable (``chmod 000`` on a directory in its view).
+
+    Each directory is made accessible before it is listed; links are never followed.
+    """
+    if path.is_symlink() or not path.is_dir():
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return
+    with contextlib.suppress(OSError):
+        os.chmod(path, stat.S_IRWXU)
+    for directory, dirnames, _ in os.walk(path):
+        for name in dirnames:
+            child = os.path.join(directory, name)
+            if not os.path.islink(child):
+                with contextlib.suppress(OSError):
+                    os.chmod(child, stat.S_IRWXU)
+    shutil.rmtree(path, ignore_errors=True)

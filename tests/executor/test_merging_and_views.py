@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shutil
 from pathlib import Path
 
@@ -9,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from masterplan.config import Settings
 from masterplan.executor.checks import run_checks
 from masterplan.executor.merging import merge_changes
-from masterplan.executor.sandbox import Sandbox
+from masterplan.executor.sandbox import Sandbox, SandboxPolicy
 from masterplan.executor.views import WorkspaceViews
 from masterplan.executor.workspace import Workspace
 from masterplan.models import GeneratedFile
@@ -153,3 +156,41 @@ def _edited(lines: list[str]) -> st.SearchStrategy[list[str]]:
         return [*lines[:start], *new, *lines[end:]]
 
     return edit()
+
+
+async def test_a_check_in_a_view_sees_neither_the_workspace_nor_another_view(tmp_path: Path) -> None:
+    """The policy masterplan runs with hides the workspace root; only the view being checked is bound back."""
+    settings = Settings(workspace_root=tmp_path / "ws", database_url=f"sqlite://{tmp_path / 'db' / 'm.db'}")
+    sandbox = Sandbox(dataclasses.replace(SandboxPolicy.from_settings(settings), mode="required"))
+    workspace = Workspace(tmp_path / "ws" / "run-1")
+    workspace.write([file("print('hi')\n", "app.py")])
+    views = WorkspaceViews(workspace)
+    mine, other = await views.open("T01"), await views.open("T02")
+    other.write([file("other's\n", "secret.txt")])
+    workspace.write([file("the run's\n", "secret.txt")])
+    probe = (
+        "import pathlib, sys; "
+        f"paths = [{str(workspace.root / 'secret.txt')!r}, {str(other.root / 'secret.txt')!r}, '../T02-2/secret.txt']; "
+        "seen = [p for p in paths if pathlib.Path(p).exists()]; "
+        "print('seen', seen); sys.exit(1 if seen else 0)"
+    )
+    (result,) = await run_checks([f'python -c "{probe}"'], mine.root, timeout_s=30, sandbox=sandbox)
+    assert result.passed, result.output
+
+
+async def test_views_skip_special_files_and_are_removed_whatever_a_check_did_to_them(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    workspace = Workspace(tmp_path / "ws" / "run-1")
+    workspace.write([file("x = 1\n", "src/.masterplan/notes.py")])
+    os.mkfifo(workspace.root / "left-by-a-check")
+    views = WorkspaceViews(workspace)
+
+    view = await views.open("T01")
+    assert view.read(["src/.masterplan/notes.py"]) == {"src/.masterplan/notes.py": "x = 1\n"}
+    assert not (view.root / "left-by-a-check").exists()
+    lock_up = "import os; os.makedirs('locked/inner'); os.chmod('locked/inner', 0); os.chmod('locked', 0o500)"
+    (result,) = await run_checks([f'python -c "{lock_up}"'], view.root, timeout_s=30, sandbox=sandbox)
+    assert result.passed, result.output
+    await views.close(view)
+    assert not view.root.exists()
