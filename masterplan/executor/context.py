@@ -120,10 +120,11 @@ class RunContext:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     """Work that need not delay the next call (git commits); awaited by ``drain``."""
 
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+        return task
 
     async def drain(self) -> None:
         """Wait for the background work; its first error is raised."""

@@ -14,6 +14,7 @@ scheduler skips its dependents.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from masterplan.executor.landing import Checked, Landing, Refused
 from masterplan.executor.ordering import TaskGraph
 from masterplan.executor.precheck import SyntaxPrecheck
 from masterplan.executor.recovery import CommitLedger
+from masterplan.executor.redo import as_committed, base_after_restart
 from masterplan.executor.syntax import syntax_problems
 from masterplan.executor.tags import canonical_json, file_tags, tag
 from masterplan.executor.workspace import FileProblem, normalize
@@ -190,9 +192,9 @@ class TaskRunner:
                 await self._clear_output(state)
                 return state, Attempt(feedback=problems)
             if state.task_id in self.commits.latest:
-                output = self._as_committed(output)
-            else:
-                known_base = await self._base_after_restart(state, output)
+                output = as_committed(self.ctx.workspace, output)
+            elif self.git is not None and self.git.available and self.graph is not None:
+                known_base = await base_after_restart(self.git, self.graph, state.task_id, output)
         output = _with_normal_paths(output)
         if self.ctx.check_commands:
             await self.ctx.journal.settle(state.run_id)  # the answer is durable before checks that may take minutes
@@ -202,37 +204,6 @@ class TaskRunner:
         if checked.files != output.files:  # merged with what landed since the prompt: review what will land
             output = output.model_copy(update={"files": checked.files})
         return state, Attempt(output=output, check=checked.check, checked=checked)
-
-    async def _base_after_restart(self, state: TaskState, output: TaskOutput) -> dict[str, str | None]:
-        """What a stored answer's files were written against, for those another task may have changed since.
-
-        This process never saw the answer's prompt. A task that is no dependency of this one may have landed
-        on a path after the prompt was built; the base is then the path as it was before the first such
-        task's commit (an older base only makes identical changes merge, or a conflict re-ask). Without git
-        history there is nothing to go by, and the answer lands over what is there.
-        """
-        if self.git is None or not self.git.available or self.graph is None:
-            return {}
-        before = {state.task_id, *self.graph.dependencies(state.task_id)}
-        base: dict[str, str | None] = {}
-        for file in output.files:
-            others = [c for c in await self.git.task_commits(file.path) if c.task_id not in before]
-            if others:
-                base[file.path] = await self.git.file_before(others[0].sha, file.path)
-        return base
-
-    def _as_committed(self, output: TaskOutput) -> TaskOutput:
-        """The stored answer of a task committed before a crash, as it landed: merged with other tasks' changes.
-
-        The answer is stored before it lands; what landed (and was committed) may hold another task's change
-        merged in, which the stored answer lacks. Written again as stored, it would undo that change.
-        """
-        landed = self.ctx.workspace.read([file.path for file in output.files])
-        files = [
-            file if landed[file.path] is None else file.model_copy(update={"content": landed[file.path]})
-            for file in output.files
-        ]
-        return output.model_copy(update={"files": files})
 
     async def _land(self, state: TaskState, attempt: Attempt, *, rework: bool = False) -> Attempt:
         """Write the attempt's checked files into the workspace and commit them; a refusal becomes feedback.
@@ -246,7 +217,9 @@ class TaskRunner:
 
         def commit() -> None:
             assert git is not None
-            self.ctx.spawn(self._commit(git, state, output))
+            # Released when the commit is made, or when its task ends without running (cancelled first).
+            release = _once(self.ctx.workspace_lock.release)
+            self.ctx.spawn(self._commit(git, state, output, release)).add_done_callback(lambda _: release())
 
         landed = await self.landing.land(state.task_id, checked, commit if git is not None else None)
         if isinstance(landed, Refused):
@@ -448,8 +421,8 @@ class TaskRunner:
 
         self.ctx.journal.defer(state.run_id, record)
 
-    async def _commit(self, git: GitRepo, state: TaskState, output: TaskOutput) -> None:
-        """Commit the task's own files while the next call is already under way (the caller took the lock).
+    async def _commit(self, git: GitRepo, state: TaskState, output: TaskOutput, release: Callable[[], None]) -> None:
+        """Commit the task's own files while the next call is already under way (``release`` frees the lock).
 
         A task committed before a crash whose completion was not stored yet is done again from its stored
         answer; its files are then as committed, and its earlier commit stands instead of an empty one.
@@ -462,7 +435,7 @@ class TaskRunner:
                 allow_empty=earlier is None,
             )
         finally:
-            self.ctx.workspace_lock.release()
+            release()
         sha = sha or earlier
         if sha is not None and sha not in self.commits.recorded:
             self.commits.recorded.add(sha)
@@ -484,6 +457,18 @@ class TaskRunner:
         """Forget a stored answer that failed, so a resume asks again instead of reusing it."""
         async with self.ctx.journal.write() as tx:
             await tx.update_task(state.model_copy(update={"output": None}))
+
+
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            action()
+
+    return run
 
 
 def _with_normal_paths(output: TaskOutput) -> TaskOutput:
