@@ -112,7 +112,7 @@ class Landing:
                     return merge
                 if not merge.merged or not self.ctx.check_commands:
                     held = False
-                    return self._write(task_id, dataclasses.replace(checked, files=merge.files), hand_over)
+                    return self._write(task_id, dataclasses.replace(checked, files=merge.files), current, hand_over)
                 view = await self.views.open(task_id)
                 last = landing_round == MAX_LANDING_ROUNDS
                 if not last:
@@ -123,7 +123,7 @@ class Landing:
                     return result
                 if last:
                     held = False
-                    return self._write(task_id, result, hand_over)
+                    return self._write(task_id, result, current, hand_over)
                 checked = result
             finally:
                 if held:
@@ -140,10 +140,15 @@ class Landing:
                     return before
         return current
 
-    def _write(self, task_id: str, checked: Checked, hand_over: Callable[[], None] | None) -> Checked:
-        """Write under the held lock, then hand the lock over (or release it)."""
+    def _write(
+        self,
+        task_id: str,
+        checked: Checked,
+        before: Mapping[str, str | None],
+        hand_over: Callable[[], None] | None,
+    ) -> Checked:
+        """Write under the held lock (``before``: what the paths hold, read under it), then hand the lock over."""
         try:
-            before = self.ctx.workspace.read([file.path for file in checked.files])
             self.ctx.workspace.write(checked.files)
             self.generation += 1
             for file in checked.files:

@@ -183,6 +183,7 @@ class TaskRunner:
             state, output, feedback, since = await self._call(state, feedback, persist=not rework)
             if output is None:
                 return state, Attempt(feedback=feedback)
+            output = _with_normal_paths(output)
         else:
             # A stored answer from before a restart: it was valid then; the workspace may have changed since.
             if state.attempts == 0:
@@ -191,11 +192,11 @@ class TaskRunner:
             if problems is not None:
                 await self._clear_output(state)
                 return state, Attempt(feedback=problems)
+            output = _with_normal_paths(output)
             if state.task_id in self.commits.latest:
                 output = as_committed(self.ctx.workspace, output)
             elif self.git is not None and self.git.available and self.graph is not None:
                 known_base = await base_after_restart(self.git, self.graph, state.task_id, output)
-        output = _with_normal_paths(output)
         if self.ctx.check_commands:
             await self.ctx.journal.settle(state.run_id)  # the answer is durable before checks that may take minutes
         checked = await self.landing.check(state.task_id, output.files, since, known_base)
