@@ -38,7 +38,7 @@ async def one_run(seed: int, faults: str, tasks: int, home: Path) -> tuple[float
             database_url=f"sqlite://{home / 'masterplan.db'}",
             workspace_root=home / "workspaces",
         )
-        options = RunOptions(tasks=tasks, auto_answer=True, checks=[], git=False)
+        options = RunOptions(tasks=tasks, auto_answer=True, approval="auto", checks=[], git=False)
         async with open_service(settings) as service:
             run = await service.wait((await service.create(RunRequest(request=REQUEST, options=options))).id)
             async with service.store.transaction() as tx:

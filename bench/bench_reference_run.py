@@ -147,7 +147,9 @@ async def run(args: argparse.Namespace, base_url: str, home: Path) -> None:
         database_url=args.db or f"sqlite://{home / 'masterplan.db'}",
         workspace_root=home / "workspaces",
     )
-    options = RunOptions(tasks=args.tasks, auto_answer=True, checks=None if args.checks else [], git=args.git)
+    options = RunOptions(
+        tasks=args.tasks, auto_answer=True, approval="auto", checks=None if args.checks else [], git=args.git
+    )
     async with open_service(settings) as service:
         started = time.time()
         run = await service.create(RunRequest(request=REQUEST, options=options))

@@ -194,7 +194,9 @@ async def one_run(base_url: str, home: Path, *, tier: str, tasks: int, concurren
         database_url=f"sqlite://{home / 'masterplan.db'}",
         workspace_root=home / "workspaces",
     )
-    options = RunOptions(tasks=tasks, auto_answer=True, checks=None if checks else [], concurrency=concurrency)
+    options = RunOptions(
+        tasks=tasks, auto_answer=True, approval="auto", checks=None if checks else [], concurrency=concurrency
+    )
     async with open_service(settings) as service:
         run = await service.wait((await service.create(RunRequest(request=REQUEST, options=options))).id)
         async with service.store.transaction() as tx:

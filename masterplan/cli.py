@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
+from rich.console import Console
 
 from masterplan.client import APIError, MasterplanClient
 from masterplan.config import Settings
@@ -21,8 +22,9 @@ from masterplan.llm.lifecycle import ModelRetired
 from masterplan.llm.pricing import UnknownModel
 from masterplan.logs import configure_logging
 from masterplan.models import TERMINAL_STATUSES, Run, RunOptions, RunRequest, RunStatus, check_budget
+from masterplan.plan_terminal import LocalDesk, RemoteDesk, render_plan, review
 from masterplan.service.assembly import open_service
-from masterplan.service.errors import WorkspaceUnavailable
+from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable
 from masterplan.service.runs import RunService
 from masterplan.sim import SimConfig, add_sim_arguments, running_simulator, serve_simulator, sim_config_from_args
 from masterplan.store import StoreError, apply_migrations, create_store, load_prompt_files
@@ -37,7 +39,11 @@ NO_KEY = (
 SIM_KEY = "sim-key"
 
 REPORT = "REPORT.md"
-SUCCESS = frozenset({RunStatus.COMPLETED, RunStatus.AWAITING_ANSWERS})
+APPROVE_HINT = (
+    "the run waits for approval of its plan: `masterplan approve {run_id}` (or POST /runs/{run_id}/approve on a "
+    "server) runs it; start runs with --yes to approve without asking"
+)
+SUCCESS = frozenset({RunStatus.COMPLETED, RunStatus.AWAITING_ANSWERS, RunStatus.AWAITING_APPROVAL})
 """The statuses a ``run`` or ``watch`` exits 0 with; ``completed_with_failures`` is not one of them."""
 UNSUCCESSFUL = frozenset({RunStatus.FAILED, RunStatus.COMPLETED_WITH_FAILURES})
 """The statuses that make ``resume`` exit 1 (a cancelled or budget-stopped run ended as asked)."""
@@ -120,6 +126,14 @@ async def _follow(service: RunService, run: Run) -> Run:
             text = await asyncio.to_thread(input, f"{question.question} [{default}] ")
             answers[question.id] = text.strip() or default or "no preference"
         return await _follow(service, await service.answer(run.id, answers))
+    if run.status is RunStatus.AWAITING_APPROVAL:
+        desk = LocalDesk(service, run.id)
+        if not sys.stdin.isatty():
+            render_plan(await desk.plan(), Console())
+            return run
+        decision = await review(desk, Console(), editor=service.settings.editor)
+        run = await service.get(run.id)
+        return await _follow(service, run) if decision in ("approved", "replanning") else run
     return run
 
 
@@ -135,6 +149,8 @@ def _print_summary(run: Run) -> None:
         print(f"report: {report}")
     if run.status is RunStatus.AWAITING_ANSWERS:
         print("the run waits for answers to its questions: use --auto-answer, or answer over the HTTP API")
+    if run.status is RunStatus.AWAITING_APPROVAL:
+        print(APPROVE_HINT.format(run_id=run.id))
 
 
 def budget_argument(text: str) -> Decimal:
@@ -155,6 +171,7 @@ def _run_request(args: argparse.Namespace) -> RunRequest:
         concurrency=args.concurrency,
         qa=args.qa,
         checks=[] if args.no_checks else args.checks,
+        approval="auto" if args.yes else "manual",
     )
     return RunRequest(request=args.request, options=options)
 
@@ -176,10 +193,22 @@ def _token(settings: Settings) -> str | None:
     return settings.api_token.get_secret_value() if settings.api_token else None
 
 
-async def _watch_remote(client: MasterplanClient, run_id: str) -> int:
-    with ProgressView(run_id) as view:
-        await client.follow(run_id, view.update)
-    run = await client.get_run(run_id)
+async def _watch_remote(client: MasterplanClient, run_id: str, editor: str) -> int:
+    after = 0
+    while True:
+        with ProgressView(run_id) as view:
+            after = await client.follow(run_id, view.update, after=after)
+        run = await client.get_run(run_id)
+        if run["status"] != RunStatus.AWAITING_APPROVAL:
+            break
+        desk = RemoteDesk(client, run_id)
+        if not sys.stdin.isatty():
+            render_plan(await desk.plan(), Console())
+            print(APPROVE_HINT.format(run_id=run_id))
+            return 0
+        if await review(desk, Console(), editor=editor) not in ("approved", "replanning"):
+            run = await client.get_run(run_id)
+            break
     print(
         f"run {run['id']} {run['status']}: ${run['cost_usd']:.6f} of ${run['budget_usd']}, "
         f"cache-read share {run['cache_read_share']:.1%}, workspace {run['workspace']}"
@@ -196,7 +225,7 @@ async def _run_on_server(server: str, request: RunRequest, settings: Settings, *
         try:
             run = await client.create_run(request)
             print(f"run {run['id']} started on {server}")
-            return await _watch_remote(client, run["id"]) if watch else 0
+            return await _watch_remote(client, run["id"], settings.editor) if watch else 0
         except APIError as error:
             raise CLIError(str(error)) from None
 
@@ -205,9 +234,31 @@ async def watch_command(args: argparse.Namespace, settings: Settings) -> int:
     server = args.server or f"http://{settings.host}:{settings.port}"
     async with MasterplanClient(server, token=_token(settings)) as client:
         try:
-            return await _watch_remote(client, args.run_id)
+            return await _watch_remote(client, args.run_id, settings.editor)
         except APIError as error:
             raise CLIError(str(error)) from None
+
+
+async def approve_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Approve a plan awaiting approval and follow the run (here, or on ``--server``)."""
+    if args.server:
+        async with MasterplanClient(args.server, token=_token(settings)) as client:
+            try:
+                await client.approve(args.run_id)
+                print(f"run {args.run_id} approved on {args.server}")
+                return await _watch_remote(client, args.run_id, settings.editor)
+            except APIError as error:
+                raise CLIError(str(error)) from None
+    settings = _with_overrides(args, settings)
+    async with AsyncExitStack() as stack:
+        settings = await _llm_settings(args, settings, stack)
+        service = await stack.enter_async_context(open_service(settings))
+        try:
+            run = await _follow(service, await service.approve(args.run_id, by="cli"))
+        except (RunConflict, RunNotFound) as error:
+            raise CLIError(str(error)) from None
+    _print_summary(run)
+    return 0 if run.status in SUCCESS else 1
 
 
 async def resume_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -263,7 +314,7 @@ async def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     """Simulator + service + dashboard + a sample run on the embedded SQLite defaults."""
     args.sim = True
     settings = _with_overrides(args, settings)
-    request = RunRequest(request=args.request, options=RunOptions(tasks=args.tasks, auto_answer=True))
+    request = RunRequest(request=args.request, options=RunOptions(tasks=args.tasks, auto_answer=True, approval="auto"))
     async with AsyncExitStack() as stack:
         settings = await _llm_settings(args, settings, stack)
         app = create_app(settings)
@@ -331,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a check command run in the sandbox after each task, instead of pytest (repeatable; --check is the same)",
     )
     checks.add_argument("--no-checks", action="store_true", help="run no checks after the tasks")
+    run.add_argument("--yes", "-y", action="store_true", help="approve the priced plan without asking (approval: auto)")
     run.add_argument("--server", help="start the run on a masterplan server (http://host:port) instead")
     run.add_argument("--watch", action="store_true", help="with --server: follow the run's progress until it ends")
     _add_run_target_arguments(run)
@@ -340,6 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("run_id")
     watch.add_argument("--server", help="server URL (default: http://MASTERPLAN_HOST:MASTERPLAN_PORT)")
     watch.set_defaults(handler=watch_command)
+
+    approve = commands.add_parser("approve", help="approve the plan of a run awaiting approval, and run it")
+    approve.add_argument("run_id")
+    approve.add_argument("--server", help="approve on a masterplan server (http://host:port) instead")
+    _add_run_target_arguments(approve)
+    approve.set_defaults(handler=approve_command)
 
     resume = commands.add_parser("resume", help="finish every unfinished run in the database (after a crash)")
     _add_run_target_arguments(resume)

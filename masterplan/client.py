@@ -19,12 +19,17 @@ import orjson
 from masterplan.models import Event, RunRequest
 
 TERMINAL = frozenset({"completed", "completed_with_failures", "failed", "cancelled", "budget_exceeded"})
+WAITING = frozenset({"awaiting_answers", "awaiting_approval"})
 RECONNECT_DELAY_S = 0.5
 MAX_RECONNECTS = 50
 
 
 class APIError(Exception):
-    """The server refused a request; the message is the server's."""
+    """The server refused a request; the message is the server's, ``problems`` its field messages."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class MasterplanClient:
@@ -48,8 +53,10 @@ class MasterplanClient:
                 payload = await response.read()
                 data = orjson.loads(payload) if payload else None
                 if response.status >= 400:
-                    message = data.get("error", {}).get("message") if isinstance(data, dict) else None
-                    raise APIError(f"{method} {path}: HTTP {response.status}: {message or payload[:200]!r}")
+                    error = data.get("error", {}) if isinstance(data, dict) else {}
+                    message = error.get("message")
+                    problems = [str(field.get("message")) for field in error.get("fields") or []]
+                    raise APIError(f"{method} {path}: HTTP {response.status}: {message or payload[:200]!r}", problems)
                 return data
         except aiohttp.ClientConnectionError as error:
             raise APIError(f"cannot reach masterplan at {self.base_url}: {error}") from None
@@ -65,8 +72,28 @@ class MasterplanClient:
         result: dict[str, Any] = await self._json("GET", f"/runs/{run_id}")
         return result
 
+    async def get_plan(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("GET", f"/runs/{run_id}/plan")
+        return result
+
+    async def edit_plan(self, run_id: str, edits: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("PATCH", f"/runs/{run_id}/plan", edits)
+        return result
+
+    async def approve(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("POST", f"/runs/{run_id}/approve")
+        return result
+
+    async def replan(self, run_id: str, feedback: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("POST", f"/runs/{run_id}/replan", {"feedback": feedback})
+        return result
+
+    async def cancel(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("POST", f"/runs/{run_id}/cancel")
+        return result
+
     async def follow(self, run_id: str, on_event: Callable[[Event], None], *, after: int = 0) -> int:
-        """Deliver the run's events until it ends or waits for answers; returns the last seq seen."""
+        """Deliver the run's events until it ends or waits for the user; returns the last seq seen."""
         last = after
         for _ in range(MAX_RECONNECTS):
             url = f"{self.base_url}/runs/{run_id}/ws?after={last}"
@@ -86,7 +113,7 @@ class MasterplanClient:
                         last = event.seq
                         on_event(event)
                         if event.type == "run.status" and (
-                            event.data.get("status") in TERMINAL or event.data.get("status") == "awaiting_answers"
+                            event.data.get("status") in TERMINAL or event.data.get("status") in WAITING
                         ):
                             return last
             except aiohttp.WSServerHandshakeError as error:
@@ -94,7 +121,7 @@ class MasterplanClient:
             except aiohttp.ClientConnectionError:
                 pass
             run = await self.get_run(run_id)
-            if run["status"] in TERMINAL:
+            if run["status"] in TERMINAL | WAITING:
                 return last
             await asyncio.sleep(RECONNECT_DELAY_S)
         raise APIError(f"lost the connection to run {run_id} {MAX_RECONNECTS} times")

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("MASTERPLAN_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL", "anthropic_base_url"),
     )
+    editor: str = Field(
+        default="vi",
+        validation_alias=AliasChoices("MASTERPLAN_EDITOR", "VISUAL", "EDITOR", "editor"),
+        description="the command the CLI opens a plan in for editing ($VISUAL or $EDITOR)",
+    )
     fast_model: str = "claude-haiku-4-5"
     strong_model: str = "claude-sonnet-4-6"
     rate_limit_tier: RateTier = Field(

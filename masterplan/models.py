@@ -18,13 +18,14 @@ Complexity = Literal["low", "medium", "high"]
 TaskType = Literal["setup", "model", "repository", "service", "api", "test", "docs", "config", "other"]
 ModelClass = Literal["fast", "strong"]
 QAMode = Literal["off", "task", "milestone"]
+ApprovalMode = Literal["manual", "auto"]
 Severity = Literal["critical", "high", "medium", "low"]
 
 MAX_TASKS = 100
 #: budgets are kept as whole nano-dollars in a signed 64-bit column, far below its limit
 BUDGET_DECIMALS = 9
 MAX_BUDGET_USD = Decimal(100_000)
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 def utcnow() -> datetime:
@@ -51,6 +52,8 @@ class RunStatus(enum.StrEnum):
     DISCOVERING = "discovering"
     AWAITING_ANSWERS = "awaiting_answers"
     PLANNING = "planning"
+    AWAITING_APPROVAL = "awaiting_approval"
+    """The plan and its forecast are ready; nothing is spent until the user approves (``approval: manual``)."""
     EXECUTING = "executing"
     COMPLETED = "completed"
     COMPLETED_WITH_FAILURES = "completed_with_failures"
@@ -62,6 +65,11 @@ class RunStatus(enum.StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self in TERMINAL_STATUSES
+
+    @property
+    def is_waiting(self) -> bool:
+        """The run waits for the user (answers or approval): it holds nothing but its row, and nothing drives it."""
+        return self in (RunStatus.AWAITING_ANSWERS, RunStatus.AWAITING_APPROVAL)
 
 
 TERMINAL_STATUSES = frozenset(
@@ -80,7 +88,9 @@ ALLOWED_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.DISCOVERING: frozenset({RunStatus.AWAITING_ANSWERS, RunStatus.PLANNING, *_STOPS}),
     # Answers arrive: discovery resumes with pass 3 (the domain model).
     RunStatus.AWAITING_ANSWERS: frozenset({RunStatus.DISCOVERING, *_STOPS}),
-    RunStatus.PLANNING: frozenset({RunStatus.EXECUTING, *_STOPS}),
+    RunStatus.PLANNING: frozenset({RunStatus.AWAITING_APPROVAL, RunStatus.EXECUTING, *_STOPS}),
+    # Approved: execution starts with the plan as approved; sent back: planning again with the user's feedback.
+    RunStatus.AWAITING_APPROVAL: frozenset({RunStatus.EXECUTING, RunStatus.PLANNING, *_STOPS}),
     RunStatus.EXECUTING: frozenset({RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_FAILURES, *_STOPS}),
     RunStatus.COMPLETED: frozenset(),
     RunStatus.COMPLETED_WITH_FAILURES: frozenset(),
@@ -129,6 +139,9 @@ class RunOptions(Record):
     qa: QAMode = "off"
     checks: list[str] | None = Field(default=None, description="check commands; default runs pytest")
     git: bool = True
+    approval: ApprovalMode = Field(
+        default="manual", description="manual: wait in awaiting_approval with the priced plan; auto: execute at once"
+    )
 
     @field_validator("budget_usd")
     @classmethod
@@ -166,6 +179,14 @@ class Usage(Record):
         total = self.total_input_tokens
         return self.cache_read_tokens / total if total else 0.0
 
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
 
 class Run(Record):
     id: str
@@ -196,7 +217,7 @@ class Run(Record):
 
 
 class DiscoveryQuestion(LLMOutput):
-    id: str = Field(pattern=_ID_PATTERN)
+    id: str = Field(pattern=ID_PATTERN)
     question: str = Field(min_length=1)
     why: str = ""
     default_assumption: str = ""
@@ -290,20 +311,20 @@ class DiscoveryDocument(LLMOutput):
 
 
 class PlanPhase(LLMOutput):
-    phase_id: str = Field(pattern=_ID_PATTERN)
+    phase_id: str = Field(pattern=ID_PATTERN)
     name: str
     goal: str = ""
 
 
 class Milestone(LLMOutput):
-    milestone_id: str = Field(pattern=_ID_PATTERN)
+    milestone_id: str = Field(pattern=ID_PATTERN)
     name: str
     phase: str
     description: str = ""
 
 
 class PlanTask(LLMOutput):
-    task_id: str = Field(pattern=_ID_PATTERN)
+    task_id: str = Field(pattern=ID_PATTERN)
     title: str = Field(min_length=1)
     description: str = Field(min_length=1)
     phase: str

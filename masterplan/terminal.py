@@ -60,7 +60,7 @@ class RunProgress:
 
     @property
     def done(self) -> bool:
-        return self.status in {*RUN_ENDS, "awaiting_answers"}
+        return self.status in {*RUN_ENDS, "awaiting_answers", "awaiting_approval"}
 
 
 class ProgressView:

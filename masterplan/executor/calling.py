@@ -121,11 +121,12 @@ class PhaseCaller:
         complexity: Complexity | None = None,
         escalate: bool = False,
         watcher: AnswerWatcher | None = None,
+        model: str | None = None,
     ) -> CallResult[T]:
         if self._is_cancelled():
             raise RunCancelled(self.run_id)
         setup = await self._setup(phase)
-        model = select_model(setup.config, complexity, escalate, self._settings)
+        model = model or select_model(setup.config, complexity, escalate, self._settings)
         size_key = answer_size_key(phase, model, task_type, complexity)
         ceiling = self._cache_manager.answer_max_tokens(setup.config, model)
         request = self._cache_manager.build_request(
@@ -212,6 +213,7 @@ class PhaseCaller:
         accept: Callable[[T], Awaitable[str | None]] | None = None,
         watcher: AnswerWatcher | None = None,
         on_answer: Callable[[CallResult[T]], None] | None = None,
+        model: str | None = None,
     ) -> CallResult[T]:
         """Re-asks an unusable answer with its problem as feedback; the cost covers every call made.
 
@@ -232,6 +234,7 @@ class PhaseCaller:
                 complexity=complexity,
                 escalate=escalate,
                 watcher=watcher,
+                model=model,
             )
             total += result.cost_usd
             if on_answer is not None:

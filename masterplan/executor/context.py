@@ -57,6 +57,7 @@ class Caller(Protocol):
         complexity: Complexity | None = None,
         escalate: bool = False,
         watcher: AnswerWatcher | None = None,
+        model: str | None = None,
     ) -> CallResult[T]: ...
 
     async def call_until_valid(
@@ -72,10 +73,12 @@ class Caller(Protocol):
         accept: Callable[[T], Awaitable[str | None]] | None = None,
         watcher: AnswerWatcher | None = None,
         on_answer: Callable[[CallResult[T]], None] | None = None,
+        model: str | None = None,
     ) -> CallResult[T]:
         """``call``, asked again with the problem as ``<feedback>`` up to the phase's ``retries`` times.
 
-        A parsed answer for which ``accept`` returns a problem is unusable too.
+        A parsed answer for which ``accept`` returns a problem is unusable too. ``model`` (a model the user
+        pinned the task to at the plan's review) answers every attempt instead of the routed one.
         """
         ...
 
@@ -113,6 +116,8 @@ class RunContext:
     """Writing files and running checks on the shared workspace happen one task at a time."""
     outputs: dict[str, TaskOutput] = field(default_factory=dict)
     """Outputs of the completed tasks, by task id."""
+    pins: dict[str, str] = field(default_factory=dict)
+    """Task id -> the model the user pinned it to when reviewing the plan."""
 
     compile_pool: CompilePool | None = None
     """Worker processes that compile generated Python while answers stream (see ``precheck``)."""

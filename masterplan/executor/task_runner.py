@@ -299,6 +299,7 @@ class TaskRunner:
                 task_type=state.definition.task_type,
                 complexity=state.definition.complexity,
                 escalate=escalate,
+                model=self.ctx.pins.get(state.task_id),
                 accept=accept,
                 watcher=precheck,
                 on_answer=count,

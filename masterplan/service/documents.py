@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 
+from masterplan.forecast.report import Forecast, WallTime
 from masterplan.models import DiscoveryDocument, DiscoveryQuestion, LLMCallRecord, MasterPlan, Run, TaskState
 
 UncachedCost = Callable[[LLMCallRecord], Decimal]
@@ -55,6 +56,14 @@ def _usd(value: Decimal) -> str:
     return f"${value:.6f}"
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _percent(value: float) -> str:
     return f"{value:.1%}"
 
@@ -70,6 +79,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     environment.filters["cell"] = _cell
+    environment.filters["duration"] = _duration
     environment.globals.update(usd=_usd, percent=_percent)
     return environment
 
@@ -90,8 +100,16 @@ def render_discovery(
     return template.render(doc=doc, request=request, questions=questions, answers=answers)
 
 
-def render_master_plan(plan: MasterPlan) -> str:
-    return _environment().get_template("MASTERPLAN.md.j2").render(plan=plan)
+def render_master_plan(plan: MasterPlan, forecast: Forecast | None = None) -> str:
+    rows: dict[str, list[WallTime]] = defaultdict(list)
+    for time in forecast.wall_times if forecast else []:
+        rows[time.tier].append(time)
+    concurrencies = [time.concurrency for time in next(iter(rows.values()), [])]
+    return (
+        _environment()
+        .get_template("MASTERPLAN.md.j2")
+        .render(plan=plan, forecast=forecast, wall_rows=list(rows.items()), wall_concurrencies=concurrencies)
+    )
 
 
 def _cache_share(calls: Sequence[LLMCallRecord]) -> float:

@@ -25,7 +25,7 @@ from masterplan.llm.budget import BudgetExceeded
 from masterplan.llm.errors import LLMCallFailed, LLMRequestRejected
 from masterplan.llm.pricing import PriceTable
 from masterplan.llm.ratelimit import RateLimiter
-from masterplan.llm.routing import model_class_for
+from masterplan.llm.routing import class_of_model, model_class_for
 from masterplan.llm.usage import TokenUsage
 from masterplan.models import (
     Artifact,
@@ -40,6 +40,7 @@ from masterplan.models import (
 from masterplan.service.discovery import run_discovery, stored_discovery
 from masterplan.service.documents import FinalCheck, render_report
 from masterplan.service.errors import PhaseFailed, RunCancelled
+from masterplan.service.plan_store import load_pins
 from masterplan.service.planning import make_plan, stored_plan
 
 logger = logging.getLogger(__name__)
@@ -86,10 +87,12 @@ class RunPipeline:
                     return
                 await self._transition(ctx, RunStatus.PLANNING)
             elif status is RunStatus.PLANNING:
-                document = await self._require_discovery(ctx)
-                ctx.cache.project = await self._project_context(ctx, document)
-                await make_plan(ctx, document)
-                ctx.run = ctx.run.model_copy(update={"status": RunStatus.EXECUTING})
+                document = await self.require_discovery(ctx)
+                ctx.cache.project = await self.project_context(ctx, document)
+                await make_plan(ctx, document, self.prices)
+                if ctx.run.status is RunStatus.PLANNING:  # the plan was stored before a restart
+                    async with ctx.journal.read() as tx:
+                        ctx.run = await tx.require_run(ctx.run.id)
             elif status is RunStatus.EXECUTING:
                 await self._execute(ctx)
                 return
@@ -120,13 +123,13 @@ class RunPipeline:
         except InvalidTransition:
             logger.info("run %s already ended; not moving it to %s", ctx.run.id, target)
 
-    async def _require_discovery(self, ctx: RunContext) -> DiscoveryDocument:
+    async def require_discovery(self, ctx: RunContext) -> DiscoveryDocument:
         document = await stored_discovery(ctx)
         if document is None:
             raise PhaseFailed("the run is planning but its discovery document is missing")
         return document
 
-    async def _project_context(self, ctx: RunContext, document: DiscoveryDocument) -> ProjectContext:
+    async def project_context(self, ctx: RunContext, document: DiscoveryDocument) -> ProjectContext:
         """The cached project block; learnings are retrieved once and stored, so a resume sends the same bytes."""
         async with ctx.journal.read() as tx:
             stored = await tx.get_artifact(ctx.run.id, LEARNINGS_JSON)
@@ -150,11 +153,13 @@ class RunPipeline:
         return ProjectContext(request=ctx.run.request, discovery_document=document, master_plan=plan, learnings=texts)
 
     async def _execute(self, ctx: RunContext) -> None:
-        document = await self._require_discovery(ctx)
+        document = await self.require_discovery(ctx)
         plan = await stored_plan(ctx)
         if plan is None:
             raise PhaseFailed("the run is executing but its master plan is missing")
-        ctx.cache.project = await self._project_context(ctx, document)
+        ctx.cache.project = await self.project_context(ctx, document)
+        async with ctx.journal.read() as tx:
+            ctx.pins = await load_pins(tx, ctx.run.id)
         await self._announce_sandbox(ctx)
         git = GitRepo(ctx.workspace.root) if ctx.run.options.git else None
         states = await PlanExecution(ctx, plan, git, rate_waits=await self._class_slots(ctx)).run()
@@ -198,9 +203,16 @@ class RunPipeline:
             task_phase = await tx.get_phase_config("task_execution")
 
         def class_of(state: TaskState) -> ModelClass:
+            pinned = ctx.pins.get(state.task_id)
+            if pinned is not None:
+                return class_of_model(pinned, ctx.settings) if pinned in self._configured(ctx) else "strong"
             return model_class_for(task_phase, state.definition.complexity)
 
         return ClassSlots(self.limiter, class_of)
+
+    @staticmethod
+    def _configured(ctx: RunContext) -> set[str]:
+        return {ctx.settings.fast_model, ctx.settings.strong_model}
 
     async def _announce_sandbox(self, ctx: RunContext) -> None:
         """An event in the run when its commands will run unconfined (``auto`` without a sandbox, or ``off``)."""

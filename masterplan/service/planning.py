@@ -1,4 +1,9 @@
-"""The master plan: one call, validated (schema, dependencies, cycles, sizes), one repair call if needed."""
+"""The master plan: one call, validated (schema, dependencies, cycles, sizes), one repair call if needed.
+
+The plan is priced (``masterplan.forecast``) and stored with its forecast; with ``approval: manual`` the run
+then waits in ``awaiting_approval``. A replan the user asked for at the gate comes back here: one call of the
+``plan_revision`` phase with the current plan and the feedback, validated the same way, then review again.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,18 @@ from masterplan.executor.context import CallResult, RunContext
 from masterplan.executor.journal import JournalTx
 from masterplan.executor.ordering import plan_problems
 from masterplan.executor.tags import canonical_json, tag
-from masterplan.models import MAX_TASKS, Artifact, DiscoveryDocument, MasterPlan, RunStatus
-from masterplan.service.documents import render_master_plan
+from masterplan.forecast.run_forecast import forecast_run
+from masterplan.llm.pricing import PriceTable
+from masterplan.models import MAX_TASKS, DiscoveryDocument, MasterPlan, RunStatus
 from masterplan.service.errors import PhaseFailed
-
-PLAN_JSON = "masterplan.json"
+from masterplan.service.plan_store import (
+    ReviewedPlan,
+    forecast_summary,
+    load_reviewed,
+    pending_replan,
+    plan_artifacts,
+    replan_artifact,
+)
 
 
 def _tolerance(target: int) -> tuple[int, int]:
@@ -23,8 +35,8 @@ def _tolerance(target: int) -> tuple[int, int]:
 
 async def stored_plan(ctx: RunContext) -> MasterPlan | None:
     async with ctx.journal.read() as tx:
-        artifact = await tx.get_artifact(ctx.run.id, PLAN_JSON)
-    return MasterPlan.model_validate_json(artifact.content) if artifact else None
+        reviewed = await load_reviewed(tx, ctx.run.id)
+    return reviewed.plan if reviewed else None
 
 
 def _problems(result: CallResult[MasterPlan], target: int) -> list[str]:
@@ -34,13 +46,50 @@ def _problems(result: CallResult[MasterPlan], target: int) -> list[str]:
     return [problem.message for problem in plan_problems(result.value, min_tasks=low, max_tasks=high)]
 
 
-async def make_plan(ctx: RunContext, document: DiscoveryDocument) -> MasterPlan:
-    """Plan (or load the stored plan), store its tasks and move the run to ``executing``."""
-    plan = await stored_plan(ctx)
-    if plan is None:
+async def make_plan(ctx: RunContext, document: DiscoveryDocument, prices: PriceTable) -> MasterPlan:
+    """Plan (or load the stored plan, or replan it with the user's feedback), price it and store both.
+
+    The run moves to ``awaiting_approval`` with ``approval: manual`` (nothing more is spent until the user
+    approves), else straight to ``executing`` with the plan's tasks.
+    """
+    async with ctx.journal.read() as tx:
+        reviewed = await load_reviewed(tx, ctx.run.id)
+        feedback = await pending_replan(tx, ctx.run.id)
+    if reviewed is None:
         plan = await _generate(ctx)
-        await _store(ctx, plan)
+        await _store(ctx, ReviewedPlan(plan, await forecast_run(ctx, plan, prices)), "plan.completed")
+        return plan
+    if feedback is None:  # stored before a restart, the run still planning: only the move on is left
+        await _store(ctx, reviewed, None)
+        return reviewed.plan
+    plan = await _revise(ctx, reviewed.plan, feedback)
+    pins = {task_id: model for task_id, model in reviewed.pins.items() if task_id in {t.task_id for t in plan.tasks}}
+    revised = ReviewedPlan(plan, await forecast_run(ctx, plan, prices, pinned=pins), pins)
+    await _store(ctx, revised, "plan.replanned", feedback=feedback, previous=reviewed)
     return plan
+
+
+async def _revise(ctx: RunContext, plan: MasterPlan, feedback: str) -> MasterPlan:
+    """One call: the plan as it stands and the user's feedback; the answer is validated like a new plan."""
+    tail = "\n".join(
+        [
+            tag("target_tasks", str(len(plan.tasks))),
+            tag("previous_plan", canonical_json(plan)),
+            tag("feedback", "The user reviewed the plan and asks for these changes:\n" + feedback),
+        ]
+    )
+    result = await ctx.caller.call_until_valid("plan_repair", MasterPlan, tail=tail)
+    problems = (
+        [problem.message for problem in plan_problems(result.value, min_tasks=1, max_tasks=MAX_TASKS)]
+        if result.value is not None
+        else [result.error or "the answer was not a master plan"]
+    )
+    if problems:
+        # The plan under review stays as it was; the user can approve it, edit it or ask again.
+        await ctx.journal.event(ctx.run.id, "plan.replan_failed", {"problems": problems})
+        return plan
+    assert result.value is not None
+    return result.value
 
 
 async def _generate(ctx: RunContext) -> MasterPlan:
@@ -66,29 +115,42 @@ async def _generate(ctx: RunContext) -> MasterPlan:
     return repaired.value
 
 
-async def _store(ctx: RunContext, plan: MasterPlan) -> None:
+async def _store(
+    ctx: RunContext,
+    reviewed: ReviewedPlan,
+    event: str | None,
+    *,
+    feedback: str | None = None,
+    previous: ReviewedPlan | None = None,
+) -> None:
+    """The plan, its forecast, the events and the run's move on, in one transaction."""
+    plan = reviewed.plan
     try:
-        content = canonical_json(plan)
+        artifacts = plan_artifacts(ctx.run.id, reviewed)
     except (TypeError, ValidationError) as error:
         raise PhaseFailed(f"the master plan cannot be stored: {error}") from None
-    document = render_master_plan(plan)
+    waits = ctx.run.options.approval == "manual"
 
     async def write(tx: JournalTx) -> None:
-        await tx.put_artifact(
-            Artifact(run_id=ctx.run.id, name=PLAN_JSON, content_type="application/json", content=content)
-        )
-        await tx.put_artifact(Artifact(run_id=ctx.run.id, name="MASTERPLAN.md", content=document))
-        await tx.insert_tasks(ctx.run.id, plan.tasks)
-        await tx.append_event(
-            ctx.run.id,
-            "plan.completed",
-            {
+        for artifact in artifacts:
+            await tx.put_artifact(artifact)
+        if feedback is not None:
+            await tx.put_artifact(replan_artifact(ctx.run.id, feedback, pending=False))
+        if event is not None:
+            data: dict[str, object] = {
                 "tasks": len(plan.tasks),
                 "phases": [phase.phase_id for phase in plan.phases],
                 "milestones": len(plan.milestones),
                 "task_ids": [task.task_id for task in plan.tasks],
-            },
-        )
-        await tx.transition_run(ctx.run.id, RunStatus.EXECUTING)
+            }
+            if previous is not None:
+                data.update(feedback=feedback, old_forecast=forecast_summary(previous.forecast))
+            await tx.append_event(ctx.run.id, event, data)
+            await tx.append_event(ctx.run.id, "plan.forecast", forecast_summary(reviewed.forecast) or {})
+        if waits:
+            ctx.run, _ = await tx.transition_run(ctx.run.id, RunStatus.AWAITING_APPROVAL)
+        else:
+            await tx.insert_tasks(ctx.run.id, plan.tasks)
+            ctx.run, _ = await tx.transition_run(ctx.run.id, RunStatus.EXECUTING)
 
     await ctx.journal.write_batch(write)  # fifty tasks and more: one trip to the database

@@ -40,6 +40,9 @@ from masterplan.service.documents import load_templates
 from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable
 from masterplan.service.events import EventBus
 from masterplan.service.pipeline import RunPipeline
+from masterplan.service.plan_edits import PlanEdits
+from masterplan.service.plan_review import PlanReview
+from masterplan.service.plan_store import ReviewedPlan
 from masterplan.service.readiness import workspace_root_problem
 from masterplan.store import NotFound, Store, StoreUnavailable
 
@@ -74,6 +77,7 @@ class RunService:
         self.bus = bus or EventBus()
         self.journal = journal or Journal(store, self.bus.publish)
         self.pipeline = RunPipeline(gateway.prices, gateway.limiter)
+        self.review = PlanReview(self.journal, self.pipeline, gateway.prices, self._review_context)
         self.compile_pool = CompilePool(settings.syntax_check_workers)
         self.sandbox = Sandbox(SandboxPolicy.from_settings(settings))
         load_templates()
@@ -151,6 +155,26 @@ class RunService:
         self.start(run)
         return run
 
+    async def plan(self, run_id: str) -> tuple[Run, ReviewedPlan]:
+        """The run with its plan, forecast and model pins (RunConflict before it has a plan)."""
+        return await self.review.plan(run_id)
+
+    async def edit_plan(self, run_id: str, edits: PlanEdits, *, by: str) -> tuple[Run, ReviewedPlan]:
+        """Edit a plan awaiting approval; PlanEditRefused (every problem listed) leaves it unchanged."""
+        return await self.review.edit(run_id, edits, by=by)
+
+    async def approve(self, run_id: str, *, by: str) -> Run:
+        """Approve a plan awaiting approval: the run executes it."""
+        run = await self.review.approve(run_id, by=by)
+        self.start(run)
+        return run
+
+    async def replan(self, run_id: str, feedback: str, *, by: str) -> Run:
+        """Send a plan awaiting approval back to the model with the user's feedback; it waits again after."""
+        run = await self.review.replan(run_id, feedback, by=by)
+        self.start(run)
+        return run
+
     async def cancel(self, run_id: str) -> Run:
         """Stop a run between calls; a run nobody is driving is cancelled at once."""
         run = await self.get(run_id)
@@ -175,7 +199,7 @@ class RunService:
             runs = await tx.list_unfinished_runs()
         resumed = []
         for run in runs:
-            if run.status is RunStatus.AWAITING_ANSWERS or run.id in self._drivers:
+            if run.status.is_waiting or run.id in self._drivers:
                 continue
             async with self.journal.write() as tx:
                 # Calls cut off by the stop are given up; their worst case stays in the run's reserve.
@@ -189,7 +213,7 @@ class RunService:
         return resumed
 
     async def wait(self, run_id: str) -> Run:
-        """Wait until the run's driver stops (the run ended or waits for answers)."""
+        """Wait until the run's driver stops (the run ended, or waits for answers or approval)."""
         driver = self._drivers.get(run_id)
         if driver is not None:
             await asyncio.shield(driver)
@@ -207,6 +231,9 @@ class RunService:
         cancel = self._cancel_flags.setdefault(run.id, asyncio.Event())
         with log_context(run_id=run.id):  # the driver's task, and every task it starts, logs with the run's id
             self._drivers[run.id] = asyncio.create_task(self._drive(run, cancel), name=f"run {run.id}")
+
+    def _review_context(self, run: Run) -> RunContext:
+        return self._context(run, self._cancel_flags.setdefault(run.id, asyncio.Event()))
 
     def _context(self, run: Run, cancel: asyncio.Event) -> RunContext:
         self.compile_pool.start()  # started with the first run: a service that only serves pages needs none
@@ -260,14 +287,14 @@ class RunService:
 
     async def _wait_for_store(self, run_id: str) -> Run | None:
         """Wait, retrying with backoff, until the run's held writes are committed; then the run as stored,
-        or None if it needs no driver (it ended, or waits for answers)."""
+        or None if it needs no driver (it ended, or waits for the user)."""
         delays = self.store_backoff.delays()
         while True:
             await delays.sleep()
             try:
                 await self.journal.settle(run_id)
                 run = await self.get(run_id)
-                if run.status.is_terminal or run.status is RunStatus.AWAITING_ANSWERS:
+                if run.status.is_terminal or run.status.is_waiting:
                     return None
                 await self.journal.event(
                     run_id, "run.store_recovered", {"status": run.status.value, "waited_s": round(delays.waited_s, 3)}
@@ -296,15 +323,15 @@ class RunService:
     # --------------------------------------------------------------- watchdog
 
     async def restart_orphans(self) -> list[str]:
-        """Start a driver for every unfinished run (not waiting for answers) that has no live one."""
+        """Start a driver for every unfinished run (not waiting for the user) that has no live one."""
         async with self.journal.read() as tx:
             runs = await tx.list_unfinished_runs()
         restarted = []
         for listed in runs:
-            if listed.status is RunStatus.AWAITING_ANSWERS or self._has_driver(listed.id):
+            if listed.status.is_waiting or self._has_driver(listed.id):
                 continue
             run = await self.get(listed.id)  # as it is now: its driver may have ended it since the list was read
-            if run.status.is_terminal or run.status is RunStatus.AWAITING_ANSWERS or self._has_driver(run.id):
+            if run.status.is_terminal or run.status.is_waiting or self._has_driver(run.id):
                 continue
             await self.journal.event(run.id, "run.resumed", {"status": run.status.value, "by": "watchdog"})
             self.start(run)

@@ -175,6 +175,18 @@ class StoreTx(AnswerSizeQueries):
     async def list_tasks(self, run_id: str) -> list[TaskState]:
         return [_task(row) for row in await self._tx.fetch_all("list_tasks", run_id=run_id)]
 
+    async def finished_task_attempts(self, *, exclude_run_id: str = "") -> tuple[int, int]:
+        """(tasks, answers asked) over the completed and failed tasks of every run but ``exclude_run_id``."""
+        row = await self._tx.fetch_one("finished_task_attempts", exclude_run_id=exclude_run_id)
+        return (int(row["tasks"]), int(row["attempts"])) if row is not None else (0, 0)
+
+    async def recent_call_speeds(
+        self, model: str, *, limit: int = 200, exclude_run_id: str = ""
+    ) -> list[tuple[float, float, int]]:
+        """(latency ms, time to first token ms, output tokens) of the model's newest answered calls."""
+        rows = await self._tx.fetch_all("recent_call_speeds", model=model, limit=limit, exclude_run_id=exclude_run_id)
+        return [(float(row["latency_ms"]), float(row["ttft_ms"]), int(row["output_tokens"])) for row in rows]
+
     async def count_tasks(self, run_id: str) -> dict[TaskStatus, int]:
         """How many of the run's tasks are in each status (every status present, zero when none)."""
         counts = dict.fromkeys(TaskStatus, 0)

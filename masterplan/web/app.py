@@ -25,7 +25,7 @@ from masterplan.llm.observer import ObserverGroup
 from masterplan.metrics import LLMMetrics, ServiceMetrics
 from masterplan.service.assembly import open_service
 from masterplan.service.runs import RunService
-from masterplan.web import health, prompts, runs, websocket
+from masterplan.web import health, plans, prompts, runs, websocket
 from masterplan.web.access_log import RedactingAccessLogger
 from masterplan.web.cross_site import cross_site_middleware
 from masterplan.web.files import add_files
@@ -71,7 +71,7 @@ def create_app(
     else:
         app.cleanup_ctx.append(_service_context)
     app.on_shutdown.append(websocket.close_open_sockets)
-    for table in (runs.routes, prompts.routes, health.routes, websocket.routes):
+    for table in (runs.routes, plans.routes, prompts.routes, health.routes, websocket.routes):
         app.router.add_routes(table)
     add_docs(app)
     _add_dashboard(app)

@@ -32,7 +32,7 @@ from masterplan.web.responses import error_body, json_response
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_TYPE = "application/json"
-CORS_METHODS = "GET, POST, PUT, DELETE"
+CORS_METHODS = "GET, POST, PUT, PATCH, DELETE"
 CORS_HEADERS = "Authorization, Content-Type"
 CORS_MAX_AGE_S = 600
 

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from masterplan import models
-from masterplan.models import BUDGET_DECIMALS, MAX_BUDGET_USD, MAX_TASKS, QAMode, check_budget
+from masterplan.models import BUDGET_DECIMALS, MAX_BUDGET_USD, MAX_TASKS, ApprovalMode, QAMode, check_budget
 
 MAX_PROMPT_CHARS = 200_000
 MAX_ANSWER_CHARS = 20_000
@@ -84,6 +84,11 @@ class RunOptions(Input):
         description="check commands (needs MASTERPLAN_ALLOW_HTTP_CHECKS); default runs pytest, [] runs none",
     )
     git: bool = True
+    approval: ApprovalMode = Field(
+        default="manual",
+        description="manual: the run waits in awaiting_approval with its priced plan until approved; auto: it "
+        "executes as soon as the plan is ready",
+    )
 
     @field_validator("budget_usd")
     @classmethod

@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler, Middleware
 from pydantic import SecretStr, ValidationError
 
 from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable
+from masterplan.service.plan_edits import PlanEditRefused
 from masterplan.store import NotFound, StoreUnavailable
 from masterplan.web.responses import MalformedJSON, error_body, json_response, validation_fields
 
@@ -29,8 +30,8 @@ KEPT_HEADERS = ("WWW-Authenticate", "Allow", "Retry-After")
 STORE_RETRY_AFTER_S = 5
 
 
-ClientError = MalformedJSON | ValidationError | RunNotFound | NotFound | RunConflict
-CLIENT_ERRORS = (MalformedJSON, ValidationError, RunNotFound, NotFound, RunConflict)
+ClientError = MalformedJSON | ValidationError | RunNotFound | NotFound | RunConflict | PlanEditRefused
+CLIENT_ERRORS = (MalformedJSON, ValidationError, RunNotFound, NotFound, RunConflict, PlanEditRefused)
 
 
 def client_error(error: ClientError) -> tuple[int, str, list[dict[str, str]] | None]:
@@ -43,6 +44,12 @@ def client_error(error: ClientError) -> tuple[int, str, list[dict[str, str]] | N
         return 422, f"invalid fields: {names}", fields
     if isinstance(error, (RunNotFound, NotFound)):
         return 404, str(error), None
+    if isinstance(error, PlanEditRefused):
+        return (
+            422,
+            f"the edited plan is refused ({len(error.problems)} problems); the plan is unchanged",
+            [{"field": "plan", "message": problem} for problem in error.problems],
+        )
     return 409, str(error), None
 
 

@@ -19,6 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from masterplan.web.files import add_files
 from masterplan.web.inputs import AnswersRequest, PromptUpdate, RunRequest, SocketAnswers
+from masterplan.web.plan_inputs import PlanEditRequest, ReplanRequest, SocketApproval, SocketPlanEdit, SocketReplan
 from masterplan.web.responses import json_response
 from masterplan.web.schemas import (
     ArtifactSummary,
@@ -26,6 +27,7 @@ from masterplan.web.schemas import (
     ErrorBody,
     EventView,
     HealthView,
+    PlanView,
     PromptView,
     ReadyView,
     RunView,
@@ -40,9 +42,20 @@ Mode = Literal["validation", "serialization"]
 
 routes = web.RouteTableDef()
 
-REQUESTS: tuple[type[BaseModel], ...] = (RunRequest, AnswersRequest, PromptUpdate, SocketAnswers)
+REQUESTS: tuple[type[BaseModel], ...] = (
+    RunRequest,
+    AnswersRequest,
+    PromptUpdate,
+    SocketAnswers,
+    PlanEditRequest,
+    ReplanRequest,
+    SocketApproval,
+    SocketPlanEdit,
+    SocketReplan,
+)
 RESPONSES: tuple[type[BaseModel], ...] = (
     RunView,
+    PlanView,
     TaskView,
     CallView,
     EventView,
@@ -145,10 +158,52 @@ def run_paths() -> dict[str, dict[str, Any]]:
                 parameters=[RUN_ID],
             )
         },
+        **plan_paths(),
         "/runs/{run_id}/cancel": {
             "post": operation("Cancel a run (between calls)", {200: run}, errors=(404, 409), parameters=[RUN_ID])
         },
         **run_record_paths(),
+    }
+
+
+def plan_paths() -> dict[str, dict[str, Any]]:
+    """The plan review of a run with ``approval: manual`` (see docs/api.md, "Plan review")."""
+    run = ok("the run", ref(RunView))
+    plan = ok("the plan, its model pins and its forecast", ref(PlanView))
+    return {
+        "/runs/{run_id}/plan": {
+            "get": operation(
+                "The run's plan with its forecast (409 before the plan is made)",
+                {200: plan},
+                errors=(404, 409),
+                parameters=[RUN_ID],
+            ),
+            "patch": operation(
+                "Edit the plan of a run awaiting approval; re-forecast. An invalid edit is refused with every "
+                "problem in error.fields (422) and nothing changes",
+                {200: plan},
+                errors=(400, 404, 409, 413, 415, 422),
+                body=PlanEditRequest,
+                parameters=[RUN_ID],
+            ),
+        },
+        "/runs/{run_id}/approve": {
+            "post": operation(
+                "Approve the plan of a run awaiting approval: it executes",
+                {200: run},
+                errors=(404, 409),
+                parameters=[RUN_ID],
+            )
+        },
+        "/runs/{run_id}/replan": {
+            "post": operation(
+                "Send the plan back to the model with feedback (one billed call); the run waits again after",
+                {202: ok("the run, planning again", ref(RunView))},
+                errors=(400, 404, 409, 413, 415, 422),
+                body=ReplanRequest,
+                parameters=[RUN_ID],
+            )
+        },
     }
 
 
@@ -184,7 +239,8 @@ def run_record_paths() -> dict[str, dict[str, Any]]:
                         "Switching protocols. Each text message is one event (EventView) with seq > after, stored "
                         "then live, no gap, no duplicate; closes with 1000 after the run ends, with 4008 "
                         "'too slow; reconnect with after=SEQ' when the client falls behind. The client may send "
-                        "SocketAnswers; a refused message is answered with SocketError."
+                        "SocketAnswers, and for a run awaiting approval SocketApproval, SocketPlanEdit or "
+                        "SocketReplan; a refused message is answered with SocketError."
                     )
                 },
                 errors=(404, 422),

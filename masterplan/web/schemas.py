@@ -12,12 +12,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from masterplan.forecast.report import Forecast
 from masterplan.models import (
     CallOutcome,
     Complexity,
     DiscoveryQuestion,
     Event,
     LLMCallRecord,
+    MasterPlan,
     RolePrompt,
     Run,
     RunStatus,
@@ -93,6 +95,18 @@ class RunView(Schema):
             workspace=run.workspace,
             error=run.error,
         )
+
+
+class PlanView(Schema):
+    """A run's plan under review: the plan, the models pinned to tasks and the forecast (costs as decimal strings)."""
+
+    run: RunView
+    plan: MasterPlan
+    pins: dict[str, str] = Field(description="task id -> the model the task is pinned to")
+    forecast: Forecast | None = Field(description="null only for a plan stored before forecasts existed")
+    over_budget: str | None = Field(
+        description="set when the forecast's high estimate is over the run's budget: by how much, in words"
+    )
 
 
 class TaskView(Schema):

@@ -12,8 +12,10 @@ A client that falls ``queue_size`` events behind (its queue overflowed) or
 whose send does not finish within ``send_timeout_s`` is closed with 4008 and
 the reason ``too slow; reconnect with after=<last seq sent>``; the run and the
 other clients never wait for it. A client may send
-``{"type": "answers", "answers": {...}}``; a refused message is answered with
-``{"type": "error", "status", "message"}`` and the socket stays open.
+``{"type": "answers", "answers": {...}}``, and for a plan awaiting approval ``{"type": "approve"}``,
+``{"type": "edit_plan", ...}`` (the body of ``PATCH /runs/{id}/plan``) or ``{"type": "replan", "feedback"}``;
+what they change arrives as events (``plan.approved``, ``plan.edited``, ...). A refused message is answered
+with ``{"type": "error", "status", "message"}`` and the socket stays open.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket as sockets
+from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -33,10 +36,19 @@ from masterplan.store import StoreUnavailable
 from masterplan.web.inputs import RUN_ID, SocketAnswers, SocketQuery
 from masterplan.web.keys import METRICS, SERVICE, SOCKETS, WEBSOCKET_LIMITS, WebSocketLimits
 from masterplan.web.middleware import CLIENT_ERRORS, client_error
+from masterplan.web.plan_inputs import SocketApproval, SocketPlanEdit, SocketReplan
 from masterplan.web.responses import dumps, parse_json, query_model
 from masterplan.web.schemas import EventView, FieldError, SocketError
 
 logger = logging.getLogger(__name__)
+SocketMessage = SocketAnswers | SocketApproval | SocketPlanEdit | SocketReplan
+SOCKET_MESSAGES: dict[object, type[SocketMessage]] = {
+    "answers": SocketAnswers,
+    "approve": SocketApproval,
+    "edit_plan": SocketPlanEdit,
+    "replan": SocketReplan,
+}
+"""By ``type``; a message of no known type is read as answers, whose refusal names the field."""
 
 TOO_SLOW = 4008
 TERMINAL_STATUSES = frozenset({"completed", "completed_with_failures", "failed", "cancelled", "budget_exceeded"})
@@ -171,27 +183,38 @@ class EventFeed:
             else:
                 return
 
+    def _command(self, text: str) -> Coroutine[Any, Any, object]:
+        data = parse_json(text)
+        kind = data.get("type") if isinstance(data, dict) else None
+        message = SOCKET_MESSAGES.get(kind, SocketAnswers).model_validate(data)
+        if isinstance(message, SocketAnswers):
+            return self.service.answer(self.run_id, message.answers)
+        if isinstance(message, SocketApproval):
+            return self.service.approve(self.run_id, by="websocket")
+        if isinstance(message, SocketReplan):
+            return self.service.replan(self.run_id, message.feedback, by="websocket")
+        return self.service.edit_plan(self.run_id, message.to_domain(), by="websocket")
+
     async def _handle(self, text: str) -> None:
         try:
-            answers = SocketAnswers.model_validate(parse_json(text))
-            # shielded: answers that reached the server are recorded even if the client leaves now
-            recording = asyncio.ensure_future(self.service.answer(self.run_id, answers.answers))
+            # shielded: what reached the server is recorded even if the client leaves now
+            recording = asyncio.ensure_future(self._command(text))
             recording.add_done_callback(self._note_unheard_refusal)
             await asyncio.shield(recording)
         except CLIENT_ERRORS as error:
             status, message, fields = client_error(error)
             await self._send_error(status, message, fields)
         except (StoreUnavailable, WorkspaceUnavailable) as error:
-            logger.warning("run %s: answers over the WebSocket not recorded: %s", self.run_id, error)
-            await self._send_error(503, f"the service cannot take this now: {error}; send the answers again")
+            logger.warning("run %s: a message over the WebSocket was not recorded: %s", self.run_id, error)
+            await self._send_error(503, f"the service cannot take this now: {error}; send the message again")
         except Exception:  # a bug: the client hears of it, the socket and the run go on
-            logger.exception("run %s: answers over the WebSocket failed", self.run_id)
+            logger.exception("run %s: a message over the WebSocket failed", self.run_id)
             await self._send_error(500, "internal server error; see the server log")
 
     def _note_unheard_refusal(self, recording: asyncio.Future[Any]) -> None:
         """A refusal that came after the client left has no one to hear it: a line in the log, not a lost error."""
         if not recording.cancelled() and recording.exception() is not None and self.socket.closed:
-            logger.info("run %s: answers of a client that left were refused: %s", self.run_id, recording.exception())
+            logger.info("run %s: a message of a client that left was refused: %s", self.run_id, recording.exception())
 
     async def _send_error(self, status: int, message: str, fields: list[dict[str, str]] | None = None) -> None:
         error = SocketError(

@@ -36,7 +36,7 @@ def free_port() -> int:
 
 def test_run_without_a_key_refuses_in_one_line_and_never_simulates(tmp_path: Path) -> None:
     result = subprocess.run(
-        [*MASTERPLAN, "run", "A todo list", "--auto-answer"],
+        [*MASTERPLAN, "run", "A todo list", "--auto-answer", "--yes"],
         env=clean_env(tmp_path),
         capture_output=True,
         text=True,
@@ -93,6 +93,7 @@ def test_serve_then_run_on_the_server_and_watch_it(tmp_path: Path) -> None:
                 "run",
                 "A library with books and members",
                 "--auto-answer",
+                "--yes",
                 "--tasks",
                 "3",
                 "--server",
@@ -131,14 +132,14 @@ def test_serve_then_run_on_the_server_and_watch_it(tmp_path: Path) -> None:
 
 def test_run_with_custom_checks_runs_them_in_the_workspace(tmp_path: Path) -> None:
     check = "python -c \"open('CHECKED', 'a').write('ran ')\""
-    options = ["--sim", "--sim-latency", "none", "--tasks", "2", "--auto-answer", "--checks", check]
+    options = ["--sim", "--sim-latency", "none", "--tasks", "2", "--auto-answer", "--yes", "--checks", check]
     workspace = completed_run_workspace(tmp_path, [*options, "--check", "python -c pass"])
     assert (workspace / "CHECKED").read_text().startswith("ran ")
     assert "`python -c pass` after each task" in (workspace / "REPORT.md").read_text()
 
 
 def test_run_with_no_checks_runs_none_and_says_so(tmp_path: Path) -> None:
-    options = ["--sim", "--sim-latency", "none", "--tasks", "2", "--auto-answer", "--no-checks"]
+    options = ["--sim", "--sim-latency", "none", "--tasks", "2", "--auto-answer", "--yes", "--no-checks"]
     report = (completed_run_workspace(tmp_path, options) / "REPORT.md").read_text()
     assert "| checks | none: checks were turned off |" in report
     assert "| `T01` | Project setup | completed | claude-haiku-4-5 | 1 |" in report

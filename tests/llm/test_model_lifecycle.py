@@ -105,7 +105,7 @@ def test_the_cli_refuses_a_retired_model_in_one_line(tmp_path: Path) -> None:
         "MASTERPLAN_STRONG_MODEL": "claude-sonnet-4-5",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "masterplan.cli", "run", "A todo list", "--auto-answer", "--sim"],
+        [sys.executable, "-m", "masterplan.cli", "run", "A todo list", "--auto-answer", "--yes", "--sim"],
         env=env,
         capture_output=True,
         text=True,

@@ -73,7 +73,9 @@ async def _cut_off_in_process(sim: SimulatorHandle, root: Path) -> tuple[Decimal
         _holding_plan_calls(sim) as proxy,
         open_service(_settings(proxy.base_url, database_url, root)) as service,
     ):
-        run = await service.create(RunRequest(request=REQUEST, options=RunOptions(tasks=2, auto_answer=True)))
+        run = await service.create(
+            RunRequest(request=REQUEST, options=RunOptions(tasks=2, auto_answer=True, approval="auto"))
+        )
         await asyncio.wait_for(proxy.held.wait(), HELD_TIMEOUT_S)
         async with service.store.transaction() as tx:
             in_flight = await tx.require_run(run.id)
@@ -98,7 +100,7 @@ async def _killed_mid_call(proxy: ProxyHandle, budget: Decimal, database_url: st
         "MASTERPLAN_ANTHROPIC_BASE_URL": proxy.base_url,
         "MASTERPLAN_RATE_LIMIT_TIER": "none",
     }
-    command = [sys.executable, "-m", "masterplan.cli", "run", REQUEST, "--tasks", "2", "--auto-answer"]
+    command = [sys.executable, "-m", "masterplan.cli", "run", REQUEST, "--tasks", "2", "--auto-answer", "--yes"]
     command += ["--budget", str(budget), "--db", database_url, "--workspace-root", str(root / "ws")]
     log = (root / "run.log").open("wb")
     process = await asyncio.create_subprocess_exec(*command, stdout=log, stderr=log, env=environment, cwd=root)

@@ -116,7 +116,7 @@ async def test_run_against_a_server_without_usage_pays_its_estimate_and_says_so(
         )
         request = RunRequest(
             request="A task-tracking API with users",
-            options=RunOptions(tasks=2, auto_answer=True, checks=["python -m compileall -q ."]),
+            options=RunOptions(tasks=2, auto_answer=True, approval="auto", checks=["python -m compileall -q ."]),
         )
         async with open_service(settings) as service:
             run = await service.wait((await service.create(request)).id)

@@ -57,7 +57,9 @@ def sim_requests(stats: dict[str, Any]) -> int:
 
 
 def run_request(tasks: int, **options: Any) -> RunRequest:
-    return RunRequest(request=REQUEST, options=RunOptions(tasks=tasks, **{"auto_answer": True, **options}))
+    return RunRequest(
+        request=REQUEST, options=RunOptions(tasks=tasks, **{"auto_answer": True, "approval": "auto", **options})
+    )
 
 
 @dataclass(frozen=True)

@@ -378,7 +378,7 @@ async def main(base_url, database_url, workspace_root, request, *checks):
         workspace_root=workspace_root, rate_limit_tier="none",
     )
     async with open_service(settings) as service:
-        options = RunOptions(tasks=6, auto_answer=True, concurrency=2, checks=list(checks))
+        options = RunOptions(tasks=6, auto_answer=True, approval="auto", concurrency=2, checks=list(checks))
         run = await service.create(RunRequest(request=request, options=options))
         workspace = Path(run.workspace)
         workspace.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,7 @@ async def main(base_url, database_url, workspace_root, request, tasks, *checks):
         workspace_root=workspace_root, rate_limit_tier="none",
     )
     async with open_service(settings) as service:
-        options = RunOptions(tasks=int(tasks), auto_answer=True, checks=list(checks))
+        options = RunOptions(tasks=int(tasks), auto_answer=True, approval="auto", checks=list(checks))
         run = await service.create(RunRequest(request=request, options=options))
         Path(run.workspace).mkdir(parents=True, exist_ok=True)
         (Path(run.workspace) / "hold").write_text("")

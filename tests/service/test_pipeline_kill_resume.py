@@ -130,7 +130,7 @@ def test_run_killed_mid_execution_resumes_without_recalling_finished_tasks(tmp_p
     target = ["--db", database_url, "--workspace-root", str(tmp_path / "workspaces")]
     with (tmp_path / "run.log").open("wb") as output:
         run = subprocess.Popen(
-            _masterplan("run", REQUEST, "--tasks", str(TASKS), "--auto-answer", *target),
+            _masterplan("run", REQUEST, "--tasks", str(TASKS), "--auto-answer", "--yes", *target),
             stdout=output,
             stderr=subprocess.STDOUT,
             env=_environment(tmp_path, sim_url),

@@ -132,6 +132,7 @@ def test_a_failed_run_writes_its_report_where_the_cli_says(tmp_path: Path) -> No
             "run",
             "A task-tracking API",
             "--auto-answer",
+            "--yes",
             "--sim",
             "--budget",
             "0.01",

@@ -2,7 +2,7 @@
 
 Covers the keywords pydantic emits for masterplan's request models (``type``,
 ``properties``/``required``/``additionalProperties``, ``propertyNames``,
-``items``/``maxItems``, string and number bounds, ``enum``, ``const``, ``anyOf``
+``items``/``maxItems``, string and number bounds, ``pattern``, ``enum``, ``const``, ``anyOf``
 and local ``$ref``); anything else fails loudly so a new keyword is not
 silently ignored. (hypothesis-jsonschema 0.23.1, the package for this, breaks
 on the Hypothesis this project tests with: it uses Hypothesis internals that
@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 HANDLED = {
     "type", "properties", "required", "additionalProperties", "propertyNames", "items", "maxItems", "minItems",
     "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "const",
-    "anyOf", "$ref", "$defs", "title", "description", "default",
+    "anyOf", "$ref", "$defs", "title", "description", "default", "pattern",
+    "patternProperties", "maxProperties",
 }  # fmt: skip
 #: long enough for the boundaries that matter without drawing megabytes
 TEXT_CAP = 300
@@ -64,11 +65,17 @@ def from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) -> s
 
 
 def _text(schema: dict[str, Any]) -> st.SearchStrategy[str]:
+    if "pattern" in schema:  # the id patterns: matching text, within the length bounds
+        return st.from_regex(schema["pattern"], fullmatch=True).filter(lambda text: len(text) <= TEXT_CAP)
     low = schema.get("minLength", 0)
     return st.text(min_size=low, max_size=max(low, min(schema.get("maxLength", TEXT_CAP), TEXT_CAP)))
 
 
 def _object(schema: dict[str, Any], root: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    if "patternProperties" in schema:  # a mapping whose keys match a pattern (task id -> change)
+        ((pattern, value),) = schema["patternProperties"].items()
+        keys = st.from_regex(pattern, fullmatch=True).filter(lambda key: len(key) <= TEXT_CAP)
+        return st.dictionaries(keys, from_schema(value, root), max_size=min(schema.get("maxProperties", 4), 4))
     properties = {name: from_schema(part, root) for name, part in schema.get("properties", {}).items()}
     required = set(schema.get("required", ()))
     fixed = st.fixed_dictionaries(

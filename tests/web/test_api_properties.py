@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from masterplan.web.inputs import AnswersRequest, PromptUpdate, RunRequest, SocketAnswers
+from masterplan.web.plan_inputs import PlanEditRequest, ReplanRequest
 
 from .background_service import BackgroundService, Reply
 from .schema_strategies import from_schema
@@ -161,17 +162,21 @@ def no_failures(service: BackgroundService) -> Iterator[None]:
     assert service.failures.take() == []
 
 
-def waiting_run(service: BackgroundService) -> str:
-    """A run that waits for answers (its discovery call made)."""
-    body = orjson.dumps({"request": "A task API", "options": {"tasks": 2, "checks": []}})
+def run_in(service: BackgroundService, status: str, **options: Any) -> str:
+    """A run that reached ``status`` (waiting for answers, or for approval of its plan)."""
+    body = orjson.dumps({"request": "A task API", "options": {"tasks": 2, "checks": [], **options}})
     created = service.request("POST", "/runs", body, JSON_TYPE)
     assert created.status == 201, created
     run_id: str = orjson.loads(created.body)["id"]
     deadline = time.monotonic() + 60
-    while orjson.loads(service.request("GET", f"/runs/{run_id}").body)["status"] != "awaiting_answers":
-        assert time.monotonic() < deadline, "the run never asked its questions"
+    while orjson.loads(service.request("GET", f"/runs/{run_id}").body)["status"] != status:
+        assert time.monotonic() < deadline, f"the run never reached {status}"
         time.sleep(0.05)
     return run_id
+
+
+def waiting_run(service: BackgroundService) -> str:
+    return run_in(service, "awaiting_answers")
 
 
 # --------------------------------------------------------------------- the tests
@@ -208,7 +213,14 @@ def test_answers_and_cancel(service: BackgroundService) -> None:
 
 def test_reads(service: BackgroundService) -> None:
     waiting = waiting_run(service)
-    reads = ["/runs/{id}", "/runs/{id}/tasks", "/runs/{id}/calls", "/runs/{id}/events", "/runs/{id}/artifacts"]
+    reads = [
+        "/runs/{id}",
+        "/runs/{id}/plan",
+        "/runs/{id}/tasks",
+        "/runs/{id}/calls",
+        "/runs/{id}/events",
+        "/runs/{id}/artifacts",
+    ]
 
     @EXAMPLES
     @given(
@@ -224,6 +236,30 @@ def test_reads(service: BackgroundService) -> None:
         handled(service, service.request("GET", target))
 
     read()
+
+
+def test_plan_review(service: BackgroundService) -> None:
+    waiting = run_in(service, "awaiting_approval", tasks=3, auto_answer=True, approval="manual")
+
+    @EXAMPLES
+    @given(run_id=st.one_of(st.just(waiting), segments), body=bodies(PlanEditRequest), sent_headers=headers)
+    def edit(run_id: str, body: bytes, sent_headers: dict[str, str]) -> None:
+        handled(service, service.request("PATCH", f"/runs/{run_id}/plan", body, sent_headers))
+
+    @EXAMPLES
+    @given(run_id=st.one_of(st.just(waiting), segments), body=bodies(ReplanRequest), sent_headers=headers)
+    def replan(run_id: str, body: bytes, sent_headers: dict[str, str]) -> None:
+        handled(service, service.request("POST", f"/runs/{run_id}/replan", body, sent_headers))
+
+    @EXAMPLES
+    @given(run_id=segments, body=st.one_of(st.none(), st.binary(max_size=50)), sent_headers=headers)
+    def approve(run_id: str, body: bytes | None, sent_headers: dict[str, str]) -> None:
+        handled(service, service.request("POST", f"/runs/{run_id}/approve", body, sent_headers))
+
+    edit()
+    replan()
+    approve()
+    assert service.request("GET", f"/runs/{waiting}/plan").status == 200
 
 
 def test_prompt_edits(service: BackgroundService) -> None:

@@ -53,11 +53,12 @@ class Dashboard:
             assert response.status == 200, await response.text()
             return orjson.loads(await response.read())
 
-    async def start_run(self, *, tasks: int, auto_answer: bool) -> str:
+    async def start_run(self, *, tasks: int, auto_answer: bool, auto_approve: bool = True) -> str:
         """Fills and sends the page's start form; the id of the run the page then shows."""
         await self.page.fill("#request", REQUEST)
         await self.page.fill("#tasks-count", str(tasks))
         await self.page.set_checked("#auto-answer", auto_answer)
+        await self.page.set_checked("#auto-approve", auto_approve)
         await self.page.click("#start-form button[type=submit]")
         await self.page.wait_for_url(re.compile(r"#run=\w+"))
         return self.page.url.rsplit("#run=", 1)[1]

@@ -34,7 +34,9 @@ async def test_a_run_completed_with_failures_gets_its_own_badge_and_its_stream_e
         )
         async with running_app(app, host="127.0.0.1", port=0) as base_url, async_playwright() as playwright:
             service = app[SERVICE]
-            options = RunOptions(tasks=6, auto_answer=True, checks=["python -m compileall -q .", REFUSE_BASE_PY])
+            options = RunOptions(
+                tasks=6, auto_answer=True, approval="auto", checks=["python -m compileall -q .", REFUSE_BASE_PY]
+            )
             run = await service.wait((await service.create(RunRequest(request=REQUEST, options=options))).id)
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:

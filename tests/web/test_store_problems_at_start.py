@@ -135,7 +135,17 @@ async def test_an_unwritable_workspace_root_refuses_the_run_with_503_naming_it_b
 def test_the_cli_refuses_a_run_whose_workspace_root_is_unwritable_in_one_line_before_any_call(tmp_path: Path) -> None:
     root = unwritable_root(tmp_path)
     database = tmp_path / "masterplan.db"
-    options = ["--sim", "--auto-answer", "--tasks", "3", "--db", f"sqlite://{database}", "--workspace-root", str(root)]
+    options = [
+        "--sim",
+        "--auto-answer",
+        "--yes",
+        "--tasks",
+        "3",
+        "--db",
+        f"sqlite://{database}",
+        "--workspace-root",
+        str(root),
+    ]
     started = time.monotonic()
     result = subprocess.run(
         [*MASTERPLAN, "run", "A todo list", *options],
@@ -157,7 +167,7 @@ def test_the_cli_refuses_a_run_whose_workspace_root_is_unwritable_in_one_line_be
 def test_the_cli_refuses_a_run_on_a_read_only_database_in_one_line_before_any_call(tmp_path: Path) -> None:
     database = tmp_path / "masterplan.db"
     subprocess.run([*MASTERPLAN, "migrate", "--db", f"sqlite://{database}"], check=True, capture_output=True)
-    command = [*MASTERPLAN, "run", "A todo list", "--sim", "--auto-answer", "--db", f"sqlite://{database}"]
+    command = [*MASTERPLAN, "run", "A todo list", "--sim", "--auto-answer", "--yes", "--db", f"sqlite://{database}"]
     result = subprocess.run(
         [*READ_ONLY, str(database), *command],
         env=clean_env(tmp_path),

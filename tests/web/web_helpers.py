@@ -34,7 +34,10 @@ TERMINAL = {"completed", "completed_with_failures", "failed", "cancelled", "budg
 
 def run_body(tasks: int = 3, **options: Any) -> dict[str, Any]:
     """A POST /runs body; checks off unless asked, so runs take about a second."""
-    return {"request": REQUEST, "options": {"tasks": tasks, "auto_answer": True, "checks": [], **options}}
+    return {
+        "request": REQUEST,
+        "options": {"tasks": tasks, "auto_answer": True, "checks": [], "approval": "auto", **options},
+    }
 
 
 @dataclass

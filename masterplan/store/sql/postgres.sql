@@ -82,6 +82,19 @@ SELECT * FROM tasks WHERE run_id = :run_id ORDER BY position;
 -- name: count_tasks_by_status
 SELECT status, COUNT(*) AS tasks FROM tasks WHERE run_id = :run_id GROUP BY status;
 
+-- name: finished_task_attempts
+-- How many answers the finished tasks of earlier runs needed: the forecast's expected retries.
+SELECT COUNT(*) AS tasks, COALESCE(SUM(attempts), 0) AS attempts FROM tasks
+WHERE status IN ('completed', 'failed') AND attempts > 0 AND run_id <> :exclude_run_id;
+
+-- name: recent_call_speeds
+-- The newest answered calls of one model: the forecast's time to first token and output speed.
+SELECT latency_ms, ttft_ms, output_tokens FROM llm_calls
+WHERE model = :model AND outcome = 'ok' AND ttft_ms IS NOT NULL AND output_tokens > 0
+  AND (run_id IS NULL OR run_id <> :exclude_run_id)
+ORDER BY id DESC
+LIMIT :limit;
+
 -- name: list_llm_calls
 SELECT * FROM llm_calls WHERE run_id = :run_id ORDER BY id;
 

@@ -8,11 +8,15 @@ import { clip, element, throttle, usd } from "./format.js";
 import { RunPanel, TERMINAL } from "./run_panel.js";
 import { EventStream } from "./stream.js";
 import { TasksTable } from "./tasks_table.js";
+import { PlanPanel } from "./plan_panel.js";
+import { CostChart } from "./cost_chart.js";
 
 const RUNS_POLL_MS = 5000;
 const REFRESH_MS = 400;
 const NORMAL_CLOSE = 1000;
 const REFRESHING_EVENTS = new Set(["llm.call", "run.status", "discovery.questions", "budget.warning"]);
+const PLAN_EVENTS = new Set(["plan.forecast", "plan.edited", "plan.approved", "run.status"]);
+const TASK_STATUSES = { "task.started": "running", "task.completed": "completed", "task.failed": "failed", "task.skipped": "skipped" };
 const STREAM_LABELS = { connecting: "connecting…", open: "live", reconnecting: "reconnecting", closed: "offline" };
 
 const byId = (id) => document.getElementById(id);
@@ -20,7 +24,45 @@ const byId = (id) => document.getElementById(id);
 const table = new TasksTable(byId("tasks"), byId("tasks-empty"));
 const log = new EventLog(byId("events"));
 const panel = new RunPanel();
-const state = { runId: null, stream: null, generation: 0 };
+const state = { runId: null, stream: null, generation: 0, status: null, cost: 0 };
+const chart = new CostChart(byId("cost-chart"));
+const plan = new PlanPanel(byId("plan"), {
+  edit: (body) => planAction(`/plan`, { method: "PATCH", body }),
+  approve: () => planAction(`/approve`, { method: "POST" }),
+  replan: (feedback) => planAction(`/replan`, { method: "POST", body: { feedback } }),
+});
+
+async function planAction(path, request) {
+  const error = byId("plan-error");
+  error.textContent = "";
+  try {
+    await api(`/runs/${encodeURIComponent(state.runId)}${path}`, request);
+    refreshRun();
+  } catch (failure) {
+    if (failure instanceof Unauthorized) {
+      askForToken();
+    }
+    error.textContent = failure.message;
+  }
+}
+
+async function loadPlan(runId, generation) {
+  let view;
+  try {
+    view = await api(`/runs/${encodeURIComponent(runId)}/plan`);
+  } catch (failure) {
+    if (!(failure instanceof ApiError && failure.status === 409)) {
+      await guarded(() => Promise.reject(failure));
+    }
+    return; // no plan yet
+  }
+  if (generation === state.generation) {
+    plan.show(view, state.status === "awaiting_approval");
+    chart.setForecast(view.forecast);
+  }
+}
+
+const refreshPlan = throttle(() => loadPlan(state.runId, state.generation), REFRESH_MS);
 let shownRuns = "";
 
 function notify(text) {
@@ -109,6 +151,11 @@ async function loadRun(runId, generation) {
   const run = await guarded(() => api(`/runs/${encodeURIComponent(runId)}`));
   if (run && generation === state.generation) {
     panel.show(run);
+    const changed = state.status !== run.status;
+    state.status = run.status;
+    if (changed) {
+      refreshPlan();
+    }
   }
   return run;
 }
@@ -128,6 +175,16 @@ function onEvent(event, generation) {
     return;
   }
   log.add(event);
+  if (event.type in TASK_STATUSES) {
+    plan.setStatus(event.data.task_id, TASK_STATUSES[event.type]);
+  }
+  if (event.type === "llm.call") {
+    state.cost += Number(event.data.cost_usd ?? 0);
+    chart.add(event.ts, state.cost);
+  }
+  if (PLAN_EVENTS.has(event.type)) {
+    refreshPlan();
+  }
   const touchedTable = table.apply(event);
   if (touchedTable) {
     panel.showProgress(table.progress());
@@ -193,6 +250,10 @@ async function select(runId) {
     return;
   }
   panel.clear(runId);
+  plan.clear();
+  chart.clear();
+  state.status = null;
+  state.cost = 0;
   table.clear();
   panel.showProgress(table.progress());
   log.clear();
@@ -220,7 +281,11 @@ async function startRun(event) {
   error.textContent = "";
   const body = {
     request: byId("request").value,
-    options: { tasks: Number(byId("tasks-count").value), auto_answer: byId("auto-answer").checked },
+    options: {
+      tasks: Number(byId("tasks-count").value),
+      auto_answer: byId("auto-answer").checked,
+      approval: byId("auto-approve").checked ? "auto" : "manual",
+    },
   };
   form.querySelector("button[type=submit]").disabled = true;
   try {
