@@ -116,3 +116,14 @@ def test_without_a_terminal_the_run_stops_at_the_gate_and_approve_runs_it(tmp_pa
     again = subprocess.run(approve, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 1
     assert "not awaiting approval" in again.stderr
+
+
+def test_a_plan_over_budget_is_flagged_on_the_command_line(tmp_path: Path) -> None:
+    run = [*MASTERPLAN, "run", "A todo API", "--sim", "--tasks", "8", "--budget", "0.3", "--auto-answer", "--no-checks"]
+    stopped = subprocess.run(
+        run, env=clean_env(tmp_path), capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL
+    )
+    assert stopped.returncode == 0, stopped.stderr
+    flagged = " ".join(_plain(stopped.stdout).split())
+    assert "over budget:" in flagged
+    assert "over the run's budget ($0.3) by $" in flagged
