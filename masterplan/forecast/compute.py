@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from masterplan.cache.context import ProjectContext
 from masterplan.config import Settings
+from masterplan.executor.calling import TASK_PHASE, answer_size_key
 from masterplan.executor.ordering import TaskGraph
 from masterplan.forecast.history import ForecastHistory
 from masterplan.forecast.layout import PhaseSetup, RequestReplay
@@ -40,7 +41,6 @@ from masterplan.llm.usage import TokenUsage
 from masterplan.models import BUDGET_DECIMALS, MasterPlan, PlanTask, QAMode, Usage
 from masterplan.store import AnswerSizeKey
 
-TASK_PHASE = "task_execution"
 SUMMARY_PHASE = "phase_summary"
 QA_PHASE = "qa_review"
 DEPENDENCY_SHARE = 0.8
@@ -83,14 +83,20 @@ def side_model(inputs: ForecastInputs, phase: str) -> str:
 
 def needed_keys(inputs: ForecastInputs) -> list[AnswerSizeKey]:
     """Every kind of answer the forecast asks the history about."""
-    keys = [
-        AnswerSizeKey(TASK_PHASE, task_model(inputs, task), task.task_type, task.complexity)
-        for task in inputs.plan.tasks
-    ]
-    keys += [AnswerSizeKey(SUMMARY_PHASE, side_model(inputs, SUMMARY_PHASE))]
+    keys = [task_key(inputs, task) for task in inputs.plan.tasks]
+    keys += [side_key(inputs, SUMMARY_PHASE)]
     if inputs.qa != "off":
-        keys.append(AnswerSizeKey(QA_PHASE, side_model(inputs, QA_PHASE)))
+        keys.append(side_key(inputs, QA_PHASE))
     return keys
+
+
+def task_key(inputs: ForecastInputs, task: PlanTask) -> AnswerSizeKey:
+    """The kind of the task's first answer, keyed as the run's ``PhaseCaller`` keys it."""
+    return answer_size_key(TASK_PHASE, task_model(inputs, task), task.task_type, task.complexity)
+
+
+def side_key(inputs: ForecastInputs, phase: str) -> AnswerSizeKey:
+    return answer_size_key(phase, side_model(inputs, phase), None, None)
 
 
 def needed_models(inputs: ForecastInputs) -> list[str]:
@@ -178,7 +184,7 @@ class _ForecastBuilder:
     def add_task(self, task: PlanTask) -> None:
         inputs, history, pricer = self.inputs, self.history, self.pricer
         model, strong = task_model(inputs, task), task_model(inputs, task, escalate=True)
-        size = history.size(AnswerSizeKey(TASK_PHASE, model, task.task_type, task.complexity))
+        size = history.size(task_key(inputs, task))
         self.expected_out[task.task_id] = size.expected
         dependencies = self.graph.direct_dependencies(task.task_id)
         dependency_tokens = round(DEPENDENCY_SHARE * sum(self.expected_out[dep] for dep in dependencies))
@@ -225,7 +231,7 @@ class _ForecastBuilder:
 
     def add_summary(self, phase_id: str, members: Sequence[PlanTask]) -> None:
         model = side_model(self.inputs, SUMMARY_PHASE)
-        size = self.history.size(AnswerSizeKey(SUMMARY_PHASE, model))
+        size = self.history.size(side_key(self.inputs, SUMMARY_PHASE))
         used = _with_output(
             self.replay.summary_tokens(self.inputs.setups[SUMMARY_PHASE], model, phase_id, members), size.expected
         )
@@ -236,7 +242,7 @@ class _ForecastBuilder:
 
     def add_review(self, task: PlanTask, answer_tokens: int) -> None:
         model = side_model(self.inputs, QA_PHASE)
-        size = self.history.size(AnswerSizeKey(QA_PHASE, model))
+        size = self.history.size(side_key(self.inputs, QA_PHASE))
         used = _with_output(
             self.replay.review_tokens(self.inputs.setups[QA_PHASE], model, task, answer_tokens), size.expected
         )

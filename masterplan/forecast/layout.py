@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from masterplan.cache.context import ProjectContext, RunCacheContext
 from masterplan.cache.layout import canonical_json, tagged
 from masterplan.cache.manager import PromptCacheManager
+from masterplan.executor.calling import PHASES_WITH_LOG
 from masterplan.llm.clock import ManualClock
 from masterplan.llm.pricing import PriceTable
 from masterplan.llm.request import LLMRequest
@@ -71,7 +72,7 @@ class RequestReplay:
             setup.prompt.body,
             tail=tail,
             run=self._cache,
-            include_completed_tasks=True,
+            include_completed_tasks=setup.config.phase in PHASES_WITH_LOG,
         )
         return split_input(request, self._prices.get(model).min_cacheable_tokens, output_tokens)
 

@@ -6,11 +6,11 @@ import dataclasses
 from collections.abc import Mapping
 
 from masterplan.cache.context import ProjectContext
+from masterplan.executor.calling import TASK_PHASE
 from masterplan.executor.context import RunContext
 from masterplan.forecast.compute import (
     QA_PHASE,
     SUMMARY_PHASE,
-    TASK_PHASE,
     ForecastInputs,
     compute_forecast,
     needed_keys,

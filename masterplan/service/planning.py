@@ -2,7 +2,7 @@
 
 The plan is priced (``masterplan.forecast``) and stored with its forecast; with ``approval: manual`` the run
 then waits in ``awaiting_approval``. A replan the user asked for at the gate comes back here: one call of the
-``plan_revision`` phase with the current plan and the feedback, validated the same way, then review again.
+``plan_repair`` phase with the current plan and the feedback, validated the same way, then review again.
 """
 
 from __future__ import annotations
@@ -62,15 +62,22 @@ async def make_plan(ctx: RunContext, document: DiscoveryDocument, prices: PriceT
     if feedback is None:  # stored before a restart, the run still planning: only the move on is left
         await _store(ctx, reviewed, None)
         return reviewed.plan
-    plan = await _revise(ctx, reviewed.plan, feedback)
-    pins = {task_id: model for task_id, model in reviewed.pins.items() if task_id in {t.task_id for t in plan.tasks}}
-    revised = ReviewedPlan(plan, await forecast_run(ctx, plan, prices, pinned=pins), pins)
+    revision = await _revise(ctx, reviewed.plan, feedback)
+    if revision is None:  # the plan under review stays as it was; the request is answered all the same
+        await _store(ctx, reviewed, None, feedback=feedback)
+        return reviewed.plan
+    kept = {task.task_id for task in revision.tasks}
+    pins = {task_id: model for task_id, model in reviewed.pins.items() if task_id in kept}
+    revised = ReviewedPlan(revision, await forecast_run(ctx, revision, prices, pinned=pins), pins)
     await _store(ctx, revised, "plan.replanned", feedback=feedback, previous=reviewed)
-    return plan
+    return revision
 
 
-async def _revise(ctx: RunContext, plan: MasterPlan, feedback: str) -> MasterPlan:
-    """One call: the plan as it stands and the user's feedback; the answer is validated like a new plan."""
+async def _revise(ctx: RunContext, plan: MasterPlan, feedback: str) -> MasterPlan | None:
+    """One call: the plan as it stands and the user's feedback; the answer is validated like a new plan.
+
+    None (and a ``plan.replan_failed`` event) when the answer is not a valid plan.
+    """
     tail = "\n".join(
         [
             tag("target_tasks", str(len(plan.tasks))),
@@ -87,7 +94,7 @@ async def _revise(ctx: RunContext, plan: MasterPlan, feedback: str) -> MasterPla
     if problems:
         # The plan under review stays as it was; the user can approve it, edit it or ask again.
         await ctx.journal.event(ctx.run.id, "plan.replan_failed", {"problems": problems})
-        return plan
+        return None
     assert result.value is not None
     return result.value
 

@@ -12,10 +12,10 @@ from pydantic import AfterValidator, Field, field_validator
 
 from masterplan.models import ID_PATTERN, MAX_TASKS, Complexity, MasterPlan, PlanTask, TaskType
 from masterplan.service.plan_edits import PlanEdits, RemovalPolicy, TaskChange
+from masterplan.service.plan_review import MAX_FEEDBACK_CHARS
 from masterplan.web.inputs import Input, storable
 
 MAX_FIELD_CHARS = 20_000
-MAX_FEEDBACK_CHARS = 20_000
 MAX_LIST = 100
 
 TaskId = Annotated[str, Field(pattern=ID_PATTERN), AfterValidator(storable)]

@@ -186,7 +186,8 @@ class EventFeed:
     def _command(self, text: str) -> Coroutine[Any, Any, object]:
         data = parse_json(text)
         kind = data.get("type") if isinstance(data, dict) else None
-        message = SOCKET_MESSAGES.get(kind, SocketAnswers).model_validate(data)
+        model = SOCKET_MESSAGES.get(kind, SocketAnswers) if isinstance(kind, str) else SocketAnswers
+        message = model.model_validate(data)
         if isinstance(message, SocketAnswers):
             return self.service.answer(self.run_id, message.answers)
         if isinstance(message, SocketApproval):

@@ -148,3 +148,16 @@ async def test_a_run_awaiting_approval_survives_kill_9_and_runs_once_approved(tm
         if server.returncode is None:
             server.send_signal(signal.SIGTERM)
             await asyncio.wait_for(server.wait(), 30)
+
+
+async def test_a_socket_message_whose_type_is_not_a_string_is_refused_as_input(tmp_path: Path) -> None:
+    async with served(tmp_path) as app:
+        run_id = await waiting_run(app)
+        async with app.http.ws_connect(f"/runs/{run_id}/ws") as ws:
+            for kind in (["approve"], {"x": 1}, 7, None):
+                await ws.send_str(orjson.dumps({"type": kind}).decode())
+                async with asyncio.timeout(30):
+                    while (reply := await ws.receive_json())["type"] != "error":
+                        pass
+                assert reply["status"] == 422, reply
+        assert (await app.json("GET", f"/runs/{run_id}"))["status"] == "awaiting_approval"
