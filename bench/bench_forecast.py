@@ -35,6 +35,7 @@ from bench_speed import Simulator
 
 from masterplan.cache.context import ProjectContext
 from masterplan.config import Settings
+from masterplan.forecast.accuracy import ForecastAccuracy
 from masterplan.forecast.compute import ForecastInputs, compute_forecast, needed_keys
 from masterplan.forecast.history import ForecastHistory
 from masterplan.forecast.layout import PhaseSetup
@@ -122,11 +123,10 @@ async def one_run(settings: Settings, request: str, tasks: int, earlier: int, co
         async with service.store.transaction() as tx:
             forecast = Forecast.model_validate_json(_artifact(await tx.get_artifact(run.id, "FORECAST.json")))
             prior = await prior_forecast(tx, run, settings, forecast)
-            events = await tx.events_after(run.id, 0)
-    started = next(e.ts for e in events if e.type == "run.status" and e.data.get("status") == "executing")
-    ended = [e.ts for e in events if e.type == "run.status"][-1]
+            stored = await tx.get_artifact(run.id, "FORECAST_ACCURACY.json")
+    accuracy = ForecastAccuracy.model_validate_json(_artifact(stored))  # the run's own forecast against actual
     label = f"{run.status:9s} {len(forecast.tasks):2d} tasks  {request[:38]:38s}"
-    return Outcome(label, earlier, forecast, prior, run.cost_usd, (ended - started).total_seconds())
+    return Outcome(label, earlier, forecast, prior, accuracy.cost.actual_usd, accuracy.wall_time_s.actual)
 
 
 def cost_runs(args: argparse.Namespace) -> list[Outcome]:

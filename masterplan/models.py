@@ -466,6 +466,15 @@ class LLMCallRecord(Record):
     created_at: datetime = Field(default_factory=utcnow)
     """When the attempt ended (when it started, while it is ``started``)."""
 
+    @property
+    def usage(self) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            output_tokens=self.output_tokens,
+        )
+
 
 class Event(Record):
     run_id: str

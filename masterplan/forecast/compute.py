@@ -195,7 +195,8 @@ class _ForecastBuilder:
         retry_high = pricer.uncached(strong, _with_output(first, size.high)) * Decimal(str(self.high_retry_rate))
         self.tasks.add(low, expected, high)
         self.retries.add(Decimal(0), retry, retry_high)
-        self.tokens = self.tokens + first + _scaled(first, self.retry_rate)
+        with_retries = first + _scaled(first, self.retry_rate)
+        self.tokens = self.tokens + with_retries
         self.calls += 1 + self.retry_rate
         duration = (
             _speed(history, model, inputs.settings).seconds(size.expected)
@@ -217,6 +218,7 @@ class _ForecastBuilder:
                 model=model,
                 pinned=task.task_id in (inputs.pinned or {}),
                 tokens=first,
+                expected_tokens=with_retries,
                 output_low=low_size(size),
                 output_high=size.high,
                 expected_attempts=round(1 + self.retry_rate, 3),

@@ -30,6 +30,8 @@ class TaskForecast(Record):
     """The user pinned the model at the gate (else it is routed by complexity)."""
     tokens: Usage
     """One attempt's tokens: the first answer asked for the task."""
+    expected_tokens: Usage | None = None
+    """With the expected re-asks (uncached input); None in forecasts stored before it was recorded."""
     output_low: int
     output_high: int
     expected_attempts: float

@@ -19,6 +19,13 @@ Wasted cost — money spent on answers that were thrown away — by reason:
 - ``qa_rejections``: the developer calls of a task attempt that QA rejected
   (``qa.rejected``); the review itself did its job and is not counted.
 
+Forecast accuracy — how far the approved plan's forecast was from what the run
+did — is observed from ``forecast.compared`` for runs whose every task ended (the
+event's ``counted``) as the ratio forecast / actual (1 is exact; the event's error
+plus one, kept positive because Prometheus histogram sums must not fall), by
+quantity (``cost``, ``wall_time``); where the actual cost fell against the
+forecast's range is counted by position (``below``, ``inside``, ``above``).
+
 A finished run's cost is the sum of its ``llm.call`` costs seen by this
 process; a run resumed after a restart is observed with the cost paid since
 the restart unless its terminal ``run.status`` event carries ``cost_usd``.
@@ -27,6 +34,7 @@ the restart unless its terminal ``run.status`` event carries ``cost_usd``.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +52,10 @@ TASK_DURATION_BUCKETS_S = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800,
 RUN_COST_BUCKETS_USD = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100)
 TASK_END_EVENTS = {"task.completed": "completed", "task.failed": "failed", "task.skipped": "skipped"}
 TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
+FORECAST_RATIO_BUCKETS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1, 1.05, 1.1, 1.15, 1.2, 1.3, 1.5, 2)
+FORECAST_QUANTITIES = {"cost": "cost", "wall_time": "wall_time_s"}
+"""Metric label -> the event's field."""
+RANGE_POSITIONS = ("below", "inside", "above")
 WASTE_REASONS = ("retries", "parse_failures", "qa_rejections")
 PARSE_FAILURES = frozenset({"parse_error", "validation_error", "truncated"})
 RETRIED_FAILURES = frozenset({"rate_limited", "overloaded", "server_error", "connection_error"})
@@ -106,6 +118,23 @@ class ServiceMetrics(GatewayObserver):
             "WebSocket clients closed because they fell too far behind",
             registry=registry,
         )
+        self.forecast_ratio = Histogram(
+            "masterplan_forecast_to_actual_ratio",
+            "Forecast / actual of finished runs (1 is exact), by quantity (cost, wall_time)",
+            ["quantity"],
+            buckets=FORECAST_RATIO_BUCKETS,
+            registry=registry,
+        )
+        self.forecast_cost_range = Counter(
+            "masterplan_forecast_cost_range_total",
+            "Finished runs by where their actual cost fell against the forecast's range (below, inside, above)",
+            ["position"],
+            registry=registry,
+        )
+        for quantity in FORECAST_QUANTITIES:
+            self.forecast_ratio.labels(quantity)
+        for position in RANGE_POSITIONS:
+            self.forecast_cost_range.labels(position)
         for reason in WASTE_REASONS:
             self.wasted_cost.labels(reason)
         for status in TASK_END_EVENTS.values():
@@ -191,6 +220,18 @@ class ServiceMetrics(GatewayObserver):
     def _on_qa_rejected(self, event: Event, tally: _RunTally) -> None:
         self._waste("qa_rejections", tally.open_attempt_cost.pop(str(event.data["task_id"]), Decimal(0)))
 
+    def _on_forecast_compared(self, event: Event, tally: _RunTally) -> None:
+        if event.data.get("counted") is not True:
+            return
+        for quantity, key in FORECAST_QUANTITIES.items():
+            error = event.data[key]["error"]
+            if error is not None:
+                self.forecast_ratio.labels(quantity).observe(max(0.0, 1 + _finite(error)))
+        position = str(event.data["cost"]["position"])
+        if position not in RANGE_POSITIONS:
+            raise ValueError(f"unknown range position {position!r}")
+        self.forecast_cost_range.labels(position).inc()
+
     def _waste(self, reason: str, cost: Decimal) -> None:
         if cost > 0:
             self.wasted_cost.labels(reason).inc(float(cost))
@@ -202,6 +243,13 @@ def _usd(value: Any) -> Decimal:
     if not amount.is_finite():
         raise ValueError(f"cost {value!r} is not a finite number")
     return amount
+
+
+def _finite(value: Any) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
 
 
 _HANDLERS: dict[str, Callable[[ServiceMetrics, Event, _RunTally], None]] = {
@@ -216,4 +264,5 @@ _HANDLERS: dict[str, Callable[[ServiceMetrics, Event, _RunTally], None]] = {
     "task.retry": ServiceMetrics._on_attempt_discarded,
     "task.attempt_failed": ServiceMetrics._on_attempt_discarded,
     "qa.rejected": ServiceMetrics._on_qa_rejected,
+    "forecast.compared": ServiceMetrics._on_forecast_compared,
 }

@@ -11,10 +11,17 @@ from typing import Any
 
 import jinja2
 
+from masterplan.forecast.accuracy import ForecastAccuracy
 from masterplan.forecast.report import Forecast, WallTime
 from masterplan.models import DiscoveryDocument, DiscoveryQuestion, LLMCallRecord, MasterPlan, Run, TaskState
 
 UncachedCost = Callable[[LLMCallRecord], Decimal]
+TOKEN_KINDS = (
+    ("input_tokens", "input tokens (uncached)"),
+    ("cache_write_tokens", "cache write tokens"),
+    ("cache_read_tokens", "cache read tokens"),
+    ("output_tokens", "output tokens"),
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,8 @@ def _usd(value: Decimal) -> str:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 60:
         return f"{seconds:.0f} s"
     if seconds < 3600:
@@ -66,6 +75,11 @@ def _duration(seconds: float) -> str:
 
 def _percent(value: float) -> str:
     return f"{value:.1%}"
+
+
+def _error(value: float | None) -> str:
+    """A forecast error, signed: ``+4.0%`` when the forecast was too high, ``—`` when nothing was measured."""
+    return "—" if value is None else f"{value:+.1%}"
 
 
 @cache
@@ -80,7 +94,8 @@ def _environment() -> jinja2.Environment:
     )
     environment.filters["cell"] = _cell
     environment.filters["duration"] = _duration
-    environment.globals.update(usd=_usd, percent=_percent)
+    environment.filters["error"] = _error
+    environment.globals.update(usd=_usd, percent=_percent, token_kinds=TOKEN_KINDS)
     return environment
 
 
@@ -141,9 +156,11 @@ def render_report(
     final_check: FinalCheck | None,
     sandbox: str,
     checks: Sequence[str],
+    accuracy: ForecastAccuracy | None = None,
 ) -> str:
     """``uncached`` prices one call as if nothing had been cached (the counterfactual); ``sandbox`` says where
-    the checks ran (``SandboxStatus.describe``); ``checks`` are the commands run after each task."""
+    the checks ran (``SandboxStatus.describe``); ``checks`` are the commands run after each task;
+    ``accuracy`` is the approved forecast beside what the run did."""
     calls_by_task: dict[str | None, list[LLMCallRecord]] = defaultdict(list)
     for call in calls:
         calls_by_task[call.task_id].append(call)
@@ -176,5 +193,6 @@ def render_report(
             ],
             phases=_phase_costs(calls, uncached),
             failures=[task for task in tasks if task.error and task.status.value in ("failed", "skipped")],
+            accuracy=accuracy,
         )
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from decimal import Decimal
 
 import orjson
 
@@ -26,22 +25,21 @@ from masterplan.llm.errors import LLMCallFailed, LLMRequestRejected
 from masterplan.llm.pricing import PriceTable
 from masterplan.llm.ratelimit import RateLimiter
 from masterplan.llm.routing import class_of_model, model_class_for
-from masterplan.llm.usage import TokenUsage
 from masterplan.models import (
     Artifact,
     DiscoveryDocument,
     InvalidTransition,
-    LLMCallRecord,
     ModelClass,
     RunStatus,
     TaskState,
     TaskStatus,
 )
 from masterplan.service.discovery import run_discovery, stored_discovery
-from masterplan.service.documents import FinalCheck, render_report
+from masterplan.service.documents import FinalCheck
 from masterplan.service.errors import PhaseFailed, RunCancelled
 from masterplan.service.plan_store import load_pins
 from masterplan.service.planning import make_plan, stored_plan
+from masterplan.service.run_report import accuracy_event, build_report
 
 logger = logging.getLogger(__name__)
 
@@ -224,28 +222,6 @@ class RunPipeline:
         else:
             await ctx.journal.event(ctx.run.id, "sandbox.unavailable", {"mode": status.mode, "reason": status.reason})
 
-    async def _report(self, ctx: RunContext, final: FinalCheck | None, status: RunStatus, error: str | None) -> str:
-        async with ctx.journal.read() as tx:
-            run = await tx.require_run(ctx.run.id)
-            tasks = await tx.list_tasks(run.id)
-            calls = await tx.list_llm_calls(run.id)
-        shown = run.model_copy(update={"status": status, "error": error}) if not run.status.is_terminal else run
-        sandbox = (await ctx.sandbox.status()).describe()
-        return render_report(
-            shown,
-            tasks,
-            calls,
-            uncached=self._uncached_cost,
-            final_check=final,
-            sandbox=sandbox,
-            checks=ctx.check_commands,
-        )
-
-    def _uncached_cost(self, call: LLMCallRecord) -> Decimal:
-        if call.model not in self.prices:
-            return call.cost_usd
-        return self.prices.get(call.model).uncached_cost(TokenUsage.from_record(call))
-
     async def _write_documents(
         self,
         ctx: RunContext,
@@ -255,9 +231,12 @@ class RunPipeline:
         *,
         error: str | None,
     ) -> None:
-        report = await self._report(ctx, final, status, error)
+        report = await build_report(ctx, self.prices, final, status, error)
         async with ctx.journal.write() as tx:
-            await tx.put_artifact(Artifact(run_id=ctx.run.id, name="REPORT.md", content=report))
+            for stored in report.artifacts(ctx.run.id):
+                await tx.put_artifact(stored)
+            if report.accuracy is not None:
+                await tx.append_event(ctx.run.id, "forecast.compared", accuracy_event(report.accuracy))
             documents = {name: await tx.get_artifact(ctx.run.id, name) for name in DOCUMENTS}
             rendered = [name for name, artifact in documents.items() if artifact is not None]
             await tx.append_event(ctx.run.id, "documents.rendered", {"names": rendered})

@@ -19,6 +19,8 @@ from masterplan.store import StoreTx
 
 PLAN_JSON = "masterplan.json"
 FORECAST_JSON = "FORECAST.json"
+FORECAST_ACCURACY_JSON = "FORECAST_ACCURACY.json"
+"""The approved forecast beside what the run did, written with REPORT.md (``service.run_report``)."""
 PINS_JSON = "plan_pins.json"
 REPLAN_JSON = "replan.json"
 """The user's feedback for a replan, with ``pending`` true until the new plan is stored."""

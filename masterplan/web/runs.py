@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from masterplan.forecast.accuracy import ForecastAccuracy
+from masterplan.service.plan_store import FORECAST_ACCURACY_JSON
 from masterplan.service.runs import RunService
 from masterplan.store import NotFound
 from masterplan.web.inputs import ARTIFACT_NAME, RUN_ID, AnswersRequest, EventsQuery, RunRequest, RunsQuery
@@ -18,7 +20,9 @@ async def run_view(service: RunService, run_id: str) -> RunView:
     run = await service.get(run_id)
     async with service.store.transaction() as tx:
         counts = await tx.count_tasks(run_id)
-    return RunView.of(run, counts)
+        compared = await tx.get_artifact(run_id, FORECAST_ACCURACY_JSON) if run.status.is_terminal else None
+    accuracy = ForecastAccuracy.model_validate_json(compared.content) if compared is not None else None
+    return RunView.of(run, counts, accuracy)
 
 
 async def require_run(service: RunService, run_id: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from masterplan.forecast.accuracy import ForecastAccuracy
 from masterplan.forecast.report import Forecast
 from masterplan.models import (
     CallOutcome,
@@ -69,10 +70,16 @@ class RunView(Schema):
     questions: list[DiscoveryQuestion]
     workspace: str = Field(description="path of the run's generated code on the server")
     error: str | None
+    forecast_vs_actual: ForecastAccuracy | None = Field(
+        default=None,
+        description="the approved plan's forecast beside what the run did, per task and in total (costs as decimal "
+        "strings; errors are (forecast - actual) / actual); set once the run has ended after executing, in "
+        "GET /runs/{id} (null in the list of runs)",
+    )
 
     @classmethod
-    def of(cls, run: Run, counts: Mapping[TaskStatus, int]) -> RunView:
-        """``counts``: the run's tasks per status (``StoreTx.count_tasks``)."""
+    def of(cls, run: Run, counts: Mapping[TaskStatus, int], accuracy: ForecastAccuracy | None = None) -> RunView:
+        """``counts``: the run's tasks per status (``StoreTx.count_tasks``); ``accuracy``: FORECAST_ACCURACY.json."""
         return cls(
             id=run.id,
             status=run.status,
@@ -94,6 +101,7 @@ class RunView(Schema):
             questions=run.questions,
             workspace=run.workspace,
             error=run.error,
+            forecast_vs_actual=accuracy,
         )
 
 

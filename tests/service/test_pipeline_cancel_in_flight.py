@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from masterplan.forecast.accuracy import ForecastAccuracy
 from masterplan.models import RunStatus
 from masterplan.service.assembly import open_service
 from masterplan.service.errors import RunConflict
@@ -51,7 +52,13 @@ async def test_cancel_mid_execution_ends_the_run_cancelled_between_calls(sqlite_
             assert len(requested) == 1
             last = record.events[-1]
             assert (last.type, last.data["status"]) == ("run.status", "cancelled")
-            assert "cancelled" in record.artifacts["REPORT.md"].content
+            report = record.artifacts["REPORT.md"].content
+            assert "cancelled" in report
+            # The forecast is shown beside what was done, but a half-done run does not measure it.
+            compared = ForecastAccuracy.model_validate_json(record.artifacts["FORECAST_ACCURACY.json"].content)
+            assert (compared.counted, compared.run_status) == (False, "cancelled")
+            assert "ended as **cancelled** before every task ran" in report
+            assert record.events_of("forecast.compared")[0].data["counted"] is False
 
             with pytest.raises(RunConflict, match="already ended"):
                 await service.cancel(run.id)

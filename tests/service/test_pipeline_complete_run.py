@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from masterplan.forecast.accuracy import ForecastAccuracy
+from masterplan.forecast.report import Forecast
 from masterplan.llm.pricing import PriceTable
 from masterplan.llm.usage import TokenUsage
-from masterplan.models import Event, RunStatus, TaskStatus
+from masterplan.models import Event, LLMCallRecord, RunStatus, TaskStatus, Usage
 from masterplan.service.assembly import open_service
 
 from .pipeline_helpers import (
@@ -265,3 +267,74 @@ def test_python_files_are_compiled_while_the_answers_stream(finished: FinishedRu
     ]
     # The worker starts with the run; from the first task on, every Python file streamed is compiled by it.
     assert len(written) / 2 <= finished.python_files_prechecked
+
+
+# ------------------------------------------------------- forecast vs actual
+
+
+def _accuracy(finished: FinishedRun) -> tuple[Forecast, ForecastAccuracy]:
+    artifacts = finished.record.artifacts
+    forecast = Forecast.model_validate_json(artifacts["FORECAST.json"].content)
+    return forecast, ForecastAccuracy.model_validate_json(artifacts["FORECAST_ACCURACY.json"].content)
+
+
+def _usage_of(calls: list[LLMCallRecord]) -> Usage:
+    return sum((call.usage for call in calls), Usage())
+
+
+def test_forecast_is_compared_with_what_the_run_did(finished: FinishedRun) -> None:
+    record = finished.record
+    forecast, accuracy = _accuracy(finished)
+    assert accuracy.counted
+    assert accuracy.run_status == "completed"
+    assert accuracy.cost.actual_usd == record.run.cost_usd
+    assert accuracy.cost.expected_usd == forecast.cost.expected_usd
+    expected_error = float(forecast.cost.expected_usd / record.run.cost_usd - 1)
+    assert accuracy.cost.error == pytest.approx(expected_error, abs=1e-4)
+    low, high, actual = forecast.cost.low_usd, forecast.cost.high_usd, record.run.cost_usd
+    assert accuracy.cost.position == ("below" if actual < low else "above" if actual > high else "inside")
+    executed = [c for c in record.calls if c.phase in ("task_execution", "qa_review", "phase_summary")]
+    assert accuracy.tokens.forecast == forecast.tokens
+    assert accuracy.tokens.actual == _usage_of(executed)
+    assert accuracy.calls.actual == len(executed)
+    executing = next(e for e in record.events if e.type == "run.status" and e.data["status"] == "executing")
+    ended = record.events_of("run.status")[-1]
+    assert 0 < accuracy.wall_time_s.actual <= (ended.ts - executing.ts).total_seconds() + 0.1
+    assert accuracy.wall_time_s.forecast == forecast.wall_time.seconds
+
+
+def test_each_task_is_compared_with_its_own_calls(finished: FinishedRun) -> None:
+    record = finished.record
+    forecast, accuracy = _accuracy(finished)
+    assert [task.task_id for task in accuracy.tasks] == [task.task_id for task in forecast.tasks]
+    states = {task.task_id: task for task in record.tasks}
+    for compared, predicted in zip(accuracy.tasks, forecast.tasks, strict=True):
+        own = [c for c in record.calls if c.task_id == compared.task_id and c.phase == "task_execution"]
+        assert compared.cost.actual_usd == sum((c.cost_usd for c in own), Decimal(0))
+        assert compared.cost.expected_usd == predicted.cost.expected_usd
+        assert compared.tokens.actual == _usage_of(own)
+        assert compared.tokens.forecast == predicted.expected_tokens
+        assert compared.attempts.actual == states[compared.task_id].attempts
+        assert compared.status == "completed"
+        assert compared.duration_s.actual > 0
+
+
+def test_report_and_event_carry_the_comparison(finished: FinishedRun) -> None:
+    _, accuracy = _accuracy(finished)
+    report = finished.record.artifacts["REPORT.md"].content
+    totals = {row[""]: row for row in markdown_rows(report, "Forecast against actual")}
+    assert totals["cost"]["actual"].startswith(f"${accuracy.cost.actual_usd:.6f}, {accuracy.cost.position}")
+    assert totals["output tokens"]["actual"] == str(accuracy.tokens.actual.output_tokens)
+    assert totals["calls"]["actual"] == str(int(accuracy.calls.actual))
+    rows = {row["task"].strip("`"): row for row in markdown_rows(report, "Forecast against actual, per task")}
+    assert set(rows) == {task.task_id for task in accuracy.tasks}
+    for task in accuracy.tasks:
+        assert rows[task.task_id]["actual"] == f"${task.cost.actual_usd:.6f}"
+        assert rows[task.task_id]["output"] == (
+            f"{task.tokens.forecast.output_tokens} / {task.tokens.actual.output_tokens}"
+        )
+    types = [event.type for event in finished.record.events]
+    assert types.index("forecast.compared") < len(types) - 1 - types[::-1].index("run.status")
+    (event,) = finished.record.events_of("forecast.compared")
+    assert event.data["counted"] is True
+    assert event.data["cost"]["actual_usd"] == str(accuracy.cost.actual_usd)

@@ -53,6 +53,12 @@ async def test_the_plan_is_reviewed_edited_and_approved_in_the_page(tmp_path: Pa
         await page.wait_for_function(GRAPH_ALL_COMPLETED, arg=len(tasks))
         assert await page.is_hidden("#plan-review")
         assert await page.is_visible("#cost-chart")
+        compared = (await board.api(f"/runs/{run_id}"))["forecast_vs_actual"]["cost"]
+        await page.wait_for_function(  # the forecast beside the actual, once the run has ended
+            "([sign, position]) => { const text = document.querySelector('[data-total=\"forecast\"]').textContent;"
+            " return text.includes(`forecast, ${sign}`) && text.endsWith(`(${position} the range)`); }",
+            arg=["+" if compared["error"] >= 0 else "-", compared["position"]],
+        )
         events = await board.api(f"/runs/{run_id}/events")
         approved = [event for event in events if event["type"] == "plan.approved"]
         assert approved[0]["data"]["by"] == "http"

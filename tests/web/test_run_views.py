@@ -23,6 +23,7 @@ RUN_FIELDS = {
     "questions",
     "workspace",
     "error",
+    "forecast_vs_actual",
 }
 
 
@@ -67,7 +68,21 @@ async def test_finished_run_shows_its_totals_tasks_calls_and_documents(tmp_path:
             / (usage["input_tokens"] + usage["cache_write_tokens"] + usage["cache_read_tokens"])
         )
         assert [run_view["id"] for run_view in listed] == [run["id"]]
-        assert listed[0] == run
+        assert listed[0] == {**run, "forecast_vs_actual": None}  # the comparison is in the run's own view only
+
+        compared = run["forecast_vs_actual"]
+        assert compared["counted"] is True
+        assert compared["run_status"] == "completed"
+        assert float(compared["cost"]["actual_usd"]) == pytest.approx(run["cost_usd"])
+        assert compared["cost"]["position"] in {"below", "inside", "above"}
+        assert [task["task_id"] for task in compared["tasks"]] == [task["task_id"] for task in tasks]
+        execution = [call for call in calls if call["phase"] in ("task_execution", "qa_review", "phase_summary")]
+        for kind in ("input_tokens", "cache_write_tokens", "cache_read_tokens", "output_tokens"):
+            assert compared["tokens"]["actual"][kind] == sum(call[kind] for call in execution)
+        for task in compared["tasks"]:
+            own = [c for c in calls if c["task_id"] == task["task_id"] and c["phase"] == "task_execution"]
+            assert float(task["cost"]["actual_usd"]) == pytest.approx(sum(c["cost_usd"] for c in own))
+        assert compared["wall_time_s"]["actual"] > 0
 
         assert [task["status"] for task in tasks] == ["completed"] * 3
         assert all(task["files"] and task["model"] and task["attempts"] >= 1 for task in tasks)

@@ -104,3 +104,46 @@ def test_odd_event_data_is_counted_where_it_can_be_and_never_raises() -> None:
     assert value(registry, "masterplan_tasks_total", status="completed") == 1
     assert value(registry, "masterplan_runs_finished_total", status="completed") == 1
     assert value(registry, "masterplan_run_cost_usd_count") == 0
+
+
+def compared(error: float | None, wall_error: float | None, position: str, *, counted: bool = True) -> dict[str, Any]:
+    return {
+        "counted": counted,
+        "cost": {"expected_usd": "1.0", "actual_usd": "1.0", "error": error, "position": position},
+        "wall_time_s": {"forecast": 10.0, "actual": 10.0, "error": wall_error},
+    }
+
+
+def test_forecast_error_is_observed_for_counted_runs_only() -> None:
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry)
+    RunFeed(metrics, "r1").event("forecast.compared", **compared(0.04, -0.12, "inside"))
+    RunFeed(metrics, "r2").event("forecast.compared", **compared(-0.4, None, "above"))
+    RunFeed(metrics, "r3").event("forecast.compared", **compared(0.9, 0.5, "below", counted=False))
+
+    ratio = "masterplan_forecast_to_actual_ratio"
+    assert value(registry, f"{ratio}_count", quantity="cost") == 2
+    assert value(registry, f"{ratio}_sum", quantity="cost") == pytest.approx(1.64)
+    assert value(registry, f"{ratio}_bucket", quantity="cost", le="1.05") == 2
+    assert value(registry, f"{ratio}_bucket", quantity="cost", le="0.7") == 1
+    assert value(registry, f"{ratio}_sum", quantity="wall_time") == pytest.approx(0.88)
+    assert value(registry, f"{ratio}_count", quantity="wall_time") == 1  # None: not measured
+    assert value(registry, "masterplan_forecast_cost_range_total", position="inside") == 1
+    assert value(registry, "masterplan_forecast_cost_range_total", position="above") == 1
+    assert value(registry, "masterplan_forecast_cost_range_total", position="below") == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"counted": True},
+        {"counted": True, "cost": "x", "wall_time_s": {"error": 0.1}},
+        {"counted": True, "cost": {"error": "NaN", "position": "inside"}, "wall_time_s": {"error": 0}},
+        {"counted": True, "cost": {"error": 0.1, "position": "sideways"}, "wall_time_s": {"error": 0}},
+        {"counted": True, "cost": {"error": [1], "position": "inside"}, "wall_time_s": {"error": 0}},
+    ],
+)
+def test_odd_forecast_comparisons_never_raise(data: dict[str, Any]) -> None:
+    registry = CollectorRegistry()
+    RunFeed(ServiceMetrics(registry)).event("forecast.compared", **data)
+    assert value(registry, "masterplan_forecast_cost_range_total", position="sideways") == 0

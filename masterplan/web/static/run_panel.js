@@ -7,6 +7,17 @@ const TOKEN_KINDS = ["input_tokens", "cache_write_tokens", "cache_read_tokens", 
 
 const byId = (id) => document.getElementById(id);
 
+/** "$0.0990 forecast, +5.3% (inside the range)" once the run has ended, from GET /runs/{id}. */
+function forecastVersusActual(compared) {
+  const cost = compared?.cost;
+  if (!cost) {
+    return "–";
+  }
+  const error = cost.error == null ? "" : `, ${cost.error >= 0 ? "+" : ""}${(cost.error * 100).toFixed(1)}%`;
+  const counted = compared.counted ? "" : "; the run stopped early";
+  return `${usd(cost.expected_usd)} forecast${error} (${cost.position} the range${counted})`;
+}
+
 export class RunPanel {
   constructor() {
     this.totals = byId("totals");
@@ -49,6 +60,7 @@ export class RunPanel {
     for (const kind of TOKEN_KINDS) {
       set(kind, count(run.usage?.[kind] ?? 0));
     }
+    set("forecast", forecastVersusActual(run.forecast_vs_actual));
   }
 
   /** Tasks done and the progress bar, from the live task table's counts. */
