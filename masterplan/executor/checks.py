@@ -121,7 +121,7 @@ def command_argv(command: str) -> list[str]:
     return argv
 
 
-def _is_pytest(argv: Sequence[str]) -> bool:
+def is_pytest(argv: Sequence[str]) -> bool:
     if Path(argv[0]).name in ("pytest", "py.test"):
         return True
     return any(argv[i] == "-m" and argv[i + 1] == "pytest" for i in range(len(argv) - 1))
@@ -224,7 +224,7 @@ async def _run_one(
         return failed(collector.text(), timed_out=True)
     exit_code = run.process.returncode
     passed = exit_code == 0
-    if exit_code == PYTEST_NO_TESTS_COLLECTED and _is_pytest(argv):
+    if exit_code == PYTEST_NO_TESTS_COLLECTED and is_pytest(argv):
         passed = True
         collector.add_text("\n[pytest collected no tests; counted as passed]")
     if (stopped := _limit_signal(exit_code)) is not None:
