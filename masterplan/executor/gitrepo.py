@@ -24,7 +24,7 @@ GITIGNORE_LINES = ("__pycache__/", "*.py[cod]", ".pytest_cache/")
 GIT_TIMEOUT_S = 60.0
 
 # Options given on every command line, so they win over anything in the repository's config.
-_FORCED_OPTIONS = (
+FORCED_OPTIONS = (
     "-c",
     "core.hooksPath=/dev/null",
     "-c",
@@ -102,7 +102,7 @@ class GitRepo:
             raise GitError("git is not installed")
         process = await asyncio.create_subprocess_exec(
             self.git,
-            *_FORCED_OPTIONS,
+            *FORCED_OPTIONS,
             *args,
             cwd=self.root,
             env=self._environment(),

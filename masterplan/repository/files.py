@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from masterplan.repository.git import GitUnavailable, first_error_line, run_git
 
 MAX_FILE_BYTES = 256 * 1024
 """Larger files are left out of the map ("large"): data dumps, bundles, fixtures."""
 SNIFF_BYTES = 8192
-GIT_TIMEOUT_S = 30.0
 
 VENDORED_DIRS = frozenset(
     {"vendor", "vendored", "_vendor", "third_party", "third-party", "node_modules", "site-packages", "bower_components"}
@@ -106,18 +106,12 @@ class RepositoryFiles:
 def tracked_paths(root: Path) -> list[str]:
     """``git ls-files`` of the work tree at ``root`` (paths as git spells them, no shell involved)."""
     try:
-        listed = subprocess.run(
-            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--full-name"],
-            capture_output=True,
-            timeout=GIT_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
+        listed = run_git(root, "ls-files", "-z", "--cached", "--full-name")
+    except (OSError, GitUnavailable) as error:
         raise NotARepository(f"git could not list the files of {root}: {error}") from None
     if listed.returncode != 0:
-        message = listed.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise NotARepository(f"{root} is not a git repository: {message[0] if message else 'git ls-files failed'}")
-    return sorted({path for path in listed.stdout.decode("utf-8", "surrogateescape").split("\0") if path})
+        raise NotARepository(f"{root} is not a git repository: {first_error_line(listed)}")
+    return sorted({path for path in listed.stdout.split("\0") if path})
 
 
 def select_files(root: Path) -> RepositoryFiles:
