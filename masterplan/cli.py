@@ -17,14 +17,16 @@ from rich.console import Console
 
 from masterplan.client import APIError, MasterplanClient
 from masterplan.config import Settings
+from masterplan.forecast.accuracy import ForecastAccuracy
 from masterplan.llm.errors import GatewayConfigError
 from masterplan.llm.lifecycle import ModelRetired
 from masterplan.llm.pricing import UnknownModel
 from masterplan.logs import configure_logging
 from masterplan.models import TERMINAL_STATUSES, Run, RunOptions, RunRequest, RunStatus, check_budget
-from masterplan.plan_terminal import LocalDesk, RemoteDesk, render_plan, review
+from masterplan.plan_terminal import LocalDesk, RemoteDesk, accuracy_line, render_plan, review
 from masterplan.service.assembly import open_service
 from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable
+from masterplan.service.plan_store import FORECAST_ACCURACY_JSON
 from masterplan.service.runs import RunService
 from masterplan.sim import SimConfig, add_sim_arguments, running_simulator, serve_simulator, sim_config_from_args
 from masterplan.store import StoreError, apply_migrations, create_store, load_prompt_files
@@ -137,13 +139,21 @@ async def _follow(service: RunService, run: Run) -> Run:
     return run
 
 
-def _print_summary(run: Run) -> None:
+async def _accuracy(service: RunService, run_id: str) -> ForecastAccuracy | None:
+    async with service.journal.read() as tx:
+        stored = await tx.get_artifact(run_id, FORECAST_ACCURACY_JSON)
+    return ForecastAccuracy.model_validate_json(stored.content) if stored is not None else None
+
+
+def _print_summary(run: Run, accuracy: ForecastAccuracy | None = None) -> None:
     print(
         f"run {run.id} {run.status}: ${run.cost_usd:.6f} of ${run.budget_usd}, "
         f"cache-read share {run.usage.cache_read_share:.1%}, workspace {run.workspace}"
     )
     if run.error:
         print(f"{'problems' if run.status is RunStatus.COMPLETED_WITH_FAILURES else 'error'}: {run.error}")
+    if accuracy is not None:
+        print(accuracy_line(accuracy))
     report = Path(run.workspace) / REPORT
     if report.is_file():
         print(f"report: {report}")
@@ -185,7 +195,8 @@ async def run_command(args: argparse.Namespace, settings: Settings) -> int:
         settings = await _llm_settings(args, settings, stack)
         service = await stack.enter_async_context(open_service(settings))
         run = await _follow(service, await service.create(request))
-    _print_summary(run)
+        accuracy = await _accuracy(service, run.id)
+    _print_summary(run, accuracy)
     return 0 if run.status in SUCCESS else 1
 
 
@@ -215,6 +226,8 @@ async def _watch_remote(client: MasterplanClient, run_id: str, editor: str) -> i
     )
     if run.get("error"):
         print(f"{'problems' if run['status'] == RunStatus.COMPLETED_WITH_FAILURES else 'error'}: {run['error']}")
+    if run.get("forecast_vs_actual"):
+        print(accuracy_line(ForecastAccuracy.model_validate(run["forecast_vs_actual"])))
     if run["status"] in TERMINAL_STATUSES:
         print(f"report: {client.base_url}/runs/{run['id']}/artifacts/{REPORT}")
     return 0 if run["status"] in SUCCESS else 1
@@ -257,7 +270,8 @@ async def approve_command(args: argparse.Namespace, settings: Settings) -> int:
             run = await _follow(service, await service.approve(args.run_id, by="cli"))
         except (RunConflict, RunNotFound) as error:
             raise CLIError(str(error)) from None
-    _print_summary(run)
+        accuracy = await _accuracy(service, run.id)
+    _print_summary(run, accuracy)
     return 0 if run.status in SUCCESS else 1
 
 
@@ -269,8 +283,9 @@ async def resume_command(args: argparse.Namespace, settings: Settings) -> int:
         resumed = await service.resume_unfinished()
         print(f"resuming {len(resumed)} run(s)")
         runs = [await _follow(service, await service.get(run_id)) for run_id in resumed]
-    for run in runs:
-        _print_summary(run)
+        accuracies = [await _accuracy(service, run.id) for run in runs]
+    for run, accuracy in zip(runs, accuracies, strict=True):
+        _print_summary(run, accuracy)
     return 0 if all(run.status not in UNSUCCESSFUL for run in runs) else 1
 
 
@@ -322,7 +337,7 @@ async def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"dashboard: {url}/   API docs: {url}/docs   metrics: {url}/metrics", flush=True)
         service = app[SERVICE]
         run = await _follow(service, await service.create(request))
-        _print_summary(run)
+        _print_summary(run, await _accuracy(service, run.id))
         async with service.journal.read() as tx:
             tasks = await tx.list_tasks(run.id)
         done = sum(1 for task in tasks if task.status == "completed")

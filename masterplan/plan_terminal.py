@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from masterplan.client import APIError, MasterplanClient
+from masterplan.forecast.accuracy import ForecastAccuracy
 from masterplan.models import MasterPlan
 from masterplan.service.plan_edits import PlanEditRefused, PlanEdits
 from masterplan.service.runs import RunService
@@ -208,3 +209,14 @@ def edit_in_editor(text: str, editor: str) -> str:
         path.write_text(text, encoding="utf-8")
         subprocess.run([*command, str(path)], check=False)
         return path.read_text(encoding="utf-8")
+
+
+def accuracy_line(compared: ForecastAccuracy) -> str:
+    """One line after a run: the forecast's cost and time beside what the run took."""
+    cost, wall = compared.cost, compared.wall_time_s
+    error = "" if cost.error is None else f"{cost.error:+.1%}, "
+    line = (
+        f"forecast ${cost.expected_usd:.4f} (${cost.low_usd:.4f}–${cost.high_usd:.4f}), actual ${cost.actual_usd:.4f} "
+        f"({error}{cost.position} the range); time forecast {_duration(wall.forecast)}, actual {_duration(wall.actual)}"
+    )
+    return line if compared.counted else line + " — the run stopped early, so this does not measure the forecast"

@@ -69,6 +69,10 @@ def test_demo_completes_a_run_and_prints_the_dashboard_and_a_summary(tmp_path: P
     workspace = Path(summary[0].rsplit("workspace ", 1)[1])
     assert (workspace / "REPORT.md").is_file()
     assert "4/4 tasks completed" in result.stdout or "tasks completed" in result.stdout
+    forecast = [line for line in result.stdout.splitlines() if line.startswith("forecast $")]
+    assert len(forecast) == 1, result.stdout
+    assert " the range); time forecast " in forecast[0]
+    assert "stopped early" not in forecast[0]
 
 
 def test_serve_then_run_on_the_server_and_watch_it(tmp_path: Path) -> None:
@@ -123,6 +127,8 @@ def test_serve_then_run_on_the_server_and_watch_it(tmp_path: Path) -> None:
         assert watched.returncode == 0, watched.stderr
         assert f"run {run_id} completed" in watched.stdout
         assert "final check passed" in watched.stdout
+        actual = f"actual ${float(view['forecast_vs_actual']['cost']['actual_usd']):.4f}"
+        assert any(line.startswith("forecast $") and actual in line for line in watched.stdout.splitlines())
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
