@@ -3,6 +3,7 @@ an edit re-priced, the budget flag, Approve; then the graph coloured live and co
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aiohttp
@@ -59,6 +60,14 @@ async def test_the_plan_is_reviewed_edited_and_approved_in_the_page(tmp_path: Pa
             " return text.includes(`forecast, ${sign}`) && text.endsWith(`(${position} the range)`); }",
             arg=["+" if compared["error"] >= 0 else "-", compared["position"]],
         )
+        logged = {
+            kind: await page.locator(f'#events li[data-type="{kind}"]').last.inner_text()
+            for kind in ("plan.forecast", "plan.edited", "plan.approved", "forecast.compared")
+        }
+        assert "by http" in logged["plan.approved"]
+        assert re.search(r"\$\d+\.\d{4} \(\$\d+\.\d{4}–\$\d+\.\d{4}\)", logged["plan.forecast"])  # cost, range
+        assert "by http" in logged["plan.edited"]
+        assert f"{compared['position']} the range" in logged["forecast.compared"]
         events = await board.api(f"/runs/{run_id}/events")
         approved = [event for event in events if event["type"] == "plan.approved"]
         assert approved[0]["data"]["by"] == "http"

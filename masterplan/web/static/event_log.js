@@ -14,6 +14,18 @@ function tokens(data) {
   return parts.join(" · ");
 }
 
+/** "$0.2504 ($0.1914–$0.3975), 3.2 min" from a forecast's totals (plan.forecast and the events that carry one). */
+function forecastText(forecast) {
+  if (!forecast?.cost) {
+    return "no forecast";
+  }
+  const { low_usd: low, expected_usd: expected, high_usd: high } = forecast.cost;
+  const over = forecast.budget?.exceeded ? `; over budget by ${usd(forecast.budget.over_by_usd)}` : "";
+  const seconds = Number(forecast.wall_time?.seconds);
+  const time = Number.isFinite(seconds) ? `, about ${seconds < 120 ? `${seconds.toFixed(0)} s` : `${(seconds / 60).toFixed(1)} min`}` : "";
+  return `${usd(expected)} (${usd(low)}–${usd(high)})${time}${over}`;
+}
+
 const SUMMARIES = {
   "run.created": (d) => clip(d.request, 120),
   "run.status": (d) => `${d.from ?? "?"} → ${d.status}${d.error ? `: ${clip(d.error, 160)}` : ""}`,
@@ -22,6 +34,15 @@ const SUMMARIES = {
   "discovery.answers": (d) => `${Object.keys(d.answers ?? {}).length} answers`,
   "discovery.completed": (d) => `${d.project_name ?? ""}: ${(d.entities ?? []).length} entities`,
   "plan.completed": (d) => `${d.tasks} tasks in ${(d.phases ?? []).length} phases`,
+  "plan.forecast": (d) => forecastText(d),
+  "plan.edited": (d) => `by ${d.by}: ${d.tasks} tasks; ${forecastText(d.new_forecast)}`,
+  "plan.replan_requested": (d) => `by ${d.by}: ${clip(d.feedback, 160)}`,
+  "plan.replanned": (d) => `${d.tasks} tasks; ${clip(d.feedback, 120)}`,
+  "plan.replan_failed": (d) => clip((d.problems ?? []).join("; "), 160),
+  "plan.approved": (d) => `by ${d.by}: ${d.tasks} tasks; ${forecastText(d.forecast)}`,
+  "forecast.compared": (d) =>
+    `actual ${usd(d.cost?.actual_usd)} against ${usd(d.cost?.expected_usd)} forecast ` +
+    `(${d.cost?.position} the range)${d.counted ? "" : ", run stopped early"}`,
   "task.started": (d) => `${d.task_id} ${clip(d.title, 80)}`,
   "task.completed": (d) => `${d.task_id} by ${d.model} in ${d.attempts} attempt(s), ${usd(d.cost_usd)}`,
   "task.failed": (d) => `${d.task_id} after ${d.attempts} attempt(s): ${clip(d.cause, 160)}`,
