@@ -9,28 +9,22 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
-from rich.console import Console
 
 from masterplan.client import APIError, MasterplanClient
 from masterplan.config import Settings
-from masterplan.forecast.accuracy import ForecastAccuracy
 from masterplan.llm.errors import GatewayConfigError
 from masterplan.llm.lifecycle import ModelRetired
 from masterplan.llm.pricing import UnknownModel
 from masterplan.logs import configure_logging
-from masterplan.models import TERMINAL_STATUSES, Run, RunOptions, RunRequest, RunStatus, check_budget
-from masterplan.plan_terminal import LocalDesk, RemoteDesk, accuracy_line, render_plan, review
+from masterplan.models import RunOptions, RunRequest, RunStatus, check_budget
+from masterplan.run_follow import SUCCESS, follow_local, print_summary, stored_accuracy, watch_remote
 from masterplan.service.assembly import open_service
 from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable
-from masterplan.service.plan_store import FORECAST_ACCURACY_JSON
-from masterplan.service.runs import RunService
 from masterplan.sim import SimConfig, add_sim_arguments, running_simulator, serve_simulator, sim_config_from_args
 from masterplan.store import StoreError, apply_migrations, create_store, load_prompt_files
-from masterplan.terminal import ProgressView
 from masterplan.web.app import create_app, running_app, serve
 from masterplan.web.keys import SERVICE
 
@@ -40,13 +34,6 @@ NO_KEY = (
 )
 SIM_KEY = "sim-key"
 
-REPORT = "REPORT.md"
-APPROVE_HINT = (
-    "the run waits for approval of its plan: `masterplan approve {run_id}` (or POST /runs/{run_id}/approve on a "
-    "server) runs it; start runs with --yes to approve without asking"
-)
-SUCCESS = frozenset({RunStatus.COMPLETED, RunStatus.AWAITING_ANSWERS, RunStatus.AWAITING_APPROVAL})
-"""The statuses a ``run`` or ``watch`` exits 0 with; ``completed_with_failures`` is not one of them."""
 UNSUCCESSFUL = frozenset({RunStatus.FAILED, RunStatus.COMPLETED_WITH_FAILURES})
 """The statuses that make ``resume`` exit 1 (a cancelled or budget-stopped run ended as asked)."""
 
@@ -104,65 +91,6 @@ async def _llm_settings(args: argparse.Namespace, settings: Settings, stack: Asy
     return settings
 
 
-async def _follow(service: RunService, run: Run) -> Run:
-    """Show the run's progress until its driver stops; answer questions interactively on a terminal."""
-    with ProgressView(run.id) as view, service.bus.subscribe(run.id) as subscription:
-        async with service.journal.read() as tx:
-            for event in await tx.events_after(run.id):
-                view.update(event)
-        waiter = asyncio.create_task(service.wait(run.id))
-        while not waiter.done():
-            getter = asyncio.create_task(subscription.get())
-            await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                event = getter.result()
-                if event.seq > view.state.last_seq:
-                    view.update(event)
-            else:
-                getter.cancel()
-        run = waiter.result()
-    if run.status is RunStatus.AWAITING_ANSWERS and sys.stdin.isatty():
-        answers = {}
-        for question in run.questions:
-            default = question.default_assumption
-            text = await asyncio.to_thread(input, f"{question.question} [{default}] ")
-            answers[question.id] = text.strip() or default or "no preference"
-        return await _follow(service, await service.answer(run.id, answers))
-    if run.status is RunStatus.AWAITING_APPROVAL:
-        desk = LocalDesk(service, run.id)
-        if not sys.stdin.isatty():
-            render_plan(await desk.plan(), Console())
-            return run
-        decision = await review(desk, Console(), editor=service.settings.editor)
-        run = await service.get(run.id)
-        return await _follow(service, run) if decision in ("approved", "replanning") else run
-    return run
-
-
-async def _accuracy(service: RunService, run_id: str) -> ForecastAccuracy | None:
-    async with service.journal.read() as tx:
-        stored = await tx.get_artifact(run_id, FORECAST_ACCURACY_JSON)
-    return ForecastAccuracy.model_validate_json(stored.content) if stored is not None else None
-
-
-def _print_summary(run: Run, accuracy: ForecastAccuracy | None = None) -> None:
-    print(
-        f"run {run.id} {run.status}: ${run.cost_usd:.6f} of ${run.budget_usd}, "
-        f"cache-read share {run.usage.cache_read_share:.1%}, workspace {run.workspace}"
-    )
-    if run.error:
-        print(f"{'problems' if run.status is RunStatus.COMPLETED_WITH_FAILURES else 'error'}: {run.error}")
-    if accuracy is not None:
-        print(accuracy_line(accuracy))
-    report = Path(run.workspace) / REPORT
-    if report.is_file():
-        print(f"report: {report}")
-    if run.status is RunStatus.AWAITING_ANSWERS:
-        print("the run waits for answers to its questions: use --auto-answer, or answer over the HTTP API")
-    if run.status is RunStatus.AWAITING_APPROVAL:
-        print(APPROVE_HINT.format(run_id=run.id))
-
-
 def budget_argument(text: str) -> Decimal:
     """``--budget``: US dollars the store keeps exactly, or argparse's one-line error."""
     try:
@@ -194,9 +122,9 @@ async def run_command(args: argparse.Namespace, settings: Settings) -> int:
     async with AsyncExitStack() as stack:
         settings = await _llm_settings(args, settings, stack)
         service = await stack.enter_async_context(open_service(settings))
-        run = await _follow(service, await service.create(request))
-        accuracy = await _accuracy(service, run.id)
-    _print_summary(run, accuracy)
+        run = await follow_local(service, await service.create(request))
+        accuracy = await stored_accuracy(service, run.id)
+    print_summary(run, accuracy)
     return 0 if run.status in SUCCESS else 1
 
 
@@ -204,41 +132,12 @@ def _token(settings: Settings) -> str | None:
     return settings.api_token.get_secret_value() if settings.api_token else None
 
 
-async def _watch_remote(client: MasterplanClient, run_id: str, editor: str) -> int:
-    after = 0
-    while True:
-        with ProgressView(run_id) as view:
-            after = await client.follow(run_id, view.update, after=after)
-        run = await client.get_run(run_id)
-        if run["status"] != RunStatus.AWAITING_APPROVAL:
-            break
-        desk = RemoteDesk(client, run_id)
-        if not sys.stdin.isatty():
-            render_plan(await desk.plan(), Console())
-            print(APPROVE_HINT.format(run_id=run_id))
-            return 0
-        if await review(desk, Console(), editor=editor) not in ("approved", "replanning"):
-            run = await client.get_run(run_id)
-            break
-    print(
-        f"run {run['id']} {run['status']}: ${run['cost_usd']:.6f} of ${run['budget_usd']}, "
-        f"cache-read share {run['cache_read_share']:.1%}, workspace {run['workspace']}"
-    )
-    if run.get("error"):
-        print(f"{'problems' if run['status'] == RunStatus.COMPLETED_WITH_FAILURES else 'error'}: {run['error']}")
-    if run.get("forecast_vs_actual"):
-        print(accuracy_line(ForecastAccuracy.model_validate(run["forecast_vs_actual"])))
-    if run["status"] in TERMINAL_STATUSES:
-        print(f"report: {client.base_url}/runs/{run['id']}/artifacts/{REPORT}")
-    return 0 if run["status"] in SUCCESS else 1
-
-
 async def _run_on_server(server: str, request: RunRequest, settings: Settings, *, watch: bool) -> int:
     async with MasterplanClient(server, token=_token(settings)) as client:
         try:
             run = await client.create_run(request)
             print(f"run {run['id']} started on {server}")
-            return await _watch_remote(client, run["id"], settings.editor) if watch else 0
+            return await watch_remote(client, run["id"], settings.editor) if watch else 0
         except APIError as error:
             raise CLIError(str(error)) from None
 
@@ -247,7 +146,7 @@ async def watch_command(args: argparse.Namespace, settings: Settings) -> int:
     server = args.server or f"http://{settings.host}:{settings.port}"
     async with MasterplanClient(server, token=_token(settings)) as client:
         try:
-            return await _watch_remote(client, args.run_id, settings.editor)
+            return await watch_remote(client, args.run_id, settings.editor)
         except APIError as error:
             raise CLIError(str(error)) from None
 
@@ -259,7 +158,7 @@ async def approve_command(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 await client.approve(args.run_id)
                 print(f"run {args.run_id} approved on {args.server}")
-                return await _watch_remote(client, args.run_id, settings.editor)
+                return await watch_remote(client, args.run_id, settings.editor)
             except APIError as error:
                 raise CLIError(str(error)) from None
     settings = _with_overrides(args, settings)
@@ -267,11 +166,11 @@ async def approve_command(args: argparse.Namespace, settings: Settings) -> int:
         settings = await _llm_settings(args, settings, stack)
         service = await stack.enter_async_context(open_service(settings))
         try:
-            run = await _follow(service, await service.approve(args.run_id, by="cli"))
+            run = await follow_local(service, await service.approve(args.run_id, by="cli"))
         except (RunConflict, RunNotFound) as error:
             raise CLIError(str(error)) from None
-        accuracy = await _accuracy(service, run.id)
-    _print_summary(run, accuracy)
+        accuracy = await stored_accuracy(service, run.id)
+    print_summary(run, accuracy)
     return 0 if run.status in SUCCESS else 1
 
 
@@ -282,10 +181,10 @@ async def resume_command(args: argparse.Namespace, settings: Settings) -> int:
         service = await stack.enter_async_context(open_service(settings))
         resumed = await service.resume_unfinished()
         print(f"resuming {len(resumed)} run(s)")
-        runs = [await _follow(service, await service.get(run_id)) for run_id in resumed]
-        accuracies = [await _accuracy(service, run.id) for run in runs]
+        runs = [await follow_local(service, await service.get(run_id)) for run_id in resumed]
+        accuracies = [await stored_accuracy(service, run.id) for run in runs]
     for run, accuracy in zip(runs, accuracies, strict=True):
-        _print_summary(run, accuracy)
+        print_summary(run, accuracy)
     return 0 if all(run.status not in UNSUCCESSFUL for run in runs) else 1
 
 
@@ -336,8 +235,8 @@ async def demo_command(args: argparse.Namespace, settings: Settings) -> int:
         url = await stack.enter_async_context(running_app(app, host=settings.host, port=args.port))
         print(f"dashboard: {url}/   API docs: {url}/docs   metrics: {url}/metrics", flush=True)
         service = app[SERVICE]
-        run = await _follow(service, await service.create(request))
-        _print_summary(run, await _accuracy(service, run.id))
+        run = await follow_local(service, await service.create(request))
+        print_summary(run, await stored_accuracy(service, run.id))
         async with service.journal.read() as tx:
             tasks = await tx.list_tasks(run.id)
         done = sum(1 for task in tasks if task.status == "completed")
