@@ -106,7 +106,7 @@ class RepositoryFiles:
 def tracked_paths(root: Path) -> list[str]:
     """``git ls-files`` of the work tree at ``root`` (paths as git spells them, no shell involved)."""
     try:
-        listed = run_git(root, "ls-files", "-z", "--cached", "--full-name")
+        listed = run_git(root, "ls-files", "-z", "--cached")  # relative to root, also in a subdirectory
     except (OSError, GitUnavailable) as error:
         raise NotARepository(f"git could not list the files of {root}: {error}") from None
     if listed.returncode != 0:

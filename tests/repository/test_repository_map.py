@@ -130,3 +130,10 @@ def test_masterplans_own_repository_fits_its_budget() -> None:
     assert repository_map.left_out["vendored"] >= 1  # the dashboard's vendored libraries
     assert "  masterplan/llm/ratelimit/" in repository_map.text
     assert "test command: python -m pytest (from pyproject.toml" in repository_map.text
+
+
+def test_a_subdirectory_is_mapped_as_its_own_tree(sample: Path) -> None:
+    repository_map = build_repository_map(sample / "inventory", "stock", budget_tokens=2000)
+    assert repository_map.tracked == 5  # the package's files only, the vendored two counted as left out
+    assert "  stock.py\n    class Stock" in repository_map.text
+    assert "tests/" not in repository_map.text
