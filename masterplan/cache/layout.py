@@ -25,6 +25,11 @@ def canonical_json(value: BaseModel | Sequence[BaseModel] | object) -> str:
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def json_artifact(run_id: str, name: str, value: BaseModel | Sequence[BaseModel] | object) -> models.Artifact:
+    """A run's artifact holding ``value`` as canonical JSON: stored once, it reads back to the same bytes."""
+    return models.Artifact(run_id=run_id, name=name, content_type="application/json", content=canonical_json(value))
+
+
 def tagged(tag: str, body: str, **attributes: str) -> str:
     attrs = "".join(f' {name}="{value}"' for name, value in attributes.items())
     return f"<{tag}{attrs}>{body}</{tag}>"

@@ -16,7 +16,7 @@ from masterplan.executor.gitrepo import GitRepo
 from masterplan.executor.ordering import TaskGraph
 from masterplan.executor.recovery import rebuild_workspace
 from masterplan.executor.scheduler import RateWaits, SchedulerStopped, TaskScheduler
-from masterplan.executor.tags import canonical_json, tag
+from masterplan.executor.tags import canonical_json, json_artifact, tag
 from masterplan.executor.task_runner import TaskRunner, accepted, qa_feedback
 from masterplan.models import Artifact, MasterPlan, PhaseSummary, QAReport, TaskState, TaskStatus
 
@@ -145,12 +145,7 @@ class PlanExecution:
         async with self.ctx.journal.write() as tx:
             if report is not None:
                 await tx.put_artifact(
-                    Artifact(
-                        run_id=self.ctx.run.id,
-                        name=f"{MILESTONE_QA_PREFIX}{milestone_id}.json",
-                        content_type="application/json",
-                        content=canonical_json(report),
-                    )
+                    json_artifact(self.ctx.run.id, f"{MILESTONE_QA_PREFIX}{milestone_id}.json", report)
                 )
             await tx.append_event(
                 self.ctx.run.id,
@@ -202,14 +197,7 @@ class PlanExecution:
             return None
         summary = result.value.model_copy(update={"phase": phase_id})
         async with self.ctx.journal.write() as tx:
-            await tx.put_artifact(
-                Artifact(
-                    run_id=self.ctx.run.id,
-                    name=f"{SUMMARY_PREFIX}{phase_id}.json",
-                    content_type="application/json",
-                    content=canonical_json(summary),
-                )
-            )
+            await tx.put_artifact(json_artifact(self.ctx.run.id, f"{SUMMARY_PREFIX}{phase_id}.json", summary))
             await tx.append_event(self.ctx.run.id, "phase.summarized", {"phase": phase_id, "summary": summary.summary})
         return summary
 

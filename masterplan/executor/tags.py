@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from masterplan.cache.layout import canonical_json, tagged
+from masterplan.cache.layout import canonical_json, json_artifact, tagged
 
-__all__ = ["canonical_json", "file_tags", "tag"]
+__all__ = ["canonical_json", "file_tags", "json_artifact", "tag"]
 
 
 def tag(name: str, body: str, **attributes: str) -> str:

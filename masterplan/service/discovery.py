@@ -8,7 +8,7 @@ the run waits in ``awaiting_answers`` holding nothing but its row.
 from __future__ import annotations
 
 from masterplan.executor.context import RunContext
-from masterplan.executor.tags import canonical_json, tag
+from masterplan.executor.tags import canonical_json, json_artifact, tag
 from masterplan.models import (
     Artifact,
     DiscoveryAssumptions,
@@ -64,14 +64,7 @@ async def _ask_questions(ctx: RunContext) -> None:
     questions = result.value
     async with ctx.journal.write() as tx:
         await tx.set_discovery(ctx.run.id, questions.questions, {})
-        await tx.put_artifact(
-            Artifact(
-                run_id=ctx.run.id,
-                name=QUESTIONS_JSON,
-                content_type="application/json",
-                content=canonical_json(questions),
-            )
-        )
+        await tx.put_artifact(json_artifact(ctx.run.id, QUESTIONS_JSON, questions))
         await tx.append_event(
             ctx.run.id,
             "discovery.questions",
@@ -112,11 +105,7 @@ async def _model_domain(ctx: RunContext) -> DiscoveryDocument:
         raise PhaseFailed(f"the domain model could not be parsed: {result.error}")
     document = result.value
     async with ctx.journal.write() as tx:
-        await tx.put_artifact(
-            Artifact(
-                run_id=run.id, name=DISCOVERY_JSON, content_type="application/json", content=canonical_json(document)
-            )
-        )
+        await tx.put_artifact(json_artifact(run.id, DISCOVERY_JSON, document))
         await tx.put_artifact(
             Artifact(
                 run_id=run.id,

@@ -19,14 +19,13 @@ from masterplan.executor.context import RunContext
 from masterplan.executor.gitrepo import GitRepo
 from masterplan.executor.plan_execution import PlanExecution
 from masterplan.executor.sandbox import SandboxUnavailable
-from masterplan.executor.tags import canonical_json
+from masterplan.executor.tags import json_artifact
 from masterplan.llm.budget import BudgetExceeded
 from masterplan.llm.errors import LLMCallFailed, LLMRequestRejected
 from masterplan.llm.pricing import PriceTable
 from masterplan.llm.ratelimit import RateLimiter
 from masterplan.llm.routing import class_of_model, model_class_for
 from masterplan.models import (
-    Artifact,
     DiscoveryDocument,
     InvalidTransition,
     ModelClass,
@@ -138,14 +137,7 @@ class RunPipeline:
             async with ctx.journal.write() as tx:
                 learnings = await tx.search_learnings(query, exclude_run_id=ctx.run.id, limit=5)
                 texts = tuple(learning.text for learning in learnings)
-                await tx.put_artifact(
-                    Artifact(
-                        run_id=ctx.run.id,
-                        name=LEARNINGS_JSON,
-                        content_type="application/json",
-                        content=canonical_json(list(texts)),
-                    )
-                )
+                await tx.put_artifact(json_artifact(ctx.run.id, LEARNINGS_JSON, list(texts)))
                 await tx.append_event(ctx.run.id, "learnings.retrieved", {"count": len(texts)})
         plan = await stored_plan(ctx)
         return ProjectContext(request=ctx.run.request, discovery_document=document, master_plan=plan, learnings=texts)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from masterplan.executor.tags import canonical_json
+from masterplan.executor.tags import json_artifact
 from masterplan.forecast.report import Forecast
 from masterplan.models import Artifact, MasterPlan
 from masterplan.service.documents import render_master_plan
@@ -35,19 +35,12 @@ class ReviewedPlan:
 
 def plan_artifacts(run_id: str, reviewed: ReviewedPlan) -> list[Artifact]:
     artifacts = [
-        Artifact(run_id=run_id, name=PLAN_JSON, content_type="application/json", content=canonical_json(reviewed.plan)),
+        json_artifact(run_id, PLAN_JSON, reviewed.plan),
         Artifact(run_id=run_id, name="MASTERPLAN.md", content=render_master_plan(reviewed.plan, reviewed.forecast)),
-        Artifact(run_id=run_id, name=PINS_JSON, content_type="application/json", content=canonical_json(reviewed.pins)),
+        json_artifact(run_id, PINS_JSON, reviewed.pins),
     ]
     if reviewed.forecast is not None:
-        artifacts.append(
-            Artifact(
-                run_id=run_id,
-                name=FORECAST_JSON,
-                content_type="application/json",
-                content=canonical_json(reviewed.forecast),
-            )
-        )
+        artifacts.append(json_artifact(run_id, FORECAST_JSON, reviewed.forecast))
     return artifacts
 
 
@@ -86,12 +79,7 @@ async def pending_replan(tx: StoreTx, run_id: str) -> str | None:
 
 
 def replan_artifact(run_id: str, feedback: str, *, pending: bool) -> Artifact:
-    return Artifact(
-        run_id=run_id,
-        name=REPLAN_JSON,
-        content_type="application/json",
-        content=canonical_json({"feedback": feedback, "pending": pending}),
-    )
+    return json_artifact(run_id, REPLAN_JSON, {"feedback": feedback, "pending": pending})
 
 
 def forecast_summary(forecast: Forecast | None) -> dict[str, object] | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from masterplan.executor.context import RunContext
-from masterplan.executor.tags import canonical_json
+from masterplan.executor.tags import json_artifact
 from masterplan.forecast.accuracy import ForecastAccuracy, compare_forecast
 from masterplan.forecast.report import Forecast
 from masterplan.llm.pricing import PriceTable
@@ -31,14 +31,7 @@ class RunReport:
     def artifacts(self, run_id: str) -> list[Artifact]:
         artifacts = [Artifact(run_id=run_id, name="REPORT.md", content=self.markdown)]
         if self.accuracy is not None:
-            artifacts.append(
-                Artifact(
-                    run_id=run_id,
-                    name=FORECAST_ACCURACY_JSON,
-                    content_type="application/json",
-                    content=canonical_json(self.accuracy),
-                )
-            )
+            artifacts.append(json_artifact(run_id, FORECAST_ACCURACY_JSON, self.accuracy))
         return artifacts
 
 
