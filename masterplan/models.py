@@ -8,8 +8,10 @@ This module imports nothing of masterplan: the simulator and every layer share i
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -389,6 +391,16 @@ class TaskStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+
+TASK_END_EVENTS: Mapping[str, str] = MappingProxyType(
+    {
+        "task.completed": TaskStatus.COMPLETED.value,
+        "task.failed": TaskStatus.FAILED.value,
+        "task.skipped": TaskStatus.SKIPPED.value,
+    }
+)
+"""The events that end a task, and the status each leaves it in."""
 
 
 class TaskState(Record):

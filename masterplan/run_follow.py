@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -71,15 +73,20 @@ async def stored_accuracy(service: RunService, run_id: str) -> ForecastAccuracy 
     return ForecastAccuracy.model_validate_json(stored.content) if stored is not None else None
 
 
-def print_summary(run: Run, accuracy: ForecastAccuracy | None = None) -> None:
+def _print_outcome(run: Mapping[str, Any], cache_read_share: float, accuracy: ForecastAccuracy | None) -> None:
+    """The lines every summary starts with; ``run`` holds the run view's fields (a Run dumped, or the API's)."""
     print(
-        f"run {run.id} {run.status}: ${run.cost_usd:.6f} of ${run.budget_usd}, "
-        f"cache-read share {run.usage.cache_read_share:.1%}, workspace {run.workspace}"
+        f"run {run['id']} {run['status']}: ${run['cost_usd']:.6f} of ${run['budget_usd']}, "
+        f"cache-read share {cache_read_share:.1%}, workspace {run['workspace']}"
     )
-    if run.error:
-        print(f"{'problems' if run.status is RunStatus.COMPLETED_WITH_FAILURES else 'error'}: {run.error}")
+    if run.get("error"):
+        print(f"{'problems' if run['status'] == RunStatus.COMPLETED_WITH_FAILURES else 'error'}: {run['error']}")
     if accuracy is not None:
         print(accuracy_line(accuracy))
+
+
+def print_summary(run: Run, accuracy: ForecastAccuracy | None = None) -> None:
+    _print_outcome(dict(run), run.usage.cache_read_share, accuracy)
     report = Path(run.workspace) / REPORT
     if report.is_file():
         print(f"report: {report}")
@@ -105,14 +112,8 @@ async def watch_remote(client: MasterplanClient, run_id: str, editor: str) -> in
         if await review(desk, Console(), editor=editor) not in ("approved", "replanning"):
             run = await client.get_run(run_id)
             break
-    print(
-        f"run {run['id']} {run['status']}: ${run['cost_usd']:.6f} of ${run['budget_usd']}, "
-        f"cache-read share {run['cache_read_share']:.1%}, workspace {run['workspace']}"
-    )
-    if run.get("error"):
-        print(f"{'problems' if run['status'] == RunStatus.COMPLETED_WITH_FAILURES else 'error'}: {run['error']}")
-    if run.get("forecast_vs_actual"):
-        print(accuracy_line(ForecastAccuracy.model_validate(run["forecast_vs_actual"])))
+    compared = run.get("forecast_vs_actual")
+    _print_outcome(run, run["cache_read_share"], ForecastAccuracy.model_validate(compared) if compared else None)
     if run["status"] in TERMINAL_STATUSES:
         print(f"report: {client.base_url}/runs/{run['id']}/artifacts/{REPORT}")
     return 0 if run["status"] in SUCCESS else 1

@@ -16,11 +16,10 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from masterplan.models import TERMINAL_STATUSES, Event
+from masterplan.models import TASK_END_EVENTS, TERMINAL_STATUSES, Event
 from masterplan.progress import describe
 
 RUN_ENDS = frozenset(status.value for status in TERMINAL_STATUSES)
-TASK_ENDS = {"task.completed": "completed", "task.failed": "failed", "task.skipped": "skipped"}
 
 
 @dataclass
@@ -49,8 +48,8 @@ class RunProgress:
             self.total_tasks = int(data.get("tasks", 0))
         elif event.type == "task.started":
             self.current = f"{data.get('task_id')}: {data.get('title')}"
-        elif event.type in TASK_ENDS:
-            self.finished[str(data.get("task_id"))] = TASK_ENDS[event.type]
+        elif event.type in TASK_END_EVENTS:
+            self.finished[str(data.get("task_id"))] = TASK_END_EVENTS[event.type]
         elif event.type == "llm.call":
             self.cost_usd += Decimal(str(data.get("cost_usd", "0")))
             self.cache_read_tokens += int(data.get("cache_read_tokens", 0))

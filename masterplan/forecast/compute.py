@@ -129,10 +129,10 @@ class _Pricer:
         self._prices = prices
 
     def cost(self, model: str, tokens: Usage) -> Decimal:
-        return self._prices.get(model).cost(_token_usage(tokens))
+        return self._prices.get(model).cost(TokenUsage.from_model(tokens))
 
     def uncached(self, model: str, tokens: Usage) -> Decimal:
-        return self._prices.get(model).uncached_cost(_token_usage(tokens))
+        return self._prices.get(model).uncached_cost(TokenUsage.from_model(tokens))
 
 
 def low_size(estimate: SizeEstimate) -> int:
@@ -324,15 +324,6 @@ def _scaled(tokens: Usage, share: float) -> Usage:
     return Usage(
         input_tokens=round(tokens.total_input_tokens * share),
         output_tokens=round(tokens.output_tokens * share),
-    )
-
-
-def _token_usage(tokens: Usage) -> TokenUsage:
-    return TokenUsage(
-        input_tokens=tokens.input_tokens,
-        cache_write_5m_tokens=tokens.cache_write_tokens,
-        cache_read_tokens=tokens.cache_read_tokens,
-        output_tokens=tokens.output_tokens,
     )
 
 

@@ -92,6 +92,16 @@ class TokenUsage:
         )
 
     @classmethod
+    def from_model(cls, usage: models.Usage) -> TokenUsage:
+        """The reverse of ``to_model``: its cache writes count as 5-minute writes (``Usage`` does not split them)."""
+        return cls(
+            input_tokens=usage.input_tokens,
+            cache_write_5m_tokens=usage.cache_write_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            output_tokens=usage.output_tokens,
+        )
+
+    @classmethod
     def from_record(cls, record: models.LLMCallRecord) -> TokenUsage:
         return cls(
             input_tokens=record.input_tokens,

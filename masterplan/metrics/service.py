@@ -44,13 +44,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from masterplan.llm.observer import GatewayObserver
-from masterplan.models import TERMINAL_STATUSES, Event, LLMCallRecord
+from masterplan.models import TASK_END_EVENTS, TERMINAL_STATUSES, Event, LLMCallRecord
 
 logger = logging.getLogger(__name__)
 
 TASK_DURATION_BUCKETS_S = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 RUN_COST_BUCKETS_USD = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100)
-TASK_END_EVENTS = {"task.completed": "completed", "task.failed": "failed", "task.skipped": "skipped"}
 TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
 FORECAST_RATIO_BUCKETS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1, 1.05, 1.1, 1.15, 1.2, 1.3, 1.5, 2)
 FORECAST_QUANTITIES = {"cost": "cost", "wall_time": "wall_time_s"}

@@ -1,8 +1,10 @@
 """Errors of the run lifecycle, each ending a run with a message a user can act on."""
 
 from masterplan.executor.context import RunCancelled
+from masterplan.models import Run
+from masterplan.store import NotFound, StoreTx
 
-__all__ = ["PhaseFailed", "RunCancelled", "RunConflict", "RunNotFound", "WorkspaceUnavailable"]
+__all__ = ["PhaseFailed", "RunCancelled", "RunConflict", "RunNotFound", "WorkspaceUnavailable", "require_run"]
 
 
 class PhaseFailed(Exception):
@@ -19,3 +21,11 @@ class RunConflict(Exception):
 
 class WorkspaceUnavailable(Exception):
     """The service cannot write run workspaces (its own misconfiguration); no run is created, nothing is paid."""
+
+
+async def require_run(tx: StoreTx, run_id: str, *, for_update: bool = False) -> Run:
+    """The run, or RunNotFound naming the id (the store's NotFound is not the caller's business)."""
+    try:
+        return await tx.require_run(run_id, for_update=for_update)
+    except NotFound:
+        raise RunNotFound(f"no run with id {run_id!r}") from None

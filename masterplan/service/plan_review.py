@@ -23,7 +23,7 @@ from masterplan.executor.journal import Journal
 from masterplan.forecast.run_forecast import forecast_run
 from masterplan.llm.pricing import PriceTable
 from masterplan.models import Run, RunStatus
-from masterplan.service.errors import RunConflict, RunNotFound
+from masterplan.service.errors import RunConflict, require_run
 from masterplan.service.pipeline import RunPipeline
 from masterplan.service.plan_edits import PlanEdits, apply_edits
 from masterplan.service.plan_store import (
@@ -33,7 +33,6 @@ from masterplan.service.plan_store import (
     put_reviewed,
     replan_artifact,
 )
-from masterplan.store import NotFound, StoreTx
 
 MAX_FEEDBACK_CHARS = 20_000
 
@@ -51,7 +50,7 @@ class PlanReview:
     async def plan(self, run_id: str) -> tuple[Run, ReviewedPlan]:
         """The run and its plan with the forecast (and pins); RunConflict if it has no plan yet."""
         async with self._journal.read() as tx:
-            run = await _require(tx, run_id)
+            run = await require_run(tx, run_id)
             reviewed = await load_reviewed(tx, run_id)
         if reviewed is None:
             raise RunConflict(f"run {run_id} is {run.status} and has no plan yet")
@@ -67,7 +66,7 @@ class PlanReview:
         ctx.cache.project = await self._pipeline.project_context(ctx, await self._pipeline.require_discovery(ctx))
         edited = ReviewedPlan(plan, await forecast_run(ctx, plan, self._prices, pinned=pins), pins)
         async with self._journal.write() as tx:
-            run = await _require(tx, run_id, for_update=True)
+            run = await require_run(tx, run_id, for_update=True)
             _require_waiting(run)
             stored = await load_reviewed(tx, run_id)
             if stored is None or stored.plan != current.plan or stored.pins != current.pins:
@@ -91,7 +90,7 @@ class PlanReview:
     async def approve(self, run_id: str, *, by: str) -> Run:
         """Store the plan's tasks and move the run to ``executing`` (the caller starts its driver)."""
         async with self._journal.write() as tx:
-            run = await _require(tx, run_id, for_update=True)
+            run = await require_run(tx, run_id, for_update=True)
             _require_waiting(run)
             reviewed = await load_reviewed(tx, run_id)
             if reviewed is None:
@@ -113,19 +112,12 @@ class PlanReview:
         if len(text) > MAX_FEEDBACK_CHARS:
             raise RunConflict(f"the feedback has {len(text)} characters; at most {MAX_FEEDBACK_CHARS} are allowed")
         async with self._journal.write() as tx:
-            run = await _require(tx, run_id, for_update=True)
+            run = await require_run(tx, run_id, for_update=True)
             _require_waiting(run)
             await tx.put_artifact(replan_artifact(run_id, text, pending=True))
             await tx.append_event(run_id, "plan.replan_requested", {"by": by, "feedback": text})
             run, _ = await tx.transition_run(run_id, RunStatus.PLANNING)
         return run
-
-
-async def _require(tx: StoreTx, run_id: str, *, for_update: bool = False) -> Run:
-    try:
-        return await tx.require_run(run_id, for_update=for_update)
-    except NotFound:
-        raise RunNotFound(f"no run with id {run_id!r}") from None
 
 
 def _require_waiting(run: Run) -> None:

@@ -37,14 +37,14 @@ from masterplan.logs import log_context
 from masterplan.models import InvalidTransition, Run, RunRequest, RunStatus
 from masterplan.service.backoff import Backoff
 from masterplan.service.documents import load_templates
-from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable
+from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable, require_run
 from masterplan.service.events import EventBus
 from masterplan.service.pipeline import RunPipeline
 from masterplan.service.plan_edits import PlanEdits
 from masterplan.service.plan_review import PlanReview
 from masterplan.service.plan_store import ReviewedPlan
 from masterplan.service.readiness import workspace_root_problem
-from masterplan.store import NotFound, Store, StoreUnavailable
+from masterplan.store import Store, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +129,7 @@ class RunService:
     async def answer(self, run_id: str, answers: dict[str, str]) -> Run:
         """Record the user's answers to a waiting run's questions and let discovery go on."""
         async with self.journal.write() as tx:
-            try:
-                run = await tx.require_run(run_id, for_update=True)
-            except NotFound:
-                raise RunNotFound(f"no run with id {run_id!r}") from None
+            run = await require_run(tx, run_id, for_update=True)
             if run.status is not RunStatus.AWAITING_ANSWERS:
                 raise RunConflict(f"run {run_id} is {run.status}, not awaiting answers")
             known = {question.id for question in run.questions}

@@ -1,6 +1,6 @@
 // The run's event log: newest at the bottom, the last MAX_ENTRIES kept, one line of summary per event.
 
-import { clip, clock, count, element, percent, usd } from "./format.js";
+import { clip, clock, count, duration, element, percent, usd } from "./format.js";
 
 const MAX_ENTRIES = 400;
 
@@ -22,7 +22,7 @@ function forecastText(forecast) {
   const { low_usd: low, expected_usd: expected, high_usd: high } = forecast.cost;
   const over = forecast.budget?.exceeded ? `; over budget by ${usd(forecast.budget.over_by_usd)}` : "";
   const seconds = Number(forecast.wall_time?.seconds);
-  const time = Number.isFinite(seconds) ? `, about ${seconds < 120 ? `${seconds.toFixed(0)} s` : `${(seconds / 60).toFixed(1)} min`}` : "";
+  const time = Number.isFinite(seconds) ? `, about ${duration(seconds)}` : "";
   return `${usd(expected)} (${usd(low)}–${usd(high)})${time}${over}`;
 }
 

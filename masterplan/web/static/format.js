@@ -15,6 +15,11 @@ export function percent(share) {
   return Number.isFinite(number) ? `${(number * 100).toFixed(1)}%` : "–";
 }
 
+/** A forecast's time: seconds under two minutes, else minutes. */
+export function duration(seconds) {
+  return seconds < 120 ? `${Math.round(seconds)} s` : `${(seconds / 60).toFixed(1)} min`;
+}
+
 export function clock(timestamp) {
   const date = new Date(timestamp);
   return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString("en-GB", { hour12: false });

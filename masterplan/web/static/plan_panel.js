@@ -4,7 +4,7 @@
 // The graph is drawn by Cytoscape.js, vendored under /static/vendor (the page works offline).
 
 import cytoscape from "./vendor/cytoscape.esm.min.js";
-import { element, usd } from "./format.js";
+import { duration, element, usd } from "./format.js";
 
 const COMPLEXITIES = ["low", "medium", "high"];
 const STATUS_COLOURS = {
@@ -171,8 +171,4 @@ export class PlanPanel {
   graphStatuses() {
     return Object.fromEntries(this.graph?.nodes("[status]").map((node) => [node.id().slice(5), node.data("status")]) ?? []);
   }
-}
-
-function duration(seconds) {
-  return seconds < 120 ? `${Math.round(seconds)} s` : `${(seconds / 60).toFixed(1)} min`;
 }
