@@ -16,6 +16,7 @@ the run's wall time from the run's move to ``executing`` to the moment the repor
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -24,12 +25,10 @@ from typing import Literal
 from masterplan.executor.calling import TASK_PHASE
 from masterplan.forecast.compute import QA_PHASE, SUMMARY_PHASE
 from masterplan.forecast.report import CostRange, Forecast, TaskForecast
-from masterplan.models import Event, LLMCallRecord, Record, Run, TaskState, Usage
+from masterplan.models import TASK_END_EVENTS, Event, LLMCallRecord, Record, Run, TaskState, Usage
 
 EXECUTION_PHASES = frozenset({TASK_PHASE, QA_PHASE, SUMMARY_PHASE})
 """The phases of the calls a forecast lays out."""
-TASK_END_EVENTS = frozenset({"task.completed", "task.failed", "task.skipped"})
-ENDED_TASK_STATUSES = frozenset({"completed", "failed", "skipped"})
 COUNTED_RUN_STATUSES = frozenset({"completed", "completed_with_failures"})
 """Runs whose forecast error is worth counting: every task of the plan ran to its end."""
 
@@ -109,11 +108,15 @@ def compare_forecast(
     execution_s = (now - started[0]).total_seconds()
     executed = [call for call in calls if call.phase in EXECUTION_PHASES and call.outcome != "started"]
     states = {task.task_id: task for task in tasks}
+    task_calls: dict[str, list[LLMCallRecord]] = defaultdict(list)
+    for call in executed:
+        if call.phase == TASK_PHASE and call.task_id is not None:
+            task_calls[call.task_id].append(call)
     used = _usage(executed)
     status = run.status.value
     return ForecastAccuracy(
         run_status=status,
-        counted=status in COUNTED_RUN_STATUSES and all(task.status.value in ENDED_TASK_STATUSES for task in tasks),
+        counted=status in COUNTED_RUN_STATUSES and all(task.status.value in TASK_END_EVENTS.values() for task in tasks),
         cost=cost_accuracy(forecast.cost, run.cost_usd),
         tokens=token_accuracy(forecast.tokens, used),
         calls=measured(forecast.calls, len(executed)),
@@ -125,7 +128,7 @@ def compare_forecast(
             _task_accuracy(
                 task,
                 states.get(task.task_id),
-                [call for call in executed if call.task_id == task.task_id and call.phase == TASK_PHASE],
+                task_calls[task.task_id],
                 spans.get(task.task_id),
             )
             for task in forecast.tasks

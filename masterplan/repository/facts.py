@@ -61,10 +61,11 @@ def detect_test_command(read: FileText, files: frozenset[str]) -> TestCommand | 
 
 def package_metadata(read: FileText) -> dict[str, str]:
     """Name, version, description and dependencies from pyproject.toml, setup.cfg or package.json."""
-    project = _get(_toml(read("pyproject.toml")), "project")
+    pyproject = _toml(read("pyproject.toml"))
+    project = _get(pyproject, "project")
     if isinstance(project, Mapping):
         return _described(project, project.get("dependencies"), "pyproject.toml")
-    poetry = _get(_toml(read("pyproject.toml")), "tool", "poetry")
+    poetry = _get(pyproject, "tool", "poetry")
     if isinstance(poetry, Mapping):
         return _described(poetry, list(_mapping(poetry.get("dependencies"))), "pyproject.toml [tool.poetry]")
     setup = _ini(read("setup.cfg"))

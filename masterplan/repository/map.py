@@ -21,6 +21,8 @@ from masterplan.repository.outline import PythonOutline, outline_python
 from masterplan.repository.ranking import module_name, rank_files
 
 MIN_BUDGET_TOKENS = 500
+SUMMARY_SHARE = 4
+"""The summary of the files not shown in detail gets at most 1/SUMMARY_SHARE of the budget."""
 FRAME_TOKENS = 16
 """The section titles ("files:", "other files, by directory:")."""
 NAMES_PER_DIRECTORY = 8
@@ -103,12 +105,12 @@ def _file_block(path: str, outline: PythonOutline | None) -> list[str]:
 
 def _fit(header: list[str], blocks: dict[str, list[str]], ranked: list[str], budget: int) -> set[str]:
     """The files shown in detail: all when they fit; else the best ranked that fit beside the header, leaving
-    a quarter of the budget for the summary of the rest (which ``_summary`` never exceeds)."""
+    1/SUMMARY_SHARE of the budget for the summary of the rest (which ``_summary`` never exceeds)."""
     room = budget - _tokens(header) - FRAME_TOKENS
     costs = {path: _tokens(block) for path, block in blocks.items()}
     if sum(costs.values()) <= room:
         return set(ranked)
-    room -= budget // 4
+    room -= budget // SUMMARY_SHARE
     chosen: set[str] = set()
     for path in ranked:
         if costs[path] <= room:
@@ -125,7 +127,7 @@ def _summary(rest: list[str], budget: int) -> list[str]:
         pure = PurePosixPath(path)
         by_directory[str(pure.parent) if str(pure.parent) != "." else "(root)"].append(pure.name)
     lines: list[str] = []
-    allowance = budget // 4
+    allowance = budget // SUMMARY_SHARE
     for directory, names in sorted(by_directory.items()):
         shown = ", ".join(names[:NAMES_PER_DIRECTORY]) + (", …" if len(names) > NAMES_PER_DIRECTORY else "")
         line = f"  {directory}/ ({len(names)} files): {shown}"
