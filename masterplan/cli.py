@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
@@ -19,10 +20,11 @@ from masterplan.llm.errors import GatewayConfigError
 from masterplan.llm.lifecycle import ModelRetired
 from masterplan.llm.pricing import UnknownModel
 from masterplan.logs import configure_logging
-from masterplan.models import RunOptions, RunRequest, RunStatus, check_budget
+from masterplan.models import RepositoryRef, RunOptions, RunRequest, RunStatus, check_budget
+from masterplan.repository.checkout import inspect_repository
 from masterplan.run_follow import SUCCESS, follow_local, print_summary, stored_accuracy, watch_remote
 from masterplan.service.assembly import open_service
-from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable
+from masterplan.service.errors import RepositoryRefused, RunConflict, RunNotFound, WorkspaceUnavailable
 from masterplan.sim import SimConfig, add_sim_arguments, running_simulator, serve_simulator, sim_config_from_args
 from masterplan.store import StoreError, apply_migrations, create_store, load_prompt_files
 from masterplan.web.app import create_app, running_app, serve
@@ -110,19 +112,42 @@ def _run_request(args: argparse.Namespace) -> RunRequest:
         qa=args.qa,
         checks=[] if args.no_checks else args.checks,
         approval="auto" if args.yes else "manual",
+        repository=_repository(args),
     )
     return RunRequest(request=args.request, options=options)
+
+
+def _repository(args: argparse.Namespace) -> RepositoryRef | None:
+    if args.repo is None:
+        if args.base is not None:
+            raise CLIError("--base names where to start in a repository: give the repository with --repo")
+        return None
+    path = Path(args.repo).expanduser()
+    return RepositoryRef(path=str(path.resolve() if path.exists() else path), base=args.base)
+
+
+def _announce_repository(reference: RepositoryRef) -> None:
+    """Check the repository here, before anything is created (a one-line error), and say what the run takes."""
+    source = inspect_repository(reference.path, reference.base, allowed_roots=None)
+    print(f"changing {source.path} from {source.base} ({source.base_commit[:12]}) on a branch of its own")
+    if source.dirty:
+        print(
+            f"note: {source.path} has uncommitted changes; they are not part of the run, which starts from the "
+            f"commit {source.base} names (commit or stash them first to include them)"
+        )
 
 
 async def run_command(args: argparse.Namespace, settings: Settings) -> int:
     request = _run_request(args)
     if args.server:
         return await _run_on_server(args.server, request, settings, watch=args.watch)
+    if request.options.repository is not None:
+        _announce_repository(request.options.repository)
     settings = _with_overrides(args, settings)
     async with AsyncExitStack() as stack:
         settings = await _llm_settings(args, settings, stack)
         service = await stack.enter_async_context(open_service(settings))
-        run = await follow_local(service, await service.create(request))
+        run = await follow_local(service, await service.create(request, local=True))
         accuracy = await stored_accuracy(service, run.id)
     print_summary(run, accuracy)
     return 0 if run.status in SUCCESS else 1
@@ -297,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     checks.add_argument("--no-checks", action="store_true", help="run no checks after the tasks")
     run.add_argument("--yes", "-y", action="store_true", help="approve the priced plan without asking (approval: auto)")
+    run.add_argument("--repo", metavar="PATH", help="change this git repository, on a branch masterplan/<run-id>")
+    run.add_argument("--base", metavar="REF", help="with --repo: the ref the branch starts from (default HEAD)")
     run.add_argument("--server", help="start the run on a masterplan server (http://host:port) instead")
     run.add_argument("--watch", action="store_true", help="with --server: follow the run's progress until it ends")
     _add_run_target_arguments(run)
@@ -371,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ModelRetired,
         ValidationError,
         WorkspaceUnavailable,
+        RepositoryRefused,
     ) as error:
         print(f"masterplan: error: {error}", file=sys.stderr)
         return 1

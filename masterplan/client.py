@@ -65,6 +65,9 @@ class MasterplanClient:
         body = request.model_dump(mode="json", exclude_none=True)
         if request.options.budget_usd is not None:  # the API takes money as a JSON number
             body["options"]["budget_usd"] = float(request.options.budget_usd)
+        repository = body["options"].pop("repository", None)
+        if repository is not None:  # the API takes it beside the options; the server resolves the base
+            body["repository"] = {key: repository[key] for key in ("path", "base") if key in repository}
         result: dict[str, Any] = await self._json("POST", "/runs", body)
         return result
 

@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     allow_http_checks: bool = Field(
         default=False, description="let POST /runs set options.checks (commands that run in the sandbox)"
     )
+    repository_roots: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default=(),
+        description="directories under which POST /runs may name a repository to change (separated by ':'); "
+        "none by default, so the API cannot reach any directory",
+    )
+    repository_map_tokens: int = Field(
+        default=8_000, ge=500, le=100_000, description="token budget of the repository map in the cached project block"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="for serve; the other commands log warnings and errors unless this is set"
     )
@@ -98,6 +106,13 @@ class Settings(BaseSettings):
     sandbox_cpu_s: int = Field(default=300, ge=1, description="CPU time of one sandboxed process, seconds")
     sandbox_processes: int = Field(default=256, ge=8, description="processes (and threads) a sandboxed command may run")
     sandbox_file_mb: int = Field(default=256, ge=1, description="largest file a sandboxed command may write, MB")
+
+    @field_validator("repository_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(Path(part.strip()) for part in value.split(":") if part.strip())
+        return value
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -133,6 +133,22 @@ def check_budget(value: Decimal) -> Decimal:
     return value
 
 
+MAX_REPOSITORY_PATH_CHARS = 4_096
+MAX_REF_CHARS = 256
+
+
+class RepositoryRef(Record):
+    """An existing git repository a run changes, on a branch of its own (``masterplan.repository``)."""
+
+    path: str = Field(min_length=1, max_length=MAX_REPOSITORY_PATH_CHARS, description="a directory in the repository")
+    base: str | None = Field(
+        default=None, max_length=MAX_REF_CHARS, description="the ref the run's branch starts from (default HEAD)"
+    )
+    base_commit: str | None = Field(
+        default=None, description="the commit the base named when the run was created (set by masterplan)"
+    )
+
+
 class RunOptions(Record):
     tasks: int = Field(default=12, ge=1, le=MAX_TASKS, description="target number of tasks in the plan")
     auto_answer: bool = Field(default=False, description="let the model state assumptions instead of asking")
@@ -144,6 +160,7 @@ class RunOptions(Record):
     approval: ApprovalMode = Field(
         default="manual", description="manual: wait in awaiting_approval with the priced plan; auto: execute at once"
     )
+    repository: RepositoryRef | None = Field(default=None, description="change this repository instead of a new one")
 
     @field_validator("budget_usd")
     @classmethod

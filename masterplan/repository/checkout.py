@@ -26,7 +26,18 @@ RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 class RepositoryRefused(ValueError):
-    """The repository cannot be a run's input; the message names the problem in one line."""
+    """The repository cannot be a run's input; the message names the problem in one line.
+
+    ``field`` is the input at fault: ``path`` or ``base``.
+    """
+
+    def __init__(self, message: str, *, field: str = "path") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class RepositoryForbidden(RepositoryRefused):
+    """The path lies outside the roots a caller over HTTP may name (``MASTERPLAN_REPOSITORY_ROOTS``)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,8 @@ class RepositorySource:
     base_commit: str
     dirty: bool
     """The user's tree has uncommitted changes or untracked files; the run starts from ``base_commit``."""
+    common_dir: Path | None = None
+    """The repository's git directory (shared by its worktrees)."""
 
 
 @dataclass(frozen=True)
@@ -51,33 +64,68 @@ class Worktree:
 def inspect_repository(path: str | Path, base: str | None, *, allowed_roots: Sequence[Path] | None) -> RepositorySource:
     """``allowed_roots`` None: any path (the CLI, on the user's own machine); a sequence: the path must lie
     under one of them (HTTP), and an empty one allows nothing."""
-    given = Path(path).expanduser()
-    if not given.exists():
-        raise RepositoryRefused(f"no such directory: {given}")
-    if not given.is_dir():
-        raise RepositoryRefused(f"not a directory: {given}")
-    resolved = given.resolve()
-    if allowed_roots is not None:
-        roots = [Path(root).resolve() for root in allowed_roots]
-        if not roots:
-            raise RepositoryRefused(
-                "no repository is allowed over HTTP: set MASTERPLAN_REPOSITORY_ROOTS to the directories that hold them"
-            )
-        if not any(resolved.is_relative_to(root) for root in roots):
-            raise RepositoryRefused(f"{resolved} is not under an allowed repository root (MASTERPLAN_REPOSITORY_ROOTS)")
+    given = Path(path).expanduser() if allowed_roots is None else Path(path)
+    try:
+        resolved = given.resolve()
+        # Over HTTP the roots come first: a path outside them is refused before the disk is looked at, so the
+        # answers say nothing about what exists elsewhere on the server.
+        if allowed_roots is not None:
+            _require_under(resolved, allowed_roots)
+        if not resolved.exists():
+            raise RepositoryRefused(f"no such directory: {_shown(given)}")
+        if not resolved.is_dir():
+            raise RepositoryRefused(f"not a directory: {_shown(given)}")
+    except (OSError, RuntimeError) as error:  # a name too long, a symlink loop
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise RepositoryRefused(f"cannot use {_shown(given)}: {reason}") from None
     inside = _git(resolved, "rev-parse", "--is-inside-work-tree", check=False)
     if inside.returncode != 0 or inside.stdout.strip() != "true":
         raise RepositoryRefused(f"{resolved} is not a git repository (or has no work tree)")
     top = Path(_git(resolved, "rev-parse", "--show-toplevel").stdout.strip())
+    if allowed_roots is not None:  # a directory under a root, of a repository that is not
+        _require_under(top, allowed_roots)
     ref = base or "HEAD"
     if ref.startswith("-") or "\0" in ref:
-        raise RepositoryRefused(f"{ref!r} is not a ref")
+        raise RepositoryRefused(f"{ref!r} is not a ref", field="base")
     commit = _git(top, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False)
     if commit.returncode != 0:
         hint = " (the repository has no commit yet)" if ref == "HEAD" else ""
-        raise RepositoryRefused(f"unknown ref {ref!r} in {top}{hint}")
+        raise RepositoryRefused(f"unknown ref {ref!r} in {top}{hint}", field="base")
     status = _git(top, "status", "--porcelain", "--untracked-files=normal")
-    return RepositorySource(path=top, base=ref, base_commit=commit.stdout.strip(), dirty=bool(status.stdout.strip()))
+    common = Path(_git(top, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip())
+    return RepositorySource(
+        path=top, base=ref, base_commit=commit.stdout.strip(), dirty=bool(status.stdout.strip()), common_dir=common
+    )
+
+
+def worktree_path(source: RepositorySource, run_id: str, workspace_root: Path) -> Path:
+    """Where the run's worktree goes: ``workspace_root/run_id``, unless that lies in the user's work tree (the
+    default workspace root ``./.masterplan`` of a CLI started in the repository), where it would show in the
+    user's ``git status``; then under the repository's git directory, which no status lists."""
+    path = (workspace_root / run_id).resolve()
+    if not path.is_relative_to(source.path):
+        return path
+    if source.common_dir is None:
+        raise RepositoryRefused(f"the worktree {path} would lie inside the repository {source.path}")
+    return source.common_dir / "masterplan" / "worktrees" / run_id
+
+
+def _require_under(resolved: Path, allowed_roots: Sequence[Path]) -> None:
+    roots = [Path(root).resolve() for root in allowed_roots]
+    if not roots:
+        raise RepositoryForbidden(
+            "no repository is allowed over HTTP: set MASTERPLAN_REPOSITORY_ROOTS to the directories that hold them"
+        )
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise RepositoryForbidden(
+            f"{_shown(resolved)} is not under an allowed repository root (MASTERPLAN_REPOSITORY_ROOTS)"
+        )
+
+
+def _shown(path: Path, limit: int = 200) -> str:
+    """A path as an error message shows it: on one line, and clipped (a hostile one may be megabytes long)."""
+    text = repr(str(path))[1:-1]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def branch_name(run_id: str) -> str:
@@ -86,11 +134,12 @@ def branch_name(run_id: str) -> str:
     return BRANCH_PREFIX + run_id
 
 
-def open_worktree(source: RepositorySource, run_id: str, worktrees_root: Path) -> Worktree:
-    """The run's worktree at ``worktrees_root/run_id`` on ``masterplan/<run_id>``: made, found, or rebuilt."""
+def open_worktree(source: RepositorySource, run_id: str, path: Path) -> Worktree:
+    """The run's worktree at ``path`` on ``masterplan/<run_id>``: made, found, or rebuilt."""
     branch = branch_name(run_id)
-    path = (worktrees_root / run_id).resolve()
-    if path.is_relative_to(source.path):
+    path = path.resolve()
+    inside_git_dir = source.common_dir is not None and path.is_relative_to(source.common_dir)
+    if path.is_relative_to(source.path) and not inside_git_dir:
         raise RepositoryRefused(f"the worktree {path} would lie inside the repository {source.path}")
     if (path / ".git").is_file() and _git(
         path, "rev-parse", "--abbrev-ref", "HEAD", check=False

@@ -2,9 +2,19 @@
 
 from masterplan.executor.context import RunCancelled
 from masterplan.models import Run
+from masterplan.repository.checkout import RepositoryForbidden, RepositoryRefused
 from masterplan.store import NotFound, StoreTx
 
-__all__ = ["PhaseFailed", "RunCancelled", "RunConflict", "RunNotFound", "WorkspaceUnavailable", "require_run"]
+__all__ = [
+    "PhaseFailed",
+    "RepositoryForbidden",
+    "RepositoryRefused",
+    "RunCancelled",
+    "RunConflict",
+    "RunNotFound",
+    "WorkspaceUnavailable",
+    "require_run",
+]
 
 
 class PhaseFailed(Exception):

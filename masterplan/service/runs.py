@@ -34,7 +34,8 @@ from masterplan.llm.budget import RunBudget
 from masterplan.llm.gateway import LLMGateway
 from masterplan.llm.observer import GatewayObserver, ObserverGroup
 from masterplan.logs import log_context
-from masterplan.models import InvalidTransition, Run, RunRequest, RunStatus
+from masterplan.models import InvalidTransition, RepositoryRef, Run, RunRequest, RunStatus
+from masterplan.repository.checkout import inspect_repository, worktree_path
 from masterplan.service.backoff import Backoff
 from masterplan.service.documents import load_templates
 from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable, require_run
@@ -105,19 +106,32 @@ class RunService:
 
     # -------------------------------------------------------------- commands
 
-    async def create(self, request: RunRequest) -> Run:
+    async def create(self, request: RunRequest, *, local: bool = False) -> Run:
         """Store a new run and start it; WorkspaceUnavailable (nothing stored, nothing paid) if its workspace
-        could not be written."""
+        could not be written.
+
+        A repository to change is checked first (RepositoryRefused, nothing stored): over HTTP it must lie under
+        one of the allowed roots; ``local`` (the CLI, on its user's own machine) allows any path.
+        """
         root = Path(self.settings.workspace_root)
         problem = await asyncio.to_thread(workspace_root_problem, root)
         if problem is not None:
             raise WorkspaceUnavailable(problem)
         run_id = uuid.uuid4().hex[:16]
         workspace = (root / run_id).resolve()
+        options = request.options
+        if options.repository is not None:
+            roots = None if local else list(self.settings.repository_roots)
+            source = await asyncio.to_thread(
+                inspect_repository, options.repository.path, options.repository.base, allowed_roots=roots
+            )
+            workspace = worktree_path(source, run_id, root)
+            resolved = RepositoryRef(path=str(source.path), base=source.base, base_commit=source.base_commit)
+            options = options.model_copy(update={"repository": resolved})
         run = Run(
             id=run_id,
             request=request.request,
-            options=request.options,
+            options=options,
             budget_usd=request.options.budget_usd or self.settings.budget_usd,
             workspace=str(workspace),
         )

@@ -104,16 +104,34 @@ class RunOptions(Input):
         return models.RunOptions(**values)
 
 
+class RepositoryInput(Input):
+    """An existing git repository to change, on a branch ``masterplan/<run-id>`` of its own."""
+
+    path: Text = Field(
+        min_length=1,
+        max_length=models.MAX_REPOSITORY_PATH_CHARS,
+        description="a directory of the repository, under one of MASTERPLAN_REPOSITORY_ROOTS",
+    )
+    base: Text | None = Field(
+        default=None, min_length=1, max_length=models.MAX_REF_CHARS, description="the ref to start from (HEAD)"
+    )
+
+
 class RunRequest(Input):
     """The body of ``POST /runs`` (the domain's ``models.RunRequest`` once valid)."""
 
     request: Annotated[models.RequestText, AfterValidator(storable)] = Field(
-        description="what to build, in plain words"
+        description="what to build or change, in plain words"
     )
     options: RunOptions = Field(default_factory=RunOptions)
+    repository: RepositoryInput | None = Field(default=None, description="change this repository (else a new project)")
 
     def to_domain(self) -> models.RunRequest:
-        return models.RunRequest(request=self.request, options=self.options.to_domain())
+        options = self.options.to_domain()
+        if self.repository is not None:
+            reference = models.RepositoryRef(path=self.repository.path, base=self.repository.base)
+            options = options.model_copy(update={"repository": reference})
+        return models.RunRequest(request=self.request, options=options)
 
 
 class AnswersRequest(Input):

@@ -9,7 +9,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import SecretStr, ValidationError
 
-from masterplan.service.errors import RunConflict, RunNotFound, WorkspaceUnavailable
+from masterplan.service.errors import (
+    RepositoryForbidden,
+    RepositoryRefused,
+    RunConflict,
+    RunNotFound,
+    WorkspaceUnavailable,
+)
 from masterplan.service.plan_edits import PlanEditRefused
 from masterplan.store import NotFound, StoreUnavailable
 from masterplan.web.responses import MalformedJSON, error_body, json_response, validation_fields
@@ -30,8 +36,10 @@ KEPT_HEADERS = ("WWW-Authenticate", "Allow", "Retry-After")
 STORE_RETRY_AFTER_S = 5
 
 
-ClientError = MalformedJSON | ValidationError | RunNotFound | NotFound | RunConflict | PlanEditRefused
-CLIENT_ERRORS = (MalformedJSON, ValidationError, RunNotFound, NotFound, RunConflict, PlanEditRefused)
+ClientError = (
+    MalformedJSON | ValidationError | RunNotFound | NotFound | RunConflict | PlanEditRefused | RepositoryRefused
+)
+CLIENT_ERRORS = (MalformedJSON, ValidationError, RunNotFound, NotFound, RunConflict, PlanEditRefused, RepositoryRefused)
 
 
 def client_error(error: ClientError) -> tuple[int, str, list[dict[str, str]] | None]:
@@ -44,6 +52,9 @@ def client_error(error: ClientError) -> tuple[int, str, list[dict[str, str]] | N
         return 422, f"invalid fields: {names}", fields
     if isinstance(error, (RunNotFound, NotFound)):
         return 404, str(error), None
+    if isinstance(error, RepositoryRefused):
+        status = 403 if isinstance(error, RepositoryForbidden) else 422
+        return status, str(error), [{"field": f"repository.{error.field}", "message": str(error)}]
     if isinstance(error, PlanEditRefused):
         return (
             422,

@@ -70,7 +70,8 @@ RESPONSES: tuple[type[BaseModel], ...] = (
 ERRORS = {
     400: "malformed JSON",
     401: "missing or wrong bearer token (when MASTERPLAN_API_TOKEN is set)",
-    403: "a cross-site request (see docs/api.md); options.checks without MASTERPLAN_ALLOW_HTTP_CHECKS",
+    403: "a cross-site request (see docs/api.md); options.checks without MASTERPLAN_ALLOW_HTTP_CHECKS; a "
+    "repository outside MASTERPLAN_REPOSITORY_ROOTS",
     404: "no such run (or artifact, or prompt)",
     409: "the run is not in a state that allows this",
     413: "request body larger than 1 MiB",
@@ -139,7 +140,7 @@ def run_paths() -> dict[str, dict[str, Any]]:
     return {
         "/runs": {
             "post": operation(
-                "Start a run", {201: ok("the run, queued", ref(RunView))}, errors=(400, 413, 422), body=RunRequest
+                "Start a run", {201: ok("the run, queued", ref(RunView))}, errors=(400, 403, 413, 422), body=RunRequest
             ),
             "get": operation(
                 "List runs, newest first",

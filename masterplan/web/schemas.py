@@ -28,6 +28,7 @@ from masterplan.models import (
     TaskStatus,
     TaskType,
 )
+from masterplan.repository.checkout import BRANCH_PREFIX
 
 
 class Schema(BaseModel):
@@ -52,6 +53,13 @@ class TaskCounts(Schema):
     pending: int = Field(description="not finished yet: waiting or running")
 
 
+class RepositoryView(Schema):
+    path: str = Field(description="the repository's top level on the server")
+    base: str = Field(description="the ref the run started from")
+    base_commit: str | None
+    branch: str = Field(description="the branch the run commits to: masterplan/<run id>")
+
+
 class RunView(Schema):
     id: str
     status: RunStatus
@@ -68,7 +76,8 @@ class RunView(Schema):
     cache_read_share: float = Field(description="cache reads / all input tokens, 0..1")
     tasks: TaskCounts
     questions: list[DiscoveryQuestion]
-    workspace: str = Field(description="path of the run's generated code on the server")
+    workspace: str = Field(description="path of the run's generated code on the server (a repository run's worktree)")
+    repository: RepositoryView | None = Field(default=None, description="the repository a run changes")
     error: str | None
     forecast_vs_actual: ForecastAccuracy | None = Field(
         default=None,
@@ -100,9 +109,22 @@ class RunView(Schema):
             ),
             questions=run.questions,
             workspace=run.workspace,
+            repository=_repository_view(run),
             error=run.error,
             forecast_vs_actual=accuracy,
         )
+
+
+def _repository_view(run: Run) -> RepositoryView | None:
+    reference = run.options.repository
+    if reference is None:
+        return None
+    return RepositoryView(
+        path=reference.path,
+        base=reference.base or "HEAD",
+        base_commit=reference.base_commit,
+        branch=BRANCH_PREFIX + run.id,
+    )
 
 
 class PlanView(Schema):

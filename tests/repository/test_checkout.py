@@ -15,6 +15,7 @@ from masterplan.repository.checkout import (
     diff_stat,
     inspect_repository,
     open_worktree,
+    worktree_path,
 )
 
 from .test_repository_map import SAMPLE, committed, git
@@ -53,7 +54,7 @@ def test_a_run_works_on_its_own_branch_and_leaves_the_users_tree_alone(repositor
     source = inspect_repository(repository, None, allowed_roots=None)
     assert source.dirty
     assert source.base == "HEAD"
-    worktree = open_worktree(source, "run1", tmp_path / "worktrees")
+    worktree = open_worktree(source, "run1", tmp_path / "worktrees" / "run1")
     assert worktree.branch == "masterplan/run1"
     # The run starts from the base commit: the staged change is not part of it.
     assert "def parse_item" in (worktree.path / "inventory" / "items.py").read_text(encoding="utf-8")
@@ -69,14 +70,14 @@ def test_a_run_works_on_its_own_branch_and_leaves_the_users_tree_alone(repositor
 
 def test_opening_again_finds_the_worktree_or_rebuilds_it_on_the_same_branch(repository: Path, tmp_path: Path) -> None:
     source = inspect_repository(repository, "main", allowed_roots=None)
-    first = open_worktree(source, "run2", tmp_path / "worktrees")
+    first = open_worktree(source, "run2", tmp_path / "worktrees" / "run2")
     (first.path / "new.py").write_text("X = 1\n", encoding="utf-8")
     git(first.path, "add", "-A")
     git(first.path, "commit", "-q", "-m", "T01: new")
-    assert open_worktree(source, "run2", tmp_path / "worktrees") == first
+    assert open_worktree(source, "run2", tmp_path / "worktrees" / "run2") == first
 
     shutil.rmtree(first.path)  # the worktree is gone (another machine, a cleaned disk)
-    again = open_worktree(source, "run2", tmp_path / "worktrees")
+    again = open_worktree(source, "run2", tmp_path / "worktrees" / "run2")
     assert again.path == first.path
     assert (again.path / "new.py").read_text(encoding="utf-8") == "X = 1\n"
     assert len(branch_commits(again)) == 1
@@ -85,7 +86,21 @@ def test_opening_again_finds_the_worktree_or_rebuilds_it_on_the_same_branch(repo
 def test_a_worktree_inside_the_repository_is_refused(repository: Path) -> None:
     source = inspect_repository(repository, None, allowed_roots=None)
     with pytest.raises(RepositoryRefused, match="inside the repository"):
-        open_worktree(source, "run3", repository / "worktrees")
+        open_worktree(source, "run3", repository / "worktrees" / "run3")
+
+
+def test_a_workspace_root_inside_the_repository_puts_the_worktree_in_its_git_directory(repository: Path) -> None:
+    """``masterplan run --repo .`` from the repository: the default workspace root lies in the user's tree."""
+    source = inspect_repository(repository, None, allowed_roots=None)
+    before = user_state(repository)
+    path = worktree_path(source, "run4", repository / ".masterplan" / "workspaces")
+    assert path == (repository / ".git" / "masterplan" / "worktrees" / "run4").resolve()
+    worktree = open_worktree(source, "run4", path)
+    (worktree.path / "extra.py").write_text("Y = 2\n", encoding="utf-8")
+    git(worktree.path, "add", "-A")
+    git(worktree.path, "commit", "-q", "-m", "T01: extra")
+    assert user_state(repository) == before
+    assert worktree_path(source, "run5", repository.parent / "elsewhere") == (repository.parent / "elsewhere" / "run5")
 
 
 @pytest.mark.parametrize(

@@ -57,9 +57,10 @@ class Reply:
 
 
 class BackgroundService:
-    def __init__(self, tmp_path: Path, database_url: str) -> None:
+    def __init__(self, tmp_path: Path, database_url: str, **settings_overrides: Any) -> None:
         self.tmp_path = tmp_path
         self.database_url = database_url
+        self.settings_overrides = settings_overrides
         self.url = ""
         self.failures = FailureRecords()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -134,6 +135,7 @@ class BackgroundService:
                 database_url=self.database_url,
                 workspace_root=self.tmp_path / "workspaces",
                 rate_limit_tier="none",
+                **self.settings_overrides,
             )
             async with (
                 running_app(create_app(settings), host="127.0.0.1", port=0) as url,
