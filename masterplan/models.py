@@ -167,6 +167,14 @@ class RunOptions(Record):
     def _storable_budget(cls, value: Decimal | None) -> Decimal | None:
         return None if value is None else check_budget(value)
 
+    @model_validator(mode="after")
+    def _one_suite_for_a_repository(self) -> RunOptions:
+        if self.repository is not None and self.checks is not None and len(self.checks) > 1:
+            raise ValueError(
+                "a repository run takes at most one check command: its test suite, compared with its result on the base"
+            )
+        return self
+
 
 def not_blank(value: str) -> str:
     if not value.strip():
@@ -373,12 +381,35 @@ class GeneratedFile(LLMOutput):
     content: str
 
 
-class TaskOutput(LLMOutput):
-    """What the developer role returns for one task."""
+class FileEdit(LLMOutput):
+    """A search/replace edit of an existing file (``masterplan.executor.edits``)."""
 
-    files: list[GeneratedFile] = Field(min_length=1)
+    path: str = Field(min_length=1, max_length=255)
+    search: str = Field(
+        min_length=1, description="text copied exactly from the file's current content; it must occur there once"
+    )
+    replace: str = Field(description="what the search text becomes (empty to delete it)")
+
+
+class TaskOutput(LLMOutput):
+    """The developer's answer: whole files, edits of existing files, and files to delete."""
+
+    files: list[GeneratedFile] = Field(
+        default_factory=list, description="complete content of each new file, or of a small file rewritten whole"
+    )
+    edits: list[FileEdit] = Field(
+        default_factory=list,
+        description="search/replace edits of existing files, applied in order (prefer them for large files)",
+    )
+    deletes: list[str] = Field(default_factory=list, description="paths of existing files the task removes")
     summary: str = Field(default="", max_length=2_000, description="one or two sentences: what was built")
     notes: str = ""
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> TaskOutput:
+        if not (self.files or self.edits or self.deletes):
+            raise ValueError("the answer changes nothing: give files, edits or deletes")
+        return self
 
 
 class QAIssue(LLMOutput):

@@ -23,9 +23,12 @@ LOOKBACK_BLOCKS = 20
 
 @dataclass(frozen=True)
 class ProjectContext:
-    """The stable part of a run's prompts: the request, the domain model, the plan and the learnings."""
+    """The stable part of a run's prompts: the request, the repository's map, the domain model, the plan and the
+    learnings."""
 
     request: str
+    repository_map: str | None = None
+    """A repository run's map of the existing code (``masterplan.repository.map``), built once and stored."""
     discovery_document: DiscoveryDocument | None = None
     master_plan: MasterPlan | None = None
     learnings: tuple[str, ...] = ()
@@ -37,6 +40,8 @@ class ProjectContext:
     def _rendered(self) -> str:
         """Rendered once: the plan alone is tens of kilobytes of JSON, and every call of the run sends it."""
         parts = [tagged("request", self.request)]
+        if self.repository_map is not None:
+            parts.append(tagged("repository_map", "\n" + self.repository_map.rstrip("\n") + "\n"))
         if self.discovery_document is not None:
             parts.append(tagged("discovery_document", canonical_json(self.discovery_document)))
         if self.master_plan is not None:

@@ -6,16 +6,18 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from masterplan.cache.context import RunCacheContext
 from masterplan.config import Settings
-from masterplan.executor.checks import DEFAULT_CHECKS
+from masterplan.executor.checks import DEFAULT_CHECKS, CheckResult
 from masterplan.executor.journal import Journal
 from masterplan.executor.precheck import CompilePool
 from masterplan.executor.sandbox import Sandbox
+from masterplan.executor.suite_check import SuiteCheck, run_task_checks
 from masterplan.executor.workspace import Workspace
 from masterplan.llm.attempt import AnswerWatcher
 from masterplan.models import Complexity, PhaseSummary, PlanTask, Run, TaskOutput, TaskType
@@ -119,6 +121,15 @@ class RunContext:
     pins: dict[str, str] = field(default_factory=dict)
     """Task id -> the model the user pinned it to when reviewing the plan."""
 
+    suite: SuiteCheck | None = None
+    """A repository run's test suite with its result on the base: the run's checks compare against it."""
+    default_checks: tuple[str, ...] = DEFAULT_CHECKS
+    """The checks when the run names none: pytest for a new project; a repository's detected test command
+    (none when it has no tests: the syntax checks of every answer still run)."""
+    documents_dir: str = ""
+    """Where the run's documents go in the workspace: a repository run's ``.masterplan``, never over the
+    repository's own README or docs."""
+
     compile_pool: CompilePool | None = None
     """Worker processes that compile generated Python while answers stream (see ``precheck``)."""
 
@@ -138,9 +149,23 @@ class RunContext:
 
     @property
     def check_commands(self) -> tuple[str, ...]:
-        """The run's checks: the configured commands, or pytest when none were given (an empty list means none)."""
+        """The run's checks: the configured commands, or the default when none were given (an empty list means
+        none); with a suite, its command."""
+        if self.suite is not None:
+            return (self.baseline_command,)
         configured = self.run.options.checks
-        return DEFAULT_CHECKS if configured is None else tuple(configured)
+        return self.default_checks if configured is None else tuple(configured)
+
+    @property
+    def baseline_command(self) -> str:
+        assert self.suite is not None
+        return self.suite.baseline.command
+
+    async def run_checks(self, cwd: Path) -> list[CheckResult]:
+        """The run's checks in ``cwd`` (the workspace or a task's view), in the sandbox."""
+        return await run_task_checks(
+            self.check_commands, self.suite, cwd, sandbox=self.sandbox, timeout_s=self.settings.check_timeout_s
+        )
 
     def dependency_outputs(self, task_ids: list[str]) -> list[TaskOutput]:
         return [self.outputs[task_id] for task_id in task_ids if task_id in self.outputs]

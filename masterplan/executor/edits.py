@@ -5,8 +5,6 @@ The edits of one file apply in order, each to the result of the ones before. A s
 the file, or is in it more than once, refuses the whole answer with a message the model can act on: where
 the text matches, or the lines of the file closest to it (found with ``difflib``), so the re-ask within the
 attempt can copy the real text. Design note 000's JSON-first rule holds: edits are JSON fields, not diffs.
-
-Not yet part of the task answer (``TaskOutput``); issue 13 wires it in with the repository runs.
 """
 
 from __future__ import annotations
@@ -16,9 +14,7 @@ import heapq
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field
-
-from masterplan.models import LLMOutput
+from masterplan.models import FileEdit
 
 CONTEXT_LINES = 3
 """Lines shown around the closest match of a search text that misses."""
@@ -26,13 +22,9 @@ CANDIDATES = 20
 """Windows scored exactly after the quick pre-filter (``SequenceMatcher.quick_ratio``)."""
 MAX_SHOWN_LINES = 40
 
+__all__ = ["EditMismatch", "FileEdit", "apply_edits", "closest_lines"]
+
 MismatchCause = Literal["absent", "ambiguous"]
-
-
-class FileEdit(LLMOutput):
-    path: str = Field(min_length=1, max_length=255)
-    search: str = Field(min_length=1, description="text copied exactly from the file's current content")
-    replace: str = Field(description="what the search text becomes (empty to delete it)")
 
 
 class EditMismatch(ValueError):

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from masterplan.models import TaskOutput
+
 AUTHOR_NAME = "masterplan"
 AUTHOR_EMAIL = "masterplan@localhost"
 DEFAULT_BRANCH = "main"
@@ -47,6 +49,11 @@ def task_commit_message(task_id: str, title: str) -> str:
     return f"{task_id}: {title}\n\n{TASK_TRAILER}: {task_id}"
 
 
+def changed_paths(output: TaskOutput) -> list[str]:
+    """What a task's commit holds: the files it wrote and the files it deleted."""
+    return [*(file.path for file in output.files), *output.deletes]
+
+
 @dataclass(frozen=True)
 class TaskCommit:
     sha: str
@@ -74,10 +81,27 @@ class _GitResult:
 
 
 class GitRepo:
-    """The git repository at ``root``. ``available`` is False when git is not installed."""
+    """The git repository at ``root``. ``available`` is False when git is not installed.
 
-    def __init__(self, root: Path, *, git: str | _Lookup | None = ON_PATH, timeout_s: float = GIT_TIMEOUT_S) -> None:
+    ``worktree``: ``root`` is a worktree of the user's repository (a repository run), made beforehand: it is
+    never initialised, configured or given masterplan's .gitignore, whose lines would become part of the
+    repository's history; its ``.git`` file is what GIT_DIR names, and git follows it.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        git: str | _Lookup | None = ON_PATH,
+        timeout_s: float = GIT_TIMEOUT_S,
+        worktree: bool = False,
+        base_commit: str | None = None,
+    ) -> None:
+        """``base_commit``: where the run's history starts (a repository run's base); the commits before it are
+        the repository's, whatever trailers they carry."""
         self.root = Path(root).absolute()
+        self.worktree = worktree
+        self.base_commit = base_commit
         self.git = shutil.which("git") if git is ON_PATH else git
         self.available = isinstance(self.git, str)
         self.timeout_s = timeout_s
@@ -128,6 +152,9 @@ class GitRepo:
 
     async def init(self) -> None:
         """Creates the repository (again harmlessly if it exists) with masterplan's identity and .gitignore."""
+        if self.worktree:
+            await self._run("rev-parse", "--verify", "-q", "HEAD^{commit}")  # GitError when it is not one
+            return
         await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
         await self._run("init", "-q", f"--initial-branch={DEFAULT_BRANCH}")
         await self._run("config", "user.name", AUTHOR_NAME)
@@ -137,7 +164,7 @@ class GitRepo:
 
     def _ensure_gitignore(self) -> None:
         path = self.root / ".gitignore"
-        if path.is_symlink():
+        if self.worktree or path.is_symlink():
             return  # generated content put it there; never write through a link
         existing = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
         missing = [line for line in GITIGNORE_LINES if line not in existing.splitlines()]
@@ -146,20 +173,20 @@ class GitRepo:
             path.write_text(existing + separator + "\n".join(missing) + "\n", encoding="utf-8")
 
     async def commit_all(
-        self, message: str, paths: Sequence[str] | None = None, *, allow_empty: bool = False
+        self, message: str, paths: Sequence[str] | None = None, *, allow_empty: bool = False, force: bool = False
     ) -> str | None:
         """Stages everything (or only ``paths``) and commits it; the new commit's sha, or None when nothing changed.
 
         With ``paths`` the commit holds those paths only, whatever else changed in the work tree: a task's
         commit never takes in files another task wrote meanwhile. ``allow_empty`` commits even when nothing
         changed (a task that rewrote its files as they were still gets its commit), with two git processes
-        instead of four.
+        instead of four. ``force`` adds ``paths`` even where the repository's .gitignore ignores them.
         """
         if not message.strip():
             raise ValueError("a commit message must not be blank")
         limit = ["--", *paths] if paths else []
         async with self._lock:
-            await self._run("add", "--all", *limit)
+            await self._run("add", "--all", *(["--force"] if force else []), *limit)
             if allow_empty:
                 await self._run("commit", "-q", "--no-verify", "--allow-empty", "-m", message, *limit)
                 return await self.head()
@@ -179,7 +206,8 @@ class GitRepo:
         if await self.head() is None:
             return []
         limit = ["--", path] if path is not None else []
-        log = await self._run("log", "--reverse", "--format=%x1e%H%x1f%B", "HEAD", *limit)
+        revisions = f"{self.base_commit}..HEAD" if self.base_commit else "HEAD"
+        log = await self._run("log", "--reverse", "--format=%x1e%H%x1f%B", revisions, *limit)
         commits: list[TaskCommit] = []
         for entry in log.stdout.split("\x1e")[1:]:
             sha, _, body = entry.partition("\x1f")

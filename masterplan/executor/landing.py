@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from masterplan.executor.checks import CheckResult, run_checks
+from masterplan.executor.checks import CheckResult
 from masterplan.executor.context import RunContext
 from masterplan.executor.merging import FileMerge, merge_changes
 from masterplan.executor.views import WorkspaceViews
@@ -39,6 +39,8 @@ class Checked:
     """What the workspace held at these paths when the view was taken."""
     check: CheckResult | None
     """The last check's result; None when the run has no checks."""
+    deletes: dict[str, str | None] = field(default_factory=dict)
+    """The paths the task deletes, with what they held when the view was taken."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Landing:
         files: Sequence[GeneratedFile],
         since: int | None,
         known_base: Mapping[str, str | None] | None = None,
+        deletes: Sequence[str] = (),
     ) -> Checked | Refused:
         """Check ``files``, written against the workspace as of generation ``since`` (None: as it is now).
 
@@ -90,10 +93,11 @@ class Landing:
             merge = await self._merge(task_id, base, current, files)
             if isinstance(merge, Refused):
                 return merge
+            deleted = self.ctx.workspace.read(list(deletes))
             if not self.ctx.check_commands:
-                return Checked(merge.files, current, None)
+                return Checked(merge.files, current, None, deleted)
             view = await self.views.open(task_id)
-        return await self._check_in(view, merge, current)
+        return await self._check_in(view, merge, current, deleted)
 
     async def land(self, task_id: str, checked: Checked, hand_over: Callable[[], None] | None) -> Checked | Refused:
         """Write ``checked`` into the workspace (merged and re-checked if it changed meanwhile).
@@ -110,6 +114,9 @@ class Landing:
                 merge = await self._merge(task_id, checked.base, current, checked.files)
                 if isinstance(merge, Refused):
                     return merge
+                refused = await self._deleted_meanwhile(task_id, checked.deletes)
+                if refused is not None:
+                    return refused
                 if not merge.merged or not self.ctx.check_commands:
                     held = False
                     return self._write(task_id, dataclasses.replace(checked, files=merge.files), current, hand_over)
@@ -118,7 +125,7 @@ class Landing:
                 if not last:
                     lock.release()
                     held = False
-                result = await self._check_in(view, merge, current)
+                result = await self._check_in(view, merge, current, checked.deletes)
                 if isinstance(result, Refused):
                     return result
                 if last:
@@ -150,11 +157,15 @@ class Landing:
         """Write under the held lock (``before``: what the paths hold, read under it), then hand the lock over."""
         try:
             self.ctx.workspace.write(checked.files)
+            self.ctx.workspace.remove(list(checked.deletes))
             self.generation += 1
             for file in checked.files:
                 if before[file.path] != file.content:
                     self._replaced.setdefault(file.path, []).append((self.generation, before[file.path]))
+            for path, content in checked.deletes.items():
+                self._replaced.setdefault(path, []).append((self.generation, content))
             self.landed_by.update((file.path, task_id) for file in checked.files)
+            self.landed_by.update((path, task_id) for path in checked.deletes)
         except BaseException:
             self.ctx.workspace_lock.release()
             raise
@@ -201,17 +212,28 @@ class Landing:
     def _others(self, paths: Sequence[str]) -> list[str]:
         return sorted({self.landed_by[path] for path in paths if path in self.landed_by})
 
-    async def _check_in(self, view: Workspace, merge: FileMerge, base: dict[str, str | None]) -> Checked | Refused:
-        """Run the checks on the merge's files in ``view``, then remove the view."""
+    async def _deleted_meanwhile(self, task_id: str, deletes: Mapping[str, str | None]) -> Refused | None:
+        """A file the task deletes that another task changed since: a conflict, never a silent loss."""
+        now = self.ctx.workspace.read(list(deletes))
+        changed = [path for path, content in deletes.items() if now[path] != content]
+        if not changed:
+            return None
+        await self.ctx.journal.event(
+            self.ctx.run.id,
+            "task.merge_conflict",
+            {"task_id": task_id, "files": changed, "other_tasks": self._others(changed)},
+        )
+        return Refused(conflict_feedback(changed, self.landed_by), conflicts=changed, shown=changed)
+
+    async def _check_in(
+        self, view: Workspace, merge: FileMerge, base: dict[str, str | None], deletes: Mapping[str, str | None]
+    ) -> Checked | Refused:
+        """Run the checks on the merge's files (and without the deleted ones) in ``view``, then remove the view."""
         files = merge.files
         try:
             view.write(files)
-            results = await run_checks(
-                self.ctx.check_commands,
-                view.root,
-                timeout_s=self.ctx.settings.check_timeout_s,
-                sandbox=self.ctx.sandbox,
-            )
+            view.remove(list(deletes))
+            results = await self.ctx.run_checks(view.root)
         finally:
             await self.views.close(view)
         results = [_relocated(result, view, self.ctx.workspace) for result in results]
@@ -221,7 +243,7 @@ class Landing:
             if merge.merged:
                 feedback = merged_check_feedback(merge.merged, self.landed_by) + feedback
             return Refused(feedback, check=failed, shown=merge.merged)
-        return Checked(files, base, results[-1] if results else None)
+        return Checked(files, base, results[-1] if results else None, dict(deletes))
 
 
 def _relocated(result: CheckResult, view: Workspace, workspace: Workspace) -> CheckResult:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from masterplan.executor.context import RunContext
-from masterplan.executor.gitrepo import GitRepo, task_commit_message
+from masterplan.executor.gitrepo import GitRepo, changed_paths, task_commit_message
 from masterplan.executor.workspace import INTERNAL_DIRS
 from masterplan.models import TaskState, TaskStatus
 
@@ -41,12 +41,13 @@ async def rebuild_workspace(ctx: RunContext, tasks: list[TaskState], git: GitRep
         key=lambda task: (task.updated_at, task.position),
     )
     ledger = CommitLedger()
-    resuming = (ctx.workspace.root / ".git").is_dir()
+    resuming = (ctx.workspace.root / ".git").exists()  # a directory, or a worktree's file
     ctx.workspace.ensure()
     if git is None or not git.available:
         for task in completed:
             assert task.output is not None
             ctx.workspace.write(task.output.files)
+            ctx.workspace.remove(task.output.deletes)
     else:
         await git.init()
         if resuming or completed:
@@ -72,10 +73,9 @@ async def _repair_history(ctx: RunContext, git: GitRepo, completed: list[TaskSta
         if task.task_id in ledger.latest:
             continue
         ctx.workspace.write(task.output.files)
+        ctx.workspace.remove(task.output.deletes)
         sha = await git.commit_all(
-            task_commit_message(task.task_id, task.definition.title),
-            [file.path for file in task.output.files],
-            allow_empty=True,
+            task_commit_message(task.task_id, task.definition.title), changed_paths(task.output), allow_empty=True
         )
         if sha is not None:
             ledger.latest[task.task_id] = sha

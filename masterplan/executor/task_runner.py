@@ -20,7 +20,7 @@ from typing import Any
 
 from masterplan.executor.checks import CheckResult
 from masterplan.executor.context import CallResult, RunCancelled, RunContext
-from masterplan.executor.gitrepo import GitRepo, task_commit_message
+from masterplan.executor.gitrepo import GitRepo, changed_paths, task_commit_message
 from masterplan.executor.journal import JournalTx
 from masterplan.executor.landing import Checked, Landing, Refused
 from masterplan.executor.ordering import TaskGraph
@@ -29,6 +29,7 @@ from masterplan.executor.recovery import CommitLedger
 from masterplan.executor.redo import as_committed, base_after_restart
 from masterplan.executor.syntax import syntax_problems
 from masterplan.executor.tags import canonical_json, file_tags, tag
+from masterplan.executor.task_changes import resolve_changes
 from masterplan.executor.workspace import FileProblem, normalize
 from masterplan.llm.budget import BudgetExceeded
 from masterplan.llm.errors import LLMCallFailed
@@ -199,7 +200,7 @@ class TaskRunner:
                 known_base = await base_after_restart(self.git, self.graph, state.task_id, output)
         if self.ctx.check_commands:
             await self.ctx.journal.settle(state.run_id)  # the answer is durable before checks that may take minutes
-        checked = await self.landing.check(state.task_id, output.files, since, known_base)
+        checked = await self.landing.check(state.task_id, output.files, since, known_base, output.deletes)
         if isinstance(checked, Refused):
             return state, await self._refused(state, checked, clear=not rework)
         if checked.files != output.files:  # merged with what landed since the prompt: review what will land
@@ -277,12 +278,29 @@ class TaskRunner:
             )
             self._defer_update(asked, None, None)
 
+        resolved: TaskOutput | None = None
+
         async def accept(output: TaskOutput) -> str | None:
-            problems = await self._file_problems(output, precheck)
+            nonlocal resolved
+            changes = resolve_changes(output, self.ctx.workspace)
+            for mismatch in changes.mismatches:
+                self.ctx.journal.defer_event(
+                    state.run_id,
+                    "task.edit_mismatch",
+                    {"task_id": state.task_id, "path": mismatch.path, "edit": mismatch.index, "cause": mismatch.cause},
+                )
+            problems = changes.feedback
+            if changes.output is not None:
+                problems = await self._file_problems(changes.output, precheck)
             if problems is not None:
                 self.ctx.journal.defer_event(
                     state.run_id, "task.answer_rejected", {"task_id": state.task_id, "cause": _clip(problems, 500)}
                 )
+            elif changes.edited:
+                self.ctx.journal.defer_event(
+                    state.run_id, "task.edits_applied", {"task_id": state.task_id, "files": changes.edited}
+                )
+            resolved = changes.output if problems is None else None
             return problems
 
         # An unusable answer (unparsable, or files that fail validation) is re-asked within the attempt with
@@ -308,8 +326,9 @@ class TaskRunner:
             if precheck is not None:
                 precheck.discard()
         state = asked
+        value = resolved if result.value is not None else None  # the answer with its edits applied
         if persist:
-            state = state.model_copy(update={"output": result.value})
+            state = state.model_copy(update={"output": value})
         invalid = (
             None
             if result.value is not None
@@ -317,7 +336,7 @@ class TaskRunner:
         )
         # Committed before the next call is sent (the journal's barrier): a crash after it never pays twice.
         self._defer_update(state, "task.invalid_output" if invalid else None, invalid)
-        return state, result.value, result.feedback, since
+        return state, value, result.feedback, since
 
     async def _file_problems(self, output: TaskOutput, precheck: SyntaxPrecheck | None = None) -> str | None:
         """Why the answer's files cannot be written (paths, sizes, syntax), as feedback for the model; None if fine."""
@@ -433,7 +452,7 @@ class TaskRunner:
         try:
             sha = await git.commit_all(
                 task_commit_message(state.task_id, state.definition.title),
-                [f.path for f in output.files],
+                changed_paths(output),
                 allow_empty=earlier is None,
             )
         finally:
@@ -476,7 +495,10 @@ def _once(action: Callable[[], None]) -> Callable[[], None]:
 def _with_normal_paths(output: TaskOutput) -> TaskOutput:
     """The paths as the workspace writes them (``./a//b.py`` is ``a/b.py``): one file, one key for merging."""
     files = [file.model_copy(update={"path": normalize(file.path)}) for file in output.files]
-    return output if files == output.files else output.model_copy(update={"files": files})
+    deletes = [normalize(path) for path in output.deletes]
+    if files == output.files and deletes == output.deletes:
+        return output
+    return output.model_copy(update={"files": files, "deletes": deletes})
 
 
 def accepted(report: QAReport) -> bool:

@@ -5,8 +5,6 @@ result on the base, so a repository whose suite already fails somewhere can stil
 results are read from its ``-rA`` short summary (one ``PASSED|FAILED|ERROR|XFAIL|XPASS <id>`` line a test,
 at the end of the output, which the output collector keeps); any other test command (``make test``,
 ``npm test``) is judged by its exit code alone.
-
-Not yet run by a run (issue 13 wires it in with the repository runs).
 """
 
 from __future__ import annotations
@@ -39,6 +37,8 @@ class SuiteResult:
     """Test id -> outcome; empty when the command does not report tests one by one."""
     output: str = ""
     duration_s: float = 0.0
+    exit_code: int | None = None
+    timed_out: bool = False
 
     @property
     def per_test(self) -> bool:
@@ -89,7 +89,9 @@ async def run_suite(argv: Sequence[str], cwd: Path, *, sandbox: Sandbox, timeout
     command = suite_command(argv)
     (result,) = await run_checks([command], cwd, timeout_s=timeout_s, sandbox=sandbox, max_output=SUITE_OUTPUT_CHARS)
     outcomes = parse_pytest_summary(result.output) if is_pytest(argv) else {}
-    return SuiteResult(command, result.passed, outcomes, result.output, result.duration_s)
+    return SuiteResult(
+        command, result.passed, outcomes, result.output, result.duration_s, result.exit_code, result.timed_out
+    )
 
 
 def compare_suites(baseline: SuiteResult, final: SuiteResult) -> SuiteComparison:

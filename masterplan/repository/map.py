@@ -45,10 +45,7 @@ def build_repository_map(root: Path, request: str, *, budget_tokens: int) -> Rep
     """``request`` ranks the files when they do not all fit in ``budget_tokens``."""
     budget = max(MIN_BUDGET_TOKENS, budget_tokens)
     selected = select_files(root)
-    at_root = frozenset(path for path in selected.files if "/" not in path)
-
-    def read(name: str) -> str | None:
-        return read_text(root, name) if name in at_root else None
+    read = _root_reader(root, selected)
 
     outlines = {path: _outline(root, path) for path in selected.files if path.endswith(".py")}
     test_command = detect_test_command(read, frozenset(selected.files))
@@ -66,6 +63,21 @@ def build_repository_map(root: Path, request: str, *, budget_tokens: int) -> Rep
         left_out=dict(sorted(selected.left_out.items())),
         test_command=test_command,
     )
+
+
+def repository_test_command(root: Path) -> TestCommand | None:
+    """The test command the map shows, detected again (the map is stored as text)."""
+    selected = select_files(root)
+    return detect_test_command(_root_reader(root, selected), frozenset(selected.files))
+
+
+def _root_reader(root: Path, selected: RepositoryFiles) -> FileText:
+    at_root = frozenset(path for path in selected.files if "/" not in path)
+
+    def read(name: str) -> str | None:
+        return read_text(root, name) if name in at_root else None
+
+    return read
 
 
 def _outline(root: Path, path: str) -> PythonOutline:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ import jinja2
 from masterplan.forecast.accuracy import ForecastAccuracy
 from masterplan.forecast.report import Forecast, WallTime
 from masterplan.models import DiscoveryDocument, DiscoveryQuestion, LLMCallRecord, MasterPlan, Run, TaskState
+from masterplan.service.repository_run import RepositoryOutcome
 
 UncachedCost = Callable[[LLMCallRecord], Decimal]
 TOKEN_KINDS = (
@@ -93,6 +95,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     environment.filters["cell"] = _cell
+    environment.filters["shell"] = shlex.quote
     environment.filters["duration"] = _duration
     environment.filters["error"] = _error
     environment.globals.update(usd=_usd, percent=_percent, token_kinds=TOKEN_KINDS)
@@ -157,6 +160,7 @@ def render_report(
     sandbox: str,
     checks: Sequence[str],
     accuracy: ForecastAccuracy | None = None,
+    repository: RepositoryOutcome | None = None,
 ) -> str:
     """``uncached`` prices one call as if nothing had been cached (the counterfactual); ``sandbox`` says where
     the checks ran (``SandboxStatus.describe``); ``checks`` are the commands run after each task;
@@ -194,5 +198,6 @@ def render_report(
             phases=_phase_costs(calls, uncached),
             failures=[task for task in tasks if task.error and task.status.value in ("failed", "skipped")],
             accuracy=accuracy,
+            repository=repository,
         )
     )

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import orjson
 
 from masterplan.cache.context import ProjectContext
-from masterplan.executor.checks import run_checks
 from masterplan.executor.class_slots import ClassSlots
 from masterplan.executor.context import RunContext
 from masterplan.executor.gitrepo import GitRepo
@@ -38,6 +37,14 @@ from masterplan.service.documents import FinalCheck
 from masterplan.service.errors import PhaseFailed, RunCancelled
 from masterplan.service.plan_store import load_pins
 from masterplan.service.planning import make_plan, stored_plan
+from masterplan.service.repository_run import (
+    open_run_worktree,
+    prepare_checks,
+    record_final_suite,
+    repository_map,
+    repository_outcome,
+    run_git,
+)
 from masterplan.service.run_report import accuracy_event, build_report
 
 logger = logging.getLogger(__name__)
@@ -71,6 +78,7 @@ class RunPipeline:
 
     async def _advance(self, ctx: RunContext) -> None:
         await ctx.sandbox.require()  # a run that may not run its checks fails before it pays for a call
+        await open_run_worktree(ctx)
         while True:
             if ctx.cancel.is_set():
                 raise RunCancelled(ctx.run.id)
@@ -78,7 +86,7 @@ class RunPipeline:
             if status is RunStatus.QUEUED:
                 await self._transition(ctx, RunStatus.DISCOVERING)
             elif status is RunStatus.DISCOVERING:
-                ctx.cache.project = ProjectContext(request=ctx.run.request)
+                ctx.cache.project = ProjectContext(request=ctx.run.request, repository_map=await repository_map(ctx))
                 if await run_discovery(ctx) is None:
                     ctx.run = ctx.run.model_copy(update={"status": RunStatus.AWAITING_ANSWERS})
                     return
@@ -140,7 +148,13 @@ class RunPipeline:
                 await tx.put_artifact(json_artifact(ctx.run.id, LEARNINGS_JSON, list(texts)))
                 await tx.append_event(ctx.run.id, "learnings.retrieved", {"count": len(texts)})
         plan = await stored_plan(ctx)
-        return ProjectContext(request=ctx.run.request, discovery_document=document, master_plan=plan, learnings=texts)
+        return ProjectContext(
+            request=ctx.run.request,
+            repository_map=await repository_map(ctx),
+            discovery_document=document,
+            master_plan=plan,
+            learnings=texts,
+        )
 
     async def _execute(self, ctx: RunContext) -> None:
         document = await self.require_discovery(ctx)
@@ -151,7 +165,8 @@ class RunPipeline:
         async with ctx.journal.read() as tx:
             ctx.pins = await load_pins(tx, ctx.run.id)
         await self._announce_sandbox(ctx)
-        git = GitRepo(ctx.workspace.root) if ctx.run.options.git else None
+        await prepare_checks(ctx)
+        git = run_git(ctx)
         states = await PlanExecution(ctx, plan, git, rate_waits=await self._class_slots(ctx)).run()
         await ctx.journal.settle(ctx.run.id)  # a lost write of the run fails it here, not silently
         final = await self._final_check(ctx) if any(state.status is TaskStatus.COMPLETED for state in states) else None
@@ -174,9 +189,14 @@ class RunPipeline:
         commands = ctx.check_commands
         if not commands:
             return None
-        results = await run_checks(
-            commands, ctx.workspace.root, timeout_s=ctx.settings.check_timeout_s, sandbox=ctx.sandbox
-        )
+        if ctx.suite is not None:
+            check, suite = await ctx.suite.run(
+                ctx.workspace.root, sandbox=ctx.sandbox, timeout_s=ctx.settings.check_timeout_s
+            )
+            await record_final_suite(ctx, suite)
+            results = [check]
+        else:
+            results = await ctx.run_checks(ctx.workspace.root)
         passed = all(result.passed for result in results)
         last = results[-1]
         await ctx.journal.event(
@@ -223,7 +243,7 @@ class RunPipeline:
         *,
         error: str | None,
     ) -> None:
-        report = await build_report(ctx, self.prices, final, status, error)
+        report = await build_report(ctx, self.prices, final, status, error, repository=await repository_outcome(ctx))
         async with ctx.journal.write() as tx:
             for stored in report.artifacts(ctx.run.id):
                 await tx.put_artifact(stored)
@@ -234,11 +254,19 @@ class RunPipeline:
             await tx.append_event(ctx.run.id, "documents.rendered", {"names": rendered})
         async with ctx.workspace_lock:
             ctx.workspace.ensure()  # a run that stopped before its first task still gets its report
+            folder = ctx.workspace.root / ctx.documents_dir
+            folder.mkdir(exist_ok=True)
+            written = []
             for name, artifact in documents.items():
                 if artifact is not None:
-                    (ctx.workspace.root / name).write_text(artifact.content, encoding="utf-8")
+                    (folder / name).write_text(artifact.content, encoding="utf-8")
+                    written.append(name)
             if git is not None and git.available:
-                await git.commit_all("masterplan: discovery, plan and report")
+                if ctx.documents_dir:  # on a repository's branch: the documents only, whatever it ignores
+                    paths = [f"{ctx.documents_dir}/{name}" for name in written]
+                    await git.commit_all("masterplan: discovery, plan and report", paths, force=True)
+                else:
+                    await git.commit_all("masterplan: discovery, plan and report")
 
 
 def execution_outcome(states: Sequence[TaskState], final: FinalCheck | None) -> tuple[RunStatus, str | None]:

@@ -18,6 +18,7 @@ from masterplan.llm.usage import TokenUsage
 from masterplan.models import Artifact, Event, LLMCallRecord, RunStatus, utcnow
 from masterplan.service.documents import FinalCheck, render_report
 from masterplan.service.plan_store import FORECAST_ACCURACY_JSON, FORECAST_JSON
+from masterplan.service.repository_run import RepositoryOutcome
 from masterplan.store import StoreTx
 
 EVENT_PAGE = 5_000
@@ -36,9 +37,16 @@ class RunReport:
 
 
 async def build_report(
-    ctx: RunContext, prices: PriceTable, final: FinalCheck | None, status: RunStatus, error: str | None
+    ctx: RunContext,
+    prices: PriceTable,
+    final: FinalCheck | None,
+    status: RunStatus,
+    error: str | None,
+    *,
+    repository: RepositoryOutcome | None = None,
 ) -> RunReport:
-    """``status`` and ``error``: what the run is about to be recorded with, when it has not ended yet."""
+    """``status`` and ``error``: what the run is about to be recorded with, when it has not ended yet;
+    ``repository``: a repository run's branch and tests."""
     async with ctx.journal.read() as tx:
         run = await tx.require_run(ctx.run.id)
         tasks = await tx.list_tasks(run.id)
@@ -59,6 +67,7 @@ async def build_report(
         sandbox=(await ctx.sandbox.status()).describe(),
         checks=ctx.check_commands,
         accuracy=accuracy,
+        repository=repository,
     )
     return RunReport(markdown, accuracy)
 

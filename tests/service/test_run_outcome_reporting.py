@@ -102,7 +102,7 @@ async def test_a_run_with_failed_and_skipped_tasks_is_completed_with_failures_ev
 
 
 async def test_a_task_s_attempts_count_every_answer_it_asked_for(tmp_path: Path) -> None:
-    async with served(tmp_path, seed=1, faults="malformed_json=0.3") as app:
+    async with served(tmp_path, seed=5, faults="malformed_json=0.3") as app:
         run = await app.service.create(run_request(4, checks=QUICK_CHECKS))
         await app.service.wait(run.id)
         api_tasks = {task["task_id"]: task for task in await app.get(f"/runs/{run.id}/tasks")}

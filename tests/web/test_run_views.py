@@ -22,6 +22,7 @@ RUN_FIELDS = {
     "tasks",
     "questions",
     "workspace",
+    "repository",
     "error",
     "forecast_vs_actual",
 }
