@@ -126,6 +126,8 @@ class RunContext:
     default_checks: tuple[str, ...] = DEFAULT_CHECKS
     """The checks when the run names none: pytest for a new project; a repository's detected test command
     (none when it has no tests: the syntax checks of every answer still run)."""
+    readable: tuple[Path, ...] = ()
+    """Directories the run's checks may read though the sandbox hides them: a repository run's git directory."""
     documents_dir: str = ""
     """Where the run's documents go in the workspace: a repository run's ``.masterplan``, never over the
     repository's own README or docs."""
@@ -164,7 +166,12 @@ class RunContext:
     async def run_checks(self, cwd: Path) -> list[CheckResult]:
         """The run's checks in ``cwd`` (the workspace or a task's view), in the sandbox."""
         return await run_task_checks(
-            self.check_commands, self.suite, cwd, sandbox=self.sandbox, timeout_s=self.settings.check_timeout_s
+            self.check_commands,
+            self.suite,
+            cwd,
+            sandbox=self.sandbox,
+            timeout_s=self.settings.check_timeout_s,
+            readable=self.readable,
         )
 
     def dependency_outputs(self, task_ids: list[str]) -> list[TaskOutput]:

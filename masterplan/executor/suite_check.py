@@ -31,13 +31,15 @@ class SuiteCheck:
     """The suite and its baseline; ``run`` checks a directory against it."""
 
     baseline: SuiteResult
+    readable: tuple[Path, ...] = ()
+    """The repository's git directory, which the worktree's ``.git`` file points into."""
 
     @property
     def argv(self) -> list[str]:
         return shlex.split(self.baseline.command)
 
     async def run(self, cwd: Path, *, sandbox: Sandbox, timeout_s: float) -> tuple[CheckResult, SuiteResult]:
-        suite = await run_suite(self.argv, cwd, sandbox=sandbox, timeout_s=timeout_s)
+        suite = await run_suite(self.argv, cwd, sandbox=sandbox, timeout_s=timeout_s, readable=self.readable)
         comparison = compare_suites(self.baseline, suite)
         result = CheckResult(
             command=suite.command,
@@ -51,11 +53,17 @@ class SuiteCheck:
 
 
 async def run_task_checks(
-    commands: Sequence[str], suite: SuiteCheck | None, cwd: Path, *, sandbox: Sandbox, timeout_s: float
+    commands: Sequence[str],
+    suite: SuiteCheck | None,
+    cwd: Path,
+    *,
+    sandbox: Sandbox,
+    timeout_s: float,
+    readable: Sequence[Path] = (),
 ) -> list[CheckResult]:
     """The run's checks in ``cwd``: against the baseline when the run has one, else ``commands`` as they are."""
     if suite is None:
-        return await run_checks(commands, cwd, timeout_s=timeout_s, sandbox=sandbox)
+        return await run_checks(commands, cwd, timeout_s=timeout_s, sandbox=sandbox, readable=readable)
     result, _ = await suite.run(cwd, sandbox=sandbox, timeout_s=timeout_s)
     return [result]
 

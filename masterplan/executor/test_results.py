@@ -85,9 +85,13 @@ def parse_pytest_summary(output: str) -> dict[str, Outcome]:
     return outcomes
 
 
-async def run_suite(argv: Sequence[str], cwd: Path, *, sandbox: Sandbox, timeout_s: float) -> SuiteResult:
+async def run_suite(
+    argv: Sequence[str], cwd: Path, *, sandbox: Sandbox, timeout_s: float, readable: Sequence[Path] = ()
+) -> SuiteResult:
     command = suite_command(argv)
-    (result,) = await run_checks([command], cwd, timeout_s=timeout_s, sandbox=sandbox, max_output=SUITE_OUTPUT_CHARS)
+    (result,) = await run_checks(
+        [command], cwd, timeout_s=timeout_s, sandbox=sandbox, max_output=SUITE_OUTPUT_CHARS, readable=readable
+    )
     outcomes = parse_pytest_summary(result.output) if is_pytest(argv) else {}
     return SuiteResult(
         command, result.passed, outcomes, result.output, result.duration_s, result.exit_code, result.timed_out

@@ -41,15 +41,16 @@ class RepositoryMap:
     test_command: TestCommand | None = None
 
 
-def build_repository_map(root: Path, request: str, *, budget_tokens: int) -> RepositoryMap:
-    """``request`` ranks the files when they do not all fit in ``budget_tokens``."""
+def build_repository_map(root: Path, request: str, *, budget_tokens: int, name: str | None = None) -> RepositoryMap:
+    """``request`` ranks the files when they do not all fit in ``budget_tokens``; ``name`` is the repository's
+    (default: the root directory's, which for a run's worktree is the run's id)."""
     budget = max(MIN_BUDGET_TOKENS, budget_tokens)
     selected = select_files(root)
     read = _root_reader(root, selected)
 
     outlines = {path: _outline(root, path) for path in selected.files if path.endswith(".py")}
     test_command = detect_test_command(read, frozenset(selected.files))
-    header = _header(root, selected, test_command, read)
+    header = _header(name or root.name, selected, test_command, read)
     blocks = {path: _file_block(path, outlines.get(path)) for path in selected.files}
     detailed = _fit(header, blocks, rank_files(selected.files, outlines, request), budget)
     rest = [path for path in selected.files if path not in detailed]
@@ -88,10 +89,10 @@ def _outline(root: Path, path: str) -> PythonOutline:
     return outline_python(source, module, is_package=is_package)
 
 
-def _header(root: Path, selected: RepositoryFiles, test_command: TestCommand | None, read: FileText) -> list[str]:
+def _header(name: str, selected: RepositoryFiles, test_command: TestCommand | None, read: FileText) -> list[str]:
     left_out = ", ".join(f"{count} {reason}" for reason, count in sorted(selected.left_out.items()))
     lines = [
-        f"repository: {root.name} ({selected.tracked} tracked files"
+        f"repository: {name} ({selected.tracked} tracked files"
         + (f"; left out of the map: {left_out}" if left_out else "")
         + ")",
         "test command: " + (f"{test_command.text} (from {test_command.source})" if test_command else "none found"),

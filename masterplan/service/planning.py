@@ -27,10 +27,11 @@ from masterplan.service.plan_store import (
 )
 
 
-def _tolerance(target: int) -> tuple[int, int]:
-    """The plan may miss the target task count by a little, never wildly."""
+def _tolerance(target: int, *, change: bool = False) -> tuple[int, int]:
+    """The plan may miss the target task count by a little, never wildly. A change to an existing repository
+    takes as few tasks as it needs: the target is then only the most it may take (with the same slack)."""
     slack = max(2, target // 2)
-    return max(1, target - slack), min(MAX_TASKS, target + slack)
+    return 1 if change else max(1, target - slack), min(MAX_TASKS, target + slack)
 
 
 async def stored_plan(ctx: RunContext) -> MasterPlan | None:
@@ -39,10 +40,10 @@ async def stored_plan(ctx: RunContext) -> MasterPlan | None:
     return reviewed.plan if reviewed else None
 
 
-def _problems(result: CallResult[MasterPlan], target: int) -> list[str]:
+def _problems(result: CallResult[MasterPlan], target: int, *, change: bool) -> list[str]:
     if result.value is None:
         return [result.error or "the answer was not a master plan"]
-    low, high = _tolerance(target)
+    low, high = _tolerance(target, change=change)
     return [problem.message for problem in plan_problems(result.value, min_tasks=low, max_tasks=high)]
 
 
@@ -102,8 +103,9 @@ async def _revise(ctx: RunContext, plan: MasterPlan, feedback: str) -> MasterPla
 async def _generate(ctx: RunContext) -> MasterPlan:
     target = ctx.run.options.tasks
     tail = tag("target_tasks", str(target))
+    change = ctx.run.options.repository is not None
     result = await ctx.caller.call_until_valid("master_plan", MasterPlan, tail=tail)
-    problems = _problems(result, target)
+    problems = _problems(result, target, change=change)
     if not problems:
         assert result.value is not None
         return result.value
@@ -114,7 +116,7 @@ async def _generate(ctx: RunContext) -> MasterPlan:
         previous, feedback = result.text, result.feedback or "\n".join(problems)
     repair_tail = "\n".join([tail, tag("previous_plan", previous), tag("feedback", feedback)])
     repaired = await ctx.caller.call_until_valid("plan_repair", MasterPlan, tail=repair_tail)
-    remaining = _problems(repaired, target)
+    remaining = _problems(repaired, target, change=change)
     if remaining:
         raise PhaseFailed("the master plan is invalid after one repair: " + "; ".join(remaining[:10]))
     assert repaired.value is not None

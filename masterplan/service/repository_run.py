@@ -90,6 +90,8 @@ async def open_run_worktree(ctx: RunContext) -> Worktree | None:
         )
     except RepositoryRefused as error:
         raise PhaseFailed(f"the repository cannot be worked on: {error}") from None
+    if source.common_dir is not None:
+        ctx.readable = (source.common_dir,)
     if not existed:
         await ctx.journal.event(
             ctx.run.id,
@@ -109,14 +111,19 @@ def run_git(ctx: RunContext) -> GitRepo | None:
 
 async def repository_map(ctx: RunContext) -> str | None:
     """The stored map of the code; built (in a thread: it parses every Python file) and stored the first time."""
-    if reference_of(ctx) is None:
+    reference = reference_of(ctx)
+    if reference is None:
         return None
     async with ctx.journal.read() as tx:
         stored = await tx.get_artifact(ctx.run.id, REPOSITORY_MAP)
     if stored is not None:
         return stored.content
     built = await asyncio.to_thread(
-        build_repository_map, ctx.workspace.root, ctx.run.request, budget_tokens=ctx.settings.repository_map_tokens
+        build_repository_map,
+        ctx.workspace.root,
+        ctx.run.request,
+        budget_tokens=ctx.settings.repository_map_tokens,
+        name=Path(reference.path).name,
     )
     test_command = built.test_command
     async with ctx.journal.write() as tx:
@@ -150,7 +157,7 @@ async def prepare_checks(ctx: RunContext) -> None:
     async with ctx.journal.read() as tx:
         stored = await tx.get_artifact(ctx.run.id, TEST_BASELINE)
     if stored is not None:
-        ctx.suite = SuiteCheck(suite_from_json(stored.content))
+        ctx.suite = SuiteCheck(suite_from_json(stored.content), ctx.readable)
         return
     argv = await _suite_argv(ctx)
     if argv is None:
@@ -164,11 +171,13 @@ async def prepare_checks(ctx: RunContext) -> None:
     if started:  # a baseline is taken on the base only: its loss after the first task cannot be made good
         raise PhaseFailed("the repository's test baseline is missing though tasks have run")
     await ctx.journal.event(ctx.run.id, "tests.baseline_started", {"command": suite_command(argv)})
-    baseline = await run_suite(argv, ctx.workspace.root, sandbox=ctx.sandbox, timeout_s=ctx.settings.check_timeout_s)
+    baseline = await run_suite(
+        argv, ctx.workspace.root, sandbox=ctx.sandbox, timeout_s=ctx.settings.check_timeout_s, readable=ctx.readable
+    )
     async with ctx.journal.write() as tx:
         await tx.put_artifact(json_artifact(ctx.run.id, TEST_BASELINE, suite_to_json(baseline)))
         await tx.append_event(ctx.run.id, "tests.baseline", suite_event(baseline))
-    ctx.suite = SuiteCheck(baseline)
+    ctx.suite = SuiteCheck(baseline, ctx.readable)
 
 
 async def _suite_argv(ctx: RunContext) -> list[str] | None:

@@ -114,9 +114,6 @@ class RunService:
         one of the allowed roots; ``local`` (the CLI, on its user's own machine) allows any path.
         """
         root = Path(self.settings.workspace_root)
-        problem = await asyncio.to_thread(workspace_root_problem, root)
-        if problem is not None:
-            raise WorkspaceUnavailable(problem)
         run_id = uuid.uuid4().hex[:16]
         workspace = (root / run_id).resolve()
         options = request.options
@@ -128,6 +125,12 @@ class RunService:
             workspace = worktree_path(source, run_id, root)
             resolved = RepositoryRef(path=str(source.path), base=source.base, base_commit=source.base_commit)
             options = options.model_copy(update={"repository": resolved})
+        # The workspace root is made if missing, unless the run's worktree lies elsewhere (a root inside the
+        # user's repository would show in their git status).
+        inside_root = workspace.is_relative_to(await asyncio.to_thread(root.resolve))
+        problem = await asyncio.to_thread(workspace_root_problem, root if inside_root else workspace.parent)
+        if problem is not None:
+            raise WorkspaceUnavailable(problem)
         run = Run(
             id=run_id,
             request=request.request,

@@ -64,7 +64,7 @@ def whole_answer(role: Role, request: MessagesRequest, draw: FaultDraw, seed: in
     if isinstance(answer, str):
         return answer, [], False
     rng = random.Random(draw.detail_seed)
-    applied = apply_object_faults(role, answer, draw, rng)
+    applied = apply_object_faults(role, answer, draw, rng, request.user_text)
     text = orjson.dumps(answer).decode()
     text, text_faults, truncated = apply_text_faults(text, draw, rng)
     return text, applied + text_faults, truncated

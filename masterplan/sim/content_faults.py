@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from masterplan.sim.edit_faults import miss_first_edit
 from masterplan.sim.faults import FaultDraw, FaultKind
 from masterplan.sim.roles import Role
 
@@ -12,14 +13,22 @@ PROSE_BEFORE = "Sure! Here is the JSON object you asked for, following the schem
 PROSE_AFTER = "\n\nLet me know if you would like me to change anything."
 
 
-def apply_object_faults(role: Role, answer: Any, draw: FaultDraw, rng: random.Random) -> list[FaultKind]:
-    """Faults that change the answer's content (plans and task outputs), in place."""
+def apply_object_faults(
+    role: Role, answer: Any, draw: FaultDraw, rng: random.Random, tail: str = ""
+) -> list[FaultKind]:
+    """Faults that change the answer's content (plans and task outputs), in place.
+
+    ``tail``: the request's last user message, where ``edit_miss`` finds the file an edit changes.
+    """
     applied: list[FaultKind] = []
     plan_fault = draw.get("plan")
     if role == "master_plan" and plan_fault is not None and _damage_plan(answer, plan_fault, rng):
         applied.append(plan_fault)
     code_fault = draw.get("code")
-    if role == "task_execution" and code_fault is not None and _damage_task_output(answer, code_fault, rng):
+    if role == "task_execution" and code_fault == "edit_miss":
+        if miss_first_edit(answer, tail, rng) is not None:
+            applied.append(code_fault)
+    elif role == "task_execution" and code_fault is not None and _damage_task_output(answer, code_fault, rng):
         applied.append(code_fault)
     return applied
 

@@ -30,6 +30,7 @@ FaultKind = Literal[
     "syntax_error",
     "failing_tests",
     "path_escape",
+    "edit_miss",
 ]
 
 FAULT_GROUPS: dict[str, tuple[FaultKind, ...]] = {
@@ -38,7 +39,7 @@ FAULT_GROUPS: dict[str, tuple[FaultKind, ...]] = {
     "wrapping": ("prose_json", "fenced_json"),
     "damage": ("malformed_json", "truncated"),
     "plan": ("plan_cycle", "plan_unknown_dep"),
-    "code": ("syntax_error", "failing_tests", "path_escape"),
+    "code": ("syntax_error", "failing_tests", "path_escape", "edit_miss"),
 }
 FAULT_KINDS: tuple[FaultKind, ...] = tuple(kind for kinds in FAULT_GROUPS.values() for kind in kinds)
 FAULT_DESCRIPTIONS: dict[FaultKind, str] = {
@@ -55,6 +56,8 @@ FAULT_DESCRIPTIONS: dict[FaultKind, str] = {
     "syntax_error": "a task's Python source has a syntax error",
     "failing_tests": "a task's tests fail",
     "path_escape": "a task writes to a path outside the workspace (../ or absolute)",
+    "edit_miss": "an edit's search text is not in the file, or matches more than once (the first edit of a task "
+    "answer that has edits; a re-ask whose feedback is about a search text is spared)",
 }
 
 

@@ -108,6 +108,21 @@ def _task_statuses(database: Path) -> dict[str, str]:
         return {}
 
 
+def _resume(tmp_path: Path, sim_url: str, target: list[str]) -> None:
+    """``masterplan resume`` in its own process; it must resume the one run and succeed."""
+    resume = subprocess.run(
+        _masterplan("resume", *target),
+        env=_environment(tmp_path, sim_url),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+        check=False,
+    )
+    assert resume.returncode == 0, resume.stdout[-3000:] + resume.stderr[-3000:]
+    assert "resuming 1 run(s)" in resume.stdout
+
+
 def _sim_stats(sim_url: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{sim_url}/sim/stats", timeout=10) as response:
         stats: dict[str, Any] = orjson.loads(response.read())
@@ -151,17 +166,7 @@ def test_run_killed_mid_execution_resumes_without_recalling_finished_tasks(tmp_p
     finished_before = {task_id for task_id, status in at_kill.items() if status == "completed"}
     assert KILL_AFTER_COMPLETED <= len(finished_before) < TASKS
 
-    resume = subprocess.run(
-        _masterplan("resume", *target),
-        env=_environment(tmp_path, sim_url),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
-    assert resume.returncode == 0, resume.stdout[-3000:] + resume.stderr[-3000:]
-    assert "resuming 1 run(s)" in resume.stdout
+    _resume(tmp_path, sim_url, target)
 
     record = asyncio.run(_record(database_url))
     assert record.run.status is RunStatus.COMPLETED, record.run.error

@@ -50,9 +50,44 @@ def task_request(n: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+REPOSITORY_MAP = (
+    "repository: demo (3 tracked files)\ntest command: python -m pytest (from test files (test_*.py))\nfiles:\n"
+    "  demo/__init__.py\n  demo/core.py\n    def double(value: int) -> int: Twice the value.\n"
+    "    def triple(value: int) -> int\n  tests/test_core.py\n    def test_double() -> None\n"
+)
+CORE = (
+    'def double(value: int) -> int:\n    """Twice the value."""\n    if value < 0:\n        raise ValueError(value)\n'
+    "    return 2 * value\n\n\ndef triple(value: int) -> int:\n    if value < 0:\n        raise ValueError(value)\n"
+    "    return 3 * value\n"
+)
+EDIT_TASK = {
+    "task_id": "T02", "title": "an addition to demo.core", "description": "appended", "phase": "change",
+    "milestone": "m-change", "complexity": "low", "task_type": "other",
+    "files": ["demo/core.py", "tests/test_core_extra.py"],
+}  # fmt: skip
+
+
+def edit_request(n: int) -> dict[str, Any]:
+    """A task of a repository run whose answer edits demo/core.py (shown in ``<current_files>``)."""
+    project = (
+        f"<project>\n<request>Add a report of the values (variant {n})</request>\n"
+        f"<repository_map>\n{REPOSITORY_MAP}\n</repository_map>\n</project>"
+    )
+    tail = (
+        f"<task>{orjson.dumps(EDIT_TASK).decode()}</task>\n"
+        f'<current_files>\n<file path="demo/core.py">\n{CORE}\n</file>\n</current_files>'
+    )
+    return {
+        "model": FAST_MODEL, "max_tokens": 16000, "system": system_for("TaskOutput"),
+        "messages": [{"role": "user", "content": user_blocks(project, tail=tail)}],
+    }  # fmt: skip
+
+
 def request_for(kind: str, n: int) -> dict[str, Any]:
     if kind.startswith("plan_"):
         return plan_request(n)
+    if kind == "edit_miss":
+        return edit_request(n)
     if kind in ("syntax_error", "failing_tests", "path_escape"):
         return task_request(n)
     return plan_request(n) if n % 2 else task_request(n)
@@ -100,6 +135,7 @@ def assert_visible(kind: str, outcomes: list[str], produced: int) -> None:
         "syntax_error": lambda: sum(has_syntax_error(t) for t in texts),
         "failing_tests": lambda: sum("assert sum(totals) == 7" in t for t in texts),
         "path_escape": lambda: sum(escapes(t) for t in texts),
+        "edit_miss": lambda: sum(edit_misses(t) for t in texts),
     }
     assert checks[kind]() == produced
 
@@ -145,6 +181,11 @@ def has_syntax_error(text: str) -> bool:
             except SyntaxError:
                 return True
     return False
+
+
+def edit_misses(text: str) -> bool:
+    output = models.TaskOutput.model_validate_json(text)
+    return CORE.count(output.edits[0].search) != 1
 
 
 def escapes(text: str) -> bool:

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from masterplan.sim.roles import Role, find_tag
+from masterplan.sim.roles import Role, find_tag, split_repository_map
 from masterplan.sim.scripted import domain, reviews
 from masterplan.sim.scripted.plan import master_plan
+from masterplan.sim.scripted.repository import repository_answer
 from masterplan.sim.scripted.tasks import task_output
 
 UNKNOWN_ROLE_ANSWER = "I am masterplan's simulated model: I answer masterplan's requests, laid out as in its docs."
@@ -45,6 +46,16 @@ _ANSWERS: dict[Role, Callable[[_Asked], Any]] = {
 
 
 def scripted_answer(role: Role, system_text: str, user_text: str, seed: int) -> Any:
-    """The answer object for a role (a dict for JSON roles, a str otherwise)."""
+    """The answer object for a role (a dict for JSON roles, a str otherwise).
+
+    A repository run (``<repository_map>`` in the prompt) is answered from its map where the role needs it;
+    its tags are read with the map cut out, since the map quotes the repository's docstrings.
+    """
     answer = _ANSWERS.get(role)
-    return UNKNOWN_ROLE_ANSWER if answer is None else answer(_Asked(system_text, user_text, seed))
+    repository_map, user_text = split_repository_map(user_text)
+    asked = _Asked(system_text, user_text, seed)
+    if repository_map is not None:
+        found = repository_answer(role, repository_map, asked.request, asked.tag, user_text)
+        if found is not None:
+            return found
+    return UNKNOWN_ROLE_ANSWER if answer is None else answer(asked)
