@@ -27,6 +27,7 @@ from masterplan.service.assembly import open_service
 from masterplan.service.errors import RepositoryRefused, RunConflict, RunNotFound, WorkspaceUnavailable
 from masterplan.sim import SimConfig, add_sim_arguments, running_simulator, serve_simulator, sim_config_from_args
 from masterplan.store import StoreError, apply_migrations, create_store, load_prompt_files
+from masterplan.store.url import parse_database_url
 from masterplan.web.app import create_app, running_app, serve
 from masterplan.web.keys import SERVICE
 
@@ -126,7 +127,7 @@ def _repository(args: argparse.Namespace) -> RepositoryRef | None:
     return RepositoryRef(path=str(path.resolve() if path.exists() else path), base=args.base)
 
 
-def _announce_repository(reference: RepositoryRef) -> None:
+def _announce_repository(reference: RepositoryRef, settings: Settings) -> None:
     """Check the repository here, before anything is created (a one-line error), and say what the run takes."""
     source = inspect_repository(reference.path, reference.base, allowed_roots=None)
     print(f"changing {source.path} from {source.base} ({source.base_commit[:12]}) on a branch of its own")
@@ -135,15 +136,21 @@ def _announce_repository(reference: RepositoryRef) -> None:
             f"note: {source.path} has uncommitted changes; they are not part of the run, which starts from the "
             f"commit {source.base} names (commit or stash them first to include them)"
         )
+    database = parse_database_url(settings.database_url).sqlite_path
+    if database is not None and database.resolve().is_relative_to(source.path):
+        print(
+            f"note: masterplan's database {database} lies inside the repository and will show in its git status "
+            "unless ignored; set MASTERPLAN_DATABASE_URL (or --db) to keep it elsewhere"
+        )
 
 
 async def run_command(args: argparse.Namespace, settings: Settings) -> int:
     request = _run_request(args)
     if args.server:
         return await _run_on_server(args.server, request, settings, watch=args.watch)
-    if request.options.repository is not None:
-        _announce_repository(request.options.repository)
     settings = _with_overrides(args, settings)
+    if request.options.repository is not None:
+        _announce_repository(request.options.repository, settings)
     async with AsyncExitStack() as stack:
         settings = await _llm_settings(args, settings, stack)
         service = await stack.enter_async_context(open_service(settings))

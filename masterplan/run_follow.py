@@ -8,6 +8,7 @@ problems, the forecast beside the actual, and where the report is.
 from __future__ import annotations
 
 import asyncio
+import shlex
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,9 @@ from masterplan.client import MasterplanClient
 from masterplan.forecast.accuracy import ForecastAccuracy
 from masterplan.models import TERMINAL_STATUSES, Run, RunStatus
 from masterplan.plan_terminal import LocalDesk, RemoteDesk, accuracy_line, render_plan, review
+from masterplan.repository.checkout import BRANCH_PREFIX
 from masterplan.service.plan_store import FORECAST_ACCURACY_JSON
+from masterplan.service.repository_run import DOCUMENTS_DIR as REPOSITORY_DOCUMENTS
 from masterplan.service.runs import RunService
 from masterplan.terminal import ProgressView
 
@@ -87,9 +90,16 @@ def _print_outcome(run: Mapping[str, Any], cache_read_share: float, accuracy: Fo
 
 def print_summary(run: Run, accuracy: ForecastAccuracy | None = None) -> None:
     _print_outcome(dict(run), run.usage.cache_read_share, accuracy)
-    report = Path(run.workspace) / REPORT
+    repository = run.options.repository
+    report = Path(run.workspace) / (REPOSITORY_DOCUMENTS if repository is not None else "") / REPORT
     if report.is_file():
         print(f"report: {report}")
+    if repository is not None and run.status.is_terminal:
+        branch = BRANCH_PREFIX + run.id
+        print(
+            f"branch {branch} in {repository.path}; review it with: "
+            f"git -C {shlex.quote(repository.path)} log --stat {(repository.base_commit or 'HEAD')[:12]}..{branch}"
+        )
     if run.status is RunStatus.AWAITING_ANSWERS:
         print("the run waits for answers to its questions: use --auto-answer, or answer over the HTTP API")
     if run.status is RunStatus.AWAITING_APPROVAL:

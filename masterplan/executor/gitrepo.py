@@ -25,10 +25,18 @@ DEFAULT_BRANCH = "main"
 GITIGNORE_LINES = ("__pycache__/", "*.py[cod]", ".pytest_cache/")
 GIT_TIMEOUT_S = 60.0
 
-# Options given on every command line, so they win over anything in the repository's config.
+# Options given on every command line, so they win over anything in the repository's config (a user's
+# repository, in a repository run): nothing runs a program the configuration names (hooks, fsmonitor, a
+# credential helper, a pager), nothing signs, and the commits are masterplan's.
 FORCED_OPTIONS = (
     "-c",
     "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "credential.helper=",
+    "-c",
+    "core.pager=cat",
     "-c",
     "commit.gpgSign=false",
     "-c",

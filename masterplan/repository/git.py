@@ -14,7 +14,6 @@ from pathlib import Path
 from masterplan.executor.gitrepo import FORCED_OPTIONS
 
 GIT_TIMEOUT_S = 60.0
-OPTIONS = (*FORCED_OPTIONS, "-c", "core.fsmonitor=false", "-c", "credential.helper=", "-c", "core.pager=cat")
 
 
 class GitUnavailable(RuntimeError):
@@ -36,7 +35,7 @@ def run_git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     }
     try:
         return subprocess.run(
-            [git, *OPTIONS, *args],
+            [git, *FORCED_OPTIONS, *args],
             cwd=cwd,
             env=environment,
             capture_output=True,

@@ -68,6 +68,8 @@ def test_a_dirty_tree_is_run_from_its_commit_and_the_cli_says_so(tmp_path: Path,
     assert f"note: {sample} has uncommitted changes; they are not part of the run" in result.stdout
     assert user_state(sample) == before
     (branch,) = git(sample, "branch", "--list", "--format=%(refname:short)", "masterplan/*").split()
+    assert f"branch {branch} in {sample}; review it with: git -C {sample} log --stat" in result.stdout
+    assert f"report: {(sample / '.git' / 'masterplan' / 'worktrees').resolve()}" in result.stdout
     assert "class Stock" in git(sample, "show", f"{branch}:inventory/stock.py")
     # run from inside the repository: the worktree is not in the user's tree, but under its .git
     assert not (sample / ".masterplan").exists()

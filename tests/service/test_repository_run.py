@@ -21,7 +21,7 @@ from web.web_helpers import Served, served
 
 from masterplan.models import RunStatus
 
-from .pipeline_helpers import load_record
+from .pipeline_helpers import load_record, until_completed_tasks
 
 REQUEST = "Add a CSV export of the stock levels"
 BASE_FAILING = {"tests/test_stock.py::test_removing_more_than_is_held_is_refused"}
@@ -64,6 +64,10 @@ def suite_failures(worktree: Path) -> set[str]:
 def suite_failures_of(stored: str) -> set[str]:
     outcomes = orjson.loads(stored)["outcomes"]
     return {test for test, outcome in outcomes.items() if outcome in ("failed", "error")}
+
+
+def names_starting(directory: Path, prefix: str) -> list[str]:
+    return sorted(path.name for path in directory.iterdir() if path.name.startswith(prefix))
 
 
 @pytest.fixture
@@ -167,3 +171,49 @@ async def test_a_run_on_a_copy_of_masterplans_own_repository(tmp_path: Path, mas
     assert baseline.data["failing"] == []
     assert suite_failures_of(record.artifacts["TEST_FINAL.json"].content) == set()
     assert "| new failures | none |" in record.artifacts["REPORT.md"].content
+
+
+async def test_the_repositorys_configuration_runs_nothing(tmp_path: Path, sample: Path) -> None:
+    """A repository's hooks, fsmonitor or pager are programs from its configuration: none of them runs."""
+    marker = tmp_path / "ran"
+    git(sample, "config", "core.fsmonitor", f"touch {marker}-fsmonitor; false")
+    git(sample, "config", "core.pager", f"touch {marker}-pager; cat")
+    hook = sample / ".git" / "hooks" / "post-commit"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}-hook\n", encoding="utf-8")
+    hook.chmod(0o755)
+    async with served(tmp_path, repository_roots=(sample.parent,)) as app:
+        run = await finished(app, repository_body(sample, checks=[]))
+    assert run["status"] == "completed", run["error"]
+    assert names_starting(tmp_path, "ran") == []
+
+
+async def test_a_repository_without_tests_is_checked_for_syntax_and_the_report_says_so(
+    tmp_path: Path, sample: Path
+) -> None:
+    git(sample, "rm", "-q", "-r", "tests")
+    pyproject = (sample / "pyproject.toml").read_text(encoding="utf-8")
+    (sample / "pyproject.toml").write_text(pyproject.split("[tool.pytest")[0], encoding="utf-8")
+    git(sample, "commit", "-q", "-am", "no tests")
+    async with served(tmp_path, repository_roots=(sample.parent,)) as app:
+        run = await finished(app, repository_body(sample))
+        record = await load_record(app.service.store, run["id"])
+    assert run["status"] == "completed", run["error"]
+    assert record.events_of("tests.none")
+    assert not record.events_of("tests.baseline")
+    assert all(task.check_passed is None for task in record.tasks)
+    assert "the repository has no tests masterplan could find" in record.artifacts["REPORT.md"].content
+
+
+async def test_a_cancelled_run_leaves_its_branch_with_what_was_done(tmp_path: Path, sample: Path) -> None:
+    head = git(sample, "rev-parse", "HEAD").strip()
+    async with served(tmp_path, latency="0.05", repository_roots=(sample.parent,)) as app:
+        created = await app.json("POST", "/runs", repository_body(sample, checks=[]), status=201)
+        await until_completed_tasks(app.service, created["id"], 1)
+        cancelled = await app.json("POST", f"/runs/{created['id']}/cancel")
+        record = await load_record(app.service.store, created["id"])
+    assert cancelled["status"] == "cancelled"
+    done = [task for task in record.tasks if task.status.value == "completed"]
+    branch = f"masterplan/{created['id']}"
+    subjects = git(sample, "log", "--reverse", "--format=%s", f"{head}..{branch}").splitlines()
+    assert subjects == [f"{task.task_id}: {task.definition.title}" for task in done]
+    assert "cancelled by request" in (Path(created["workspace"]) / ".masterplan" / "REPORT.md").read_text()
