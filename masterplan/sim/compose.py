@@ -36,13 +36,22 @@ class OutputCharge:
     tokens: int = 0
 
 
-def compose_answer(role: Role, request: MessagesRequest, draw: FaultDraw, seed: int) -> Answer:
-    text, faults, truncated = whole_answer(role, request, draw, seed)
+def compose_answer(
+    role: Role, request: MessagesRequest, draw: FaultDraw, seed: int, *, rewrites: bool = False
+) -> Answer:
+    """``rewrites``: a repository run's existing files are written whole instead of edited (``edit_style``)."""
+    text, faults, truncated = whole_answer(role, request, draw, seed, rewrites=rewrites)
     return _fit(text, request.max_tokens, truncated=truncated, faults=faults)
 
 
 def compose_continuation(
-    role: Role, request: MessagesRequest, whole_draw: FaultDraw, own_draw: FaultDraw, seed: int
+    role: Role,
+    request: MessagesRequest,
+    whole_draw: FaultDraw,
+    own_draw: FaultDraw,
+    seed: int,
+    *,
+    rewrites: bool = False,
 ) -> Answer:
     """The rest of the whole answer (composed with ``whole_draw``) after the answer so far.
 
@@ -50,7 +59,7 @@ def compose_continuation(
     fault of this part's own draw is new.
     """
     prefix = request.continuation.prefix if request.continuation is not None else ""
-    text, _, _ = whole_answer(role, request, whole_draw, seed)
+    text, _, _ = whole_answer(role, request, whole_draw, seed, rewrites=rewrites)
     rest = rest_after(text, prefix)
     if own_draw.get("damage") == "truncated" and len(rest) > 1:
         cut = cut_short(rest, random.Random(own_draw.detail_seed))
@@ -58,9 +67,11 @@ def compose_continuation(
     return _fit(rest, request.max_tokens, truncated=False, faults=[])
 
 
-def whole_answer(role: Role, request: MessagesRequest, draw: FaultDraw, seed: int) -> tuple[str, list[FaultKind], bool]:
+def whole_answer(
+    role: Role, request: MessagesRequest, draw: FaultDraw, seed: int, *, rewrites: bool = False
+) -> tuple[str, list[FaultKind], bool]:
     """The full answer's text before any cut at max_tokens, its content faults, and whether one truncated it."""
-    answer = scripted_answer(role, request.system_text, request.user_text, seed)
+    answer = scripted_answer(role, request.system_text, request.user_text, seed, rewrites=rewrites)
     if isinstance(answer, str):
         return answer, [], False
     rng = random.Random(draw.detail_seed)

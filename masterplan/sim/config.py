@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -31,6 +31,9 @@ def parse_latency(value: str | float) -> float:
     return factor
 
 
+EditStyle = Literal["edits", "rewrite"]
+
+
 class SimConfig(BaseModel):
     """How the simulator behaves. ``faults`` and ``latency`` also accept their flag strings."""
 
@@ -43,6 +46,11 @@ class SimConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8089, ge=0, le=65535)
     slow_seconds: float = Field(default=5.0, ge=0, description="extra delay of a 'slow' fault")
+    edit_style: EditStyle = Field(
+        default="edits",
+        description="how the scripted model changes an existing file of a repository run: search/replace edits, "
+        "or rewrites of the whole file (to measure what edits save)",
+    )
 
     @field_validator("latency", mode="before")
     @classmethod
@@ -77,6 +85,12 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of fault draws and scripted answers")
     parser.add_argument("--slow-seconds", type=float, default=5.0, help="extra delay of a 'slow' fault")
+    parser.add_argument(
+        "--edit-style",
+        choices=["edits", "rewrite"],
+        default="edits",
+        help="repository runs: change existing files by search/replace edits (default) or whole-file rewrites",
+    )
 
 
 def sim_config_from_args(ns: argparse.Namespace) -> SimConfig:
@@ -97,4 +111,5 @@ def sim_config_from_args(ns: argparse.Namespace) -> SimConfig:
         host=ns.host,
         port=ns.port,
         slow_seconds=ns.slow_seconds,
+        edit_style=ns.edit_style,
     )

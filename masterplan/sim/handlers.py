@@ -139,11 +139,12 @@ async def _serve(
 
 def _compose(state: SimState, role: Role, parsed: MessagesRequest, draw: FaultDraw) -> Answer:
     """The answer; a continuation's whole answer has the content faults of the one it continues (``continuation``)."""
+    rewrites = state.config.edit_style == "rewrite"
     if parsed.continuation is not None:
         whole_draw = state.cut_answers.whole_answer_draw(parsed.conversation_key)
-        answer = compose_continuation(role, parsed, whole_draw, draw, state.config.seed)
+        answer = compose_continuation(role, parsed, whole_draw, draw, state.config.seed, rewrites=rewrites)
     else:
-        answer = compose_answer(role, parsed, draw, state.config.seed)
+        answer = compose_answer(role, parsed, draw, state.config.seed, rewrites=rewrites)
         if answer.stop_reason == "max_tokens":
             state.cut_answers.remember(parsed.conversation_key, draw)
     state.stats.faults.update(answer.faults)

@@ -76,11 +76,11 @@ class RepositoryRun:
         context = ProjectContext(self.request, self.map_text, discovery_document=self.document, master_plan=self.plan)
         return context.render()
 
-    def ask(self, schema: str, tail: str, seed: int = 0) -> Any:
+    def ask(self, schema: str, tail: str, seed: int = 0, *, rewrites: bool = False) -> Any:
         """The scripted answer, called directly, to the request laid out as masterplan lays it out."""
         system = system_for(schema)[0]["text"]
         user = self.project() + "\n" + tail
-        return scripted_answer(recognise_role(system, user), system, user, seed)
+        return scripted_answer(recognise_role(system, user), system, user, seed, rewrites=rewrites)
 
     def make_plan(self, target: int = 12) -> models.MasterPlan:
         questions = models.DiscoveryQuestions.model_validate(

@@ -255,6 +255,7 @@ def test_the_command_line_flags_build_a_config() -> None:
         parser.parse_args(["--port", "9000", "--tier", "none", "--latency", "realistic", "--faults", ALL_FAULTS])
     )
     assert config == SimConfig(port=9000, tier="none", latency=1.0, faults=parse_fault_spec(ALL_FAULTS))
+    assert sim_config_from_args(parser.parse_args(["--edit-style", "rewrite"])).edit_style == "rewrite"
     with pytest.raises(ValueError, match="--faults: unknown fault kind"):
         sim_config_from_args(parser.parse_args(["--faults", "nope=0.1"]))
     with pytest.raises(ValueError, match="--latency"):

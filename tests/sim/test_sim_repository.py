@@ -324,3 +324,28 @@ def test_a_repository_of_top_level_modules_without_tests_or_readme_is_changed_th
     outcomes = pytest_outcomes(root)
     assert len(outcomes) == 4
     assert failures(outcomes) == set()
+
+
+def test_the_rewrite_style_writes_whole_what_the_edit_style_edits(
+    sample: Path, sample_map: str, tmp_path: Path
+) -> None:
+    """``--edit-style rewrite`` (the bench's baseline) changes the same files to the same content, written whole."""
+    edited_root, rewritten_root = copy_of(sample, tmp_path / "edits"), copy_of(sample, tmp_path / "rewrites")
+    run = RepositoryRun(SAMPLE_REQUEST, sample_map)
+    run.make_plan()
+    assert run.plan is not None
+    for task in run.plan.tasks:
+        edited = models.TaskOutput.model_validate(run.ask("TaskOutput", run.task_tail(task, edited_root)))
+        tail = run.task_tail(task, rewritten_root)
+        rewritten = models.TaskOutput.model_validate(run.ask("TaskOutput", tail, rewrites=True))
+        assert not rewritten.edits
+        assert {file.path for file in rewritten.files} == {file.path for file in edited.files} | {
+            edit.path for edit in edited.edits
+        }
+        apply_output(edited_root, edited)
+        apply_output(rewritten_root, rewritten)
+        run.outputs[task.task_id] = edited
+    assert any(output.edits for output in run.outputs.values())
+    tracked = git(edited_root, "ls-files", "--others", "--cached", "--exclude-standard").splitlines()
+    for path in tracked:
+        assert (edited_root / path).read_bytes() == (rewritten_root / path).read_bytes(), path

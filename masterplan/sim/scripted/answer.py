@@ -45,8 +45,10 @@ _ANSWERS: dict[Role, Callable[[_Asked], Any]] = {
 }
 
 
-def scripted_answer(role: Role, system_text: str, user_text: str, seed: int) -> Any:
+def scripted_answer(role: Role, system_text: str, user_text: str, seed: int, *, rewrites: bool = False) -> Any:
     """The answer object for a role (a dict for JSON roles, a str otherwise).
+
+    ``rewrites``: a repository task writes the existing files it changes whole instead of editing them.
 
     A repository run (``<repository_map>`` in the prompt) is answered from its map where the role needs it;
     its tags are read with the map cut out, since the map quotes the repository's docstrings.
@@ -55,7 +57,7 @@ def scripted_answer(role: Role, system_text: str, user_text: str, seed: int) -> 
     repository_map, user_text = split_repository_map(user_text)
     asked = _Asked(system_text, user_text, seed)
     if repository_map is not None:
-        found = repository_answer(role, repository_map, asked.request, asked.tag, user_text)
+        found = repository_answer(role, repository_map, asked.request, asked.tag, user_text, rewrites=rewrites)
         if found is not None:
             return found
     return UNKNOWN_ROLE_ANSWER if answer is None else answer(asked)

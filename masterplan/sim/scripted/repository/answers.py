@@ -19,7 +19,9 @@ _SHOWN_IN = ("current_files", "dependency_outputs")
 """Where the prompt shows a file's current content, in order of preference."""
 
 
-def repository_answer(role: Role, map_text: str, request: str, tag: Tag, text: str) -> Any | None:
+def repository_answer(
+    role: Role, map_text: str, request: str, tag: Tag, text: str, *, rewrites: bool = False
+) -> Any | None:
     """The answer for ``role`` in a repository run, or None when the role's usual answer serves.
 
     ``tag`` reads a tag of the prompt (tail first); ``text`` is the prompt's last user message.
@@ -36,10 +38,10 @@ def repository_answer(role: Role, map_text: str, request: str, tag: Tag, text: s
     if role in ("master_plan", "repair"):
         target = target_task_count(tag("target_tasks"), tag("master_plan") if role == "repair" else None)
         return repository_plan(change, target, view.test_command)
-    return _task_output(view, change, request, tag, text)
+    return _task_output(view, change, request, tag, text, rewrites=rewrites)
 
 
-def _task_output(view: MapView, change: Change, request: str, tag: Tag, text: str) -> Any:
+def _task_output(view: MapView, change: Change, request: str, tag: Tag, text: str, *, rewrites: bool) -> Any:
     task = parse_json(tag("task"))
     if not isinstance(task, dict):
         task = {"task_id": "task", "title": change.title, "files": [change.feature_path, change.feature_test]}
@@ -47,4 +49,4 @@ def _task_output(view: MapView, change: Change, request: str, tag: Tag, text: st
     shown: dict[str, str] = {}
     for section in reversed(_SHOWN_IN):
         shown.update(tagged_files(text, section, paths))
-    return repository_task_output(view, change, request, task, shown)
+    return repository_task_output(view, change, request, task, shown, rewrites=rewrites)

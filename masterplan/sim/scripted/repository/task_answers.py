@@ -36,14 +36,17 @@ class _Answer:
     """The test files the task lists: each tests one of ``subjects``, in order."""
     subjects: list[tuple[str, Appended | None]] = field(default_factory=list)
     """What the answer adds: (dotted module, the appended function or None for the feature module)."""
+    rewrites: bool = False
+    """Existing files are written whole (the addition appended) instead of edited."""
 
 
 def repository_task_output(
-    view: MapView, change: Change, request: str, task: dict[str, Any], shown: dict[str, str]
+    view: MapView, change: Change, request: str, task: dict[str, Any], shown: dict[str, str], *, rewrites: bool = False
 ) -> dict[str, Any]:
-    """``shown``: the current content of files, by path, as the prompt carries it."""
+    """``shown``: the current content of files, by path, as the prompt carries it; ``rewrites``: write the
+    existing files changed whole, as a model that does not edit would."""
     paths = [path for path in task.get("files", []) if isinstance(path, str)]
-    answer = _Answer()
+    answer = _Answer(rewrites=rewrites)
     for path in paths:
         if _is_test(path) and not view.exists(path):
             answer.tests.append(path)
@@ -94,6 +97,8 @@ def _append(answer: _Answer, path: str, content: str, addition: str, *, gap: str
     edit = append_edit(path, content, addition, gap=gap)
     if edit is None:  # an empty file: a small file is written whole
         answer.files[path] = addition
+    elif answer.rewrites:
+        answer.files[path] = content.replace(edit["search"], edit["replace"], 1)
     else:
         answer.edits.append(edit)
 
