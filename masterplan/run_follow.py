@@ -20,9 +20,9 @@ from masterplan.client import MasterplanClient
 from masterplan.forecast.accuracy import ForecastAccuracy
 from masterplan.models import TERMINAL_STATUSES, Run, RunStatus
 from masterplan.plan_terminal import LocalDesk, RemoteDesk, accuracy_line, render_plan, review
-from masterplan.repository.checkout import BRANCH_PREFIX
 from masterplan.service.plan_store import FORECAST_ACCURACY_JSON
 from masterplan.service.repository_run import DOCUMENTS_DIR as REPOSITORY_DOCUMENTS
+from masterplan.service.repository_run import run_branch
 from masterplan.service.runs import RunService
 from masterplan.terminal import ProgressView
 
@@ -95,7 +95,7 @@ def print_summary(run: Run, accuracy: ForecastAccuracy | None = None) -> None:
     if report.is_file():
         print(f"report: {report}")
     if repository is not None and run.status.is_terminal:
-        branch = BRANCH_PREFIX + run.id
+        branch = run_branch(run.id)
         print(
             f"branch {branch} in {repository.path}; review it with: "
             f"git -C {shlex.quote(repository.path)} log --stat {(repository.base_commit or 'HEAD')[:12]}..{branch}"

@@ -184,14 +184,7 @@ async def _start(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> _Starte
 
 
 async def _run_one(
-    command: str,
-    cwd: Path,
-    timeout_s: float,
-    max_output: int,
-    env: dict[str, str],
-    *,
-    sandbox: Sandbox,
-    readable: Sequence[Path] = (),
+    command: str, cwd: Path, timeout_s: float, max_output: int, env: dict[str, str], *, sandbox: Sandbox
 ) -> CheckResult:
     started = time.monotonic()
 
@@ -204,7 +197,7 @@ async def _run_one(
         return failed(f"the command cannot be parsed: {error}")
     if not _findable(argv[0], cwd, env.get("PATH")):
         return failed(f"could not start {argv[0]!r}: no such program (is it installed and on the check PATH?)")
-    async with sandbox.launch(argv, cwd, env, readable=readable) as launch:
+    async with sandbox.launch(argv, cwd, env) as launch:
         try:
             run = await _start(launch.argv, cwd, launch.env)
         except OSError as error:
@@ -266,13 +259,10 @@ async def run_checks(
     sandbox: Sandbox,
     max_output: int = DEFAULT_MAX_OUTPUT,
     env: Mapping[str, str] | None = None,
-    readable: Sequence[Path] = (),
 ) -> list[CheckResult]:
     """Runs ``commands`` in order in ``cwd``, stopping after the first that fails; one result per command run.
 
     Each command runs as ``sandbox`` says; SandboxUnavailable when it requires a sandbox that does not work.
-    ``readable``: directories the commands may read besides the host's visible ones (a repository's git
-    directory, which a worktree's ``.git`` file points into).
     """
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
@@ -283,9 +273,7 @@ async def run_checks(
     with tempfile.TemporaryDirectory(prefix="masterplan-home-", ignore_cleanup_errors=True) as home:
         environment = check_environment(home, env)
         for command in commands:
-            result = await _run_one(
-                command, cwd, timeout_s, max_output, environment, sandbox=sandbox, readable=readable
-            )
+            result = await _run_one(command, cwd, timeout_s, max_output, environment, sandbox=sandbox)
             results.append(result)
             if not result.passed:
                 break

@@ -126,8 +126,6 @@ class RunContext:
     default_checks: tuple[str, ...] = DEFAULT_CHECKS
     """The checks when the run names none: pytest for a new project; a repository's detected test command
     (none when it has no tests: the syntax checks of every answer still run)."""
-    readable: tuple[Path, ...] = ()
-    """Directories the run's checks may read though the sandbox hides them: a repository run's git directory."""
     documents_dir: str = ""
     """Where the run's documents go in the workspace: a repository run's ``.masterplan``, never over the
     repository's own README or docs."""
@@ -171,7 +169,6 @@ class RunContext:
             cwd,
             sandbox=self.sandbox,
             timeout_s=self.settings.check_timeout_s,
-            readable=self.readable,
         )
 
     def dependency_outputs(self, task_ids: list[str]) -> list[TaskOutput]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
+import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,30 @@ FORCED_OPTIONS = (
     "-c",
     "core.autocrlf=false",
 )
+
+
+_PROGRAM_KEY = re.compile(
+    r"^(?:filter\..+\.(?:clean|smudge|process)|diff\..+\.(?:textconv|command)|merge\..+\.driver|diff\.external"
+    r"|core\.(?:sshcommand|askpass|editor|gitproxy)|sequence\.editor|gpg(?:\..+)?\.program|credential\..+\.helper"
+    r"|url\..+\.insteadof)$",
+    re.IGNORECASE,
+)
+
+
+def program_overrides(config_names: Iterable[str]) -> list[str]:
+    """``-c NAME=`` for each configured key that names a program (a filter, a textconv, a merge driver...).
+
+    A repository's own ``.git/config`` cannot be switched off, and a ``.gitattributes`` in its tree picks the
+    filter drivers it defines, so every such key the configuration has is emptied on the command line (an
+    empty command is no command), and a required filter is not required any more.
+    """
+    options: list[str] = []
+    for name in dict.fromkeys(config_names):
+        if _PROGRAM_KEY.match(name):
+            options += ["-c", f"{name}="]
+            if name.lower().startswith("filter."):
+                options += ["-c", f"{name.rsplit('.', 1)[0]}.required=false"]
+    return options
 
 
 TASK_TRAILER = "Masterplan-Task"
@@ -114,6 +139,8 @@ class GitRepo:
         self.available = isinstance(self.git, str)
         self.timeout_s = timeout_s
         self._lock = asyncio.Lock()
+        self._overrides: list[str] | None = None
+        """``program_overrides`` of the repository's configuration, read once (nothing sandboxed can write it)."""
 
     def _environment(self) -> dict[str, str]:
         search_path = [str(Path(self.git).parent)] if isinstance(self.git, str) else []
@@ -132,9 +159,14 @@ class GitRepo:
     async def _run(self, *args: str, check: bool = True) -> _GitResult:
         if not isinstance(self.git, str):
             raise GitError("git is not installed")
+        if self._overrides is None and (self.root / ".git").exists():
+            self._overrides = []  # the listing itself runs nothing
+            listed = await self._run("config", "--name-only", "--list", check=False)
+            self._overrides = program_overrides(listed.stdout.splitlines())
         process = await asyncio.create_subprocess_exec(
             self.git,
             *FORCED_OPTIONS,
+            *(self._overrides or []),
             *args,
             cwd=self.root,
             env=self._environment(),
@@ -181,20 +213,28 @@ class GitRepo:
             path.write_text(existing + separator + "\n".join(missing) + "\n", encoding="utf-8")
 
     async def commit_all(
-        self, message: str, paths: Sequence[str] | None = None, *, allow_empty: bool = False, force: bool = False
+        self, message: str, paths: Sequence[str] | None = None, *, allow_empty: bool = False
     ) -> str | None:
         """Stages everything (or only ``paths``) and commits it; the new commit's sha, or None when nothing changed.
 
         With ``paths`` the commit holds those paths only, whatever else changed in the work tree: a task's
         commit never takes in files another task wrote meanwhile. ``allow_empty`` commits even when nothing
         changed (a task that rewrote its files as they were still gets its commit), with two git processes
-        instead of four. ``force`` adds ``paths`` even where the repository's .gitignore ignores them.
+        instead of four.
         """
         if not message.strip():
             raise ValueError("a commit message must not be blank")
-        limit = ["--", *paths] if paths else []
         async with self._lock:
-            await self._run("add", "--all", *(["--force"] if force else []), *limit)
+            if paths:
+                paths = await self._committable(paths)
+                if not paths:  # all of them committed already; nothing else is ever staged between commits
+                    if not allow_empty:
+                        return None
+                    await self._run("commit", "-q", "--no-verify", "--allow-empty", "-m", message)
+                    return await self.head()
+            limit = ["--", *paths] if paths else []
+            # A path named is added even where a .gitignore ignores it: the task wrote it on purpose.
+            await self._run("add", "--all", *(["--force"] if paths else []), *limit)
             if allow_empty:
                 await self._run("commit", "-q", "--no-verify", "--allow-empty", "-m", message, *limit)
                 return await self.head()
@@ -205,6 +245,16 @@ class GitRepo:
                 raise GitError(f"git diff --cached failed ({staged.exit_code}): {staged.stderr.strip()}")
             await self._run("commit", "-q", "--no-verify", "-m", message, *limit)
             return await self.head()
+
+    async def _committable(self, paths: Sequence[str]) -> list[str]:
+        """``paths`` without those that are neither on disk nor known to git: a deletion committed already (a
+        task done again after a restart), which git would refuse as a pathspec matching nothing."""
+        present = await asyncio.to_thread(lambda: [os.path.lexists(self.root / path) for path in paths])
+        gone = [path for path, there in zip(paths, present, strict=True) if not there]
+        if not gone:
+            return list(paths)
+        known = set((await self._run("ls-files", "-z", "--", *gone)).stdout.split("\0"))
+        return [path for path in paths if path not in gone or path in known]
 
     async def task_commits(self, path: str | None = None) -> list[TaskCommit]:
         """The commits of HEAD's history that carry a task trailer, oldest first (none before the first commit).

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
 
 from masterplan.executor.checks import CheckResult
 from masterplan.executor.context import RunContext
@@ -26,6 +28,8 @@ from masterplan.executor.merging import FileMerge, merge_changes
 from masterplan.executor.views import WorkspaceViews
 from masterplan.executor.workspace import Workspace
 from masterplan.models import GeneratedFile
+
+T = TypeVar("T")
 
 MAX_LANDING_ROUNDS = 3
 """Re-checks of a merge before the last one, which holds the workspace lock while it checks."""
@@ -93,7 +97,8 @@ class Landing:
             merge = await self._merge(task_id, base, current, files)
             if isinstance(merge, Refused):
                 return merge
-            deleted = self.ctx.workspace.read(list(deletes))
+            # A delete removes the file as the prompt showed it; a change landed since is a conflict at landing.
+            deleted = self.as_of(deletes, since)
             if not self.ctx.check_commands:
                 return Checked(merge.files, current, None, deleted)
             view = await self.views.open(task_id)
@@ -139,6 +144,11 @@ class Landing:
 
     async def clear(self) -> None:
         await self.views.clear()
+
+    def as_of(self, paths: Sequence[str], generation: int | None) -> dict[str, str | None]:
+        """What ``paths`` held at landing generation ``generation`` (None: now), as a prompt of then showed them."""
+        current = self.ctx.workspace.read(list(paths))
+        return {path: self._content_at(path, generation, current[path]) for path in paths}
 
     def _content_at(self, path: str, generation: int | None, current: str | None) -> str | None:
         if generation is not None:
@@ -248,10 +258,29 @@ class Landing:
 
 def _relocated(result: CheckResult, view: Workspace, workspace: Workspace) -> CheckResult:
     """The check's output as if it had run in the workspace: the model never sees a view's path."""
-    output = result.output
-    for path in dict.fromkeys([str(view.root), os.path.realpath(view.root)]):
-        output = output.replace(path, str(workspace.root))
-    return dataclasses.replace(result, output=output)
+    return dataclasses.replace(result, output=relocated_text(result.output, view.root, workspace.root))
+
+
+def relocated_text(text: str, view: Path, workspace: Path) -> str:
+    for path in dict.fromkeys([str(view), os.path.realpath(view)]):
+        text = text.replace(path, str(workspace))
+    return text
+
+
+async def in_a_view(ctx: RunContext, label: str, work: Callable[[Path], Awaitable[T]]) -> T:
+    """``work`` done in a fresh view of the workspace (taken under the lock), never in the workspace itself:
+    a suite run there (the final check, a repository's baseline) can change nothing of the run's files or
+    its git repository, which git then reads outside the sandbox.
+
+    For when no task is under way (before the first, after the last): the run's views are all removed after.
+    """
+    views = WorkspaceViews(ctx.workspace)
+    async with ctx.workspace_lock:
+        view = await views.open(label)
+    try:
+        return await work(view.root)
+    finally:
+        await views.clear()
 
 
 def check_feedback(result: CheckResult) -> str:

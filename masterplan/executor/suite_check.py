@@ -31,15 +31,13 @@ class SuiteCheck:
     """The suite and its baseline; ``run`` checks a directory against it."""
 
     baseline: SuiteResult
-    readable: tuple[Path, ...] = ()
-    """The repository's git directory, which the worktree's ``.git`` file points into."""
 
     @property
     def argv(self) -> list[str]:
         return shlex.split(self.baseline.command)
 
     async def run(self, cwd: Path, *, sandbox: Sandbox, timeout_s: float) -> tuple[CheckResult, SuiteResult]:
-        suite = await run_suite(self.argv, cwd, sandbox=sandbox, timeout_s=timeout_s, readable=self.readable)
+        suite = await run_suite(self.argv, cwd, sandbox=sandbox, timeout_s=timeout_s)
         comparison = compare_suites(self.baseline, suite)
         result = CheckResult(
             command=suite.command,
@@ -59,11 +57,10 @@ async def run_task_checks(
     *,
     sandbox: Sandbox,
     timeout_s: float,
-    readable: Sequence[Path] = (),
 ) -> list[CheckResult]:
     """The run's checks in ``cwd``: against the baseline when the run has one, else ``commands`` as they are."""
     if suite is None:
-        return await run_checks(commands, cwd, timeout_s=timeout_s, sandbox=sandbox, readable=readable)
+        return await run_checks(commands, cwd, timeout_s=timeout_s, sandbox=sandbox)
     result, _ = await suite.run(cwd, sandbox=sandbox, timeout_s=timeout_s)
     return [result]
 

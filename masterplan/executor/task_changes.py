@@ -11,6 +11,7 @@ not there: each is a problem fed back to the model within the attempt, all at on
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from masterplan.executor.edits import EditMismatch, apply_edits
@@ -39,8 +40,14 @@ class ResolvedChanges:
         )
 
 
-def resolve_changes(output: TaskOutput, workspace: Workspace) -> ResolvedChanges:
-    """``output`` with its edits applied to the workspace's files, or the problems that refuse it."""
+FileReader = Callable[[list[str]], dict[str, str | None]]
+"""Paths -> their content (None: absent) as the answer's prompt showed the workspace."""
+
+
+def resolve_changes(output: TaskOutput, workspace: Workspace, read: FileReader | None = None) -> ResolvedChanges:
+    """``output`` with its edits applied to the files as ``read`` gives them (default: the workspace now), or
+    the problems that refuse it. Reading the files as of the prompt keeps a change another task landed since
+    out of this answer's version, so merging the two sees two changes, not one twice."""
     if not output.edits and not output.deletes:
         return ResolvedChanges(output)
     problems: list[FileProblem] = []
@@ -52,7 +59,7 @@ def resolve_changes(output: TaskOutput, workspace: Workspace) -> ResolvedChanges
         if not syntax:
             by_path[normalize(edit.path)].append(edit)
     deletes = _clean_deletes(output.deletes, workspace, problems)
-    current = workspace.read([*by_path, *deletes])
+    current = (read or workspace.read)([*by_path, *deletes])
     mismatches: list[EditMismatch] = []
     edited: list[GeneratedFile] = []
     for path, edits in by_path.items():

@@ -279,34 +279,16 @@ class TaskRunner:
             self._defer_update(asked, None, None)
 
         resolved: TaskOutput | None = None
+        since = self.landing.generation
 
         async def accept(output: TaskOutput) -> str | None:
             nonlocal resolved
-            changes = resolve_changes(output, self.ctx.workspace)
-            for mismatch in changes.mismatches:
-                self.ctx.journal.defer_event(
-                    state.run_id,
-                    "task.edit_mismatch",
-                    {"task_id": state.task_id, "path": mismatch.path, "edit": mismatch.index, "cause": mismatch.cause},
-                )
-            problems = changes.feedback
-            if changes.output is not None:
-                problems = await self._file_problems(changes.output, precheck)
-            if problems is not None:
-                self.ctx.journal.defer_event(
-                    state.run_id, "task.answer_rejected", {"task_id": state.task_id, "cause": _clip(problems, 500)}
-                )
-            elif changes.edited:
-                self.ctx.journal.defer_event(
-                    state.run_id, "task.edits_applied", {"task_id": state.task_id, "files": changes.edited}
-                )
-            resolved = changes.output if problems is None else None
+            problems, resolved = await self._accepted(state, output, precheck, since)
             return problems
 
         # An unusable answer (unparsable, or files that fail validation) is re-asked within the attempt with
         # its problem fed back; the attempt's one escalated retry is for answers that fail the run's checks.
-        # No await between the two: the prompt shows the workspace exactly as of this generation.
-        since = self.landing.generation
+        # No await between the generation and the tail: the prompt shows the workspace exactly as of it.
         tail = self._tail(state, feedback)
         try:
             result = await self.ctx.caller.call_until_valid(
@@ -337,6 +319,35 @@ class TaskRunner:
         # Committed before the next call is sent (the journal's barrier): a crash after it never pays twice.
         self._defer_update(state, "task.invalid_output" if invalid else None, invalid)
         return state, value, result.feedback, since
+
+    async def _accepted(
+        self, state: TaskState, output: TaskOutput, precheck: SyntaxPrecheck | None, since: int
+    ) -> tuple[str | None, TaskOutput | None]:
+        """Why the answer is unusable (feedback for a re-ask), or the answer with its edits applied.
+
+        Edits apply to the files as the prompt showed them (landing generation ``since``); each one that does
+        not match once is recorded with its cause.
+        """
+        changes = resolve_changes(output, self.ctx.workspace, lambda paths: self.landing.as_of(paths, since))
+        for mismatch in changes.mismatches:
+            self.ctx.journal.defer_event(
+                state.run_id,
+                "task.edit_mismatch",
+                {"task_id": state.task_id, "path": mismatch.path, "edit": mismatch.index, "cause": mismatch.cause},
+            )
+        problems = changes.feedback
+        if changes.output is not None:
+            problems = await self._file_problems(changes.output, precheck)
+        if problems is not None:
+            self.ctx.journal.defer_event(
+                state.run_id, "task.answer_rejected", {"task_id": state.task_id, "cause": _clip(problems, 500)}
+            )
+            return problems, None
+        if changes.edited:
+            self.ctx.journal.defer_event(
+                state.run_id, "task.edits_applied", {"task_id": state.task_id, "files": changes.edited}
+            )
+        return None, changes.output
 
     async def _file_problems(self, output: TaskOutput, precheck: SyntaxPrecheck | None = None) -> str | None:
         """Why the answer's files cannot be written (paths, sizes, syntax), as feedback for the model; None if fine."""

@@ -85,13 +85,9 @@ def parse_pytest_summary(output: str) -> dict[str, Outcome]:
     return outcomes
 
 
-async def run_suite(
-    argv: Sequence[str], cwd: Path, *, sandbox: Sandbox, timeout_s: float, readable: Sequence[Path] = ()
-) -> SuiteResult:
+async def run_suite(argv: Sequence[str], cwd: Path, *, sandbox: Sandbox, timeout_s: float) -> SuiteResult:
     command = suite_command(argv)
-    (result,) = await run_checks(
-        [command], cwd, timeout_s=timeout_s, sandbox=sandbox, max_output=SUITE_OUTPUT_CHARS, readable=readable
-    )
+    (result,) = await run_checks([command], cwd, timeout_s=timeout_s, sandbox=sandbox, max_output=SUITE_OUTPUT_CHARS)
     outcomes = parse_pytest_summary(result.output) if is_pytest(argv) else {}
     return SuiteResult(
         command, result.passed, outcomes, result.output, result.duration_s, result.exit_code, result.timed_out

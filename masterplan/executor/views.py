@@ -1,8 +1,7 @@
 """Per-attempt views of the workspace: where a task's checks run while other tasks go on.
 
 A view is a copy of the run's workspace as the completed tasks left it (without ``.git``, masterplan's
-own documents or caches; a repository run's worktree keeps its ``.git`` file, which points into the
-repository) with the task's files written on top. It lives beside the workspace, under
+own documents or caches) with the task's files written on top. It lives beside the workspace, under
 ``<workspace root>/.views/<workspace name>/``, which the sandbox hides like the workspace root itself;
 only the view a check runs in is bound back, read-write. Whatever a check changes in its view is
 thrown away with the view, and a run's views are gone when its execution ends.
@@ -63,11 +62,6 @@ class WorkspaceViews:
             shutil.copytree(self.workspace.root, path, symlinks=True, ignore=self._not_copied)
         else:
             path.mkdir()
-        gitfile = self.workspace.root / ".git"
-        if gitfile.is_file() and not gitfile.is_symlink():
-            # A repository run's worktree: the view points at the same git directory, so a repository's tests
-            # that ask git about their tree (``git ls-files``) see it as in the worktree, read-only.
-            shutil.copyfile(gitfile, path / ".git")
 
     def _not_copied(self, directory: str, names: list[str]) -> set[str]:
         """Caches and ``.git`` anywhere, masterplan's own directories at the root, and anything that is not a

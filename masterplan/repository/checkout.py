@@ -12,6 +12,7 @@ git runs as ``repository.git`` runs it: no hooks, no fsmonitor, no signing, mast
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -61,16 +62,19 @@ class Worktree:
     source: Path
 
 
-def inspect_repository(path: str | Path, base: str | None, *, allowed_roots: Sequence[Path] | None) -> RepositorySource:
+def inspect_repository(
+    path: str | Path, base: str | None, *, allowed_roots: Sequence[Path] | None, look_for_changes: bool = True
+) -> RepositorySource:
     """``allowed_roots`` None: any path (the CLI, on the user's own machine); a sequence: the path must lie
-    under one of them (HTTP), and an empty one allows nothing."""
+    under one of them (HTTP), and an empty one allows nothing. ``look_for_changes`` False leaves ``dirty``
+    False without running ``git status`` (a run's later steps, which need only the commit)."""
     given = Path(path).expanduser() if allowed_roots is None else Path(path)
+    if allowed_roots is not None:
+        _require_allowed(given, allowed_roots)
     try:
         resolved = given.resolve()
-        # Over HTTP the roots come first: a path outside them is refused before the disk is looked at, so the
-        # answers say nothing about what exists elsewhere on the server.
-        if allowed_roots is not None:
-            _require_under(resolved, allowed_roots)
+        if allowed_roots is not None and not _under(resolved, allowed_roots):
+            raise RepositoryForbidden(f"{_shown(given)} leads outside the allowed repository roots (a symbolic link)")
         if not resolved.exists():
             raise RepositoryRefused(f"no such directory: {_shown(given)}")
         if not resolved.is_dir():
@@ -80,10 +84,13 @@ def inspect_repository(path: str | Path, base: str | None, *, allowed_roots: Seq
         raise RepositoryRefused(f"cannot use {_shown(given)}: {reason}") from None
     inside = _git(resolved, "rev-parse", "--is-inside-work-tree", check=False)
     if inside.returncode != 0 or inside.stdout.strip() != "true":
-        raise RepositoryRefused(f"{resolved} is not a git repository (or has no work tree)")
+        raise RepositoryRefused(f"{_shown(given)} is not a git repository (or has no work tree)")
     top = Path(_git(resolved, "rev-parse", "--show-toplevel").stdout.strip())
-    if allowed_roots is not None:  # a directory under a root, of a repository that is not
-        _require_under(top, allowed_roots)
+    common = Path(_git(top, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip())
+    git_dir = Path(_git(top, "rev-parse", "--absolute-git-dir").stdout.strip())
+    if allowed_roots is not None and not all(_under(place, allowed_roots) for place in (top, common, git_dir)):
+        # a root inside a larger repository, or a .git file pointing at a repository elsewhere
+        raise RepositoryForbidden(f"{_shown(given)} belongs to a repository outside the allowed repository roots")
     ref = base or "HEAD"
     if ref.startswith("-") or "\0" in ref:
         raise RepositoryRefused(f"{ref!r} is not a ref", field="base")
@@ -91,11 +98,8 @@ def inspect_repository(path: str | Path, base: str | None, *, allowed_roots: Seq
     if commit.returncode != 0:
         hint = " (the repository has no commit yet)" if ref == "HEAD" else ""
         raise RepositoryRefused(f"unknown ref {ref!r} in {top}{hint}", field="base")
-    status = _git(top, "status", "--porcelain", "--untracked-files=normal")
-    common = Path(_git(top, "rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip())
-    return RepositorySource(
-        path=top, base=ref, base_commit=commit.stdout.strip(), dirty=bool(status.stdout.strip()), common_dir=common
-    )
+    dirty = look_for_changes and bool(_git(top, "status", "--porcelain", "--untracked-files=normal").stdout.strip())
+    return RepositorySource(path=top, base=ref, base_commit=commit.stdout.strip(), dirty=dirty, common_dir=common)
 
 
 def worktree_path(source: RepositorySource, run_id: str, workspace_root: Path) -> Path:
@@ -110,16 +114,23 @@ def worktree_path(source: RepositorySource, run_id: str, workspace_root: Path) -
     return source.common_dir / "masterplan" / "worktrees" / run_id
 
 
-def _require_under(resolved: Path, allowed_roots: Sequence[Path]) -> None:
-    roots = [Path(root).resolve() for root in allowed_roots]
-    if not roots:
+def _require_allowed(given: Path, allowed_roots: Sequence[Path]) -> None:
+    """Before the disk is looked at: an absolute path that lies, as written, under one of the roots."""
+    if not allowed_roots:
         raise RepositoryForbidden(
             "no repository is allowed over HTTP: set MASTERPLAN_REPOSITORY_ROOTS to the directories that hold them"
         )
-    if not any(resolved.is_relative_to(root) for root in roots):
+    if not given.is_absolute():
+        raise RepositoryRefused(f"{_shown(given)} is not an absolute path")
+    if not _under(Path(os.path.normpath(given)), allowed_roots, resolve=False):
         raise RepositoryForbidden(
-            f"{_shown(resolved)} is not under an allowed repository root (MASTERPLAN_REPOSITORY_ROOTS)"
+            f"{_shown(given)} is not under an allowed repository root (MASTERPLAN_REPOSITORY_ROOTS)"
         )
+
+
+def _under(path: Path, roots: Sequence[Path], *, resolve: bool = True) -> bool:
+    """``resolve``: the roots as the disk has them (links followed), else as configured."""
+    return any(path.is_relative_to(Path(root).resolve() if resolve else Path(os.path.normpath(root))) for root in roots)
 
 
 def _shown(path: Path, limit: int = 200) -> str:
@@ -141,19 +152,25 @@ def open_worktree(source: RepositorySource, run_id: str, path: Path) -> Worktree
     inside_git_dir = source.common_dir is not None and path.is_relative_to(source.common_dir)
     if path.is_relative_to(source.path) and not inside_git_dir:
         raise RepositoryRefused(f"the worktree {path} would lie inside the repository {source.path}")
-    if (path / ".git").is_file() and _git(
-        path, "rev-parse", "--abbrev-ref", "HEAD", check=False
-    ).stdout.strip() == branch:
-        return Worktree(path, branch, source.base_commit, source.path)
-    _git(source.path, "worktree", "prune")
+    if (path / ".git").is_file():
+        head = _git(path, "rev-parse", "--abbrev-ref", "HEAD", check=False)
+        if head.returncode == 0 and head.stdout.strip() == branch:
+            return Worktree(path, branch, source.base_commit, source.path)
+        if head.returncode == 0:  # someone's work, maybe: never deleted
+            raise RepositoryRefused(
+                f"the run's worktree {path} is on {head.stdout.strip()!r}, not {branch}: check {branch} out there "
+                "again, or remove the worktree (git worktree remove), to let the run go on"
+            )
     if path.exists():
         shutil.rmtree(path)  # a half-made worktree of a crash: git would refuse to add over it
     path.parent.mkdir(parents=True, exist_ok=True)
     has_branch = _git(source.path, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False)
+    # --force: the path may still be registered from a worktree that is gone; only this one is replaced (a
+    # prune would forget the user's worktrees on a disk not mounted now).
     if has_branch.returncode == 0:  # resumed: the branch keeps the commits of the tasks already done
-        _git(source.path, "worktree", "add", "--quiet", str(path), branch)
+        _git(source.path, "worktree", "add", "--force", "--quiet", str(path), branch)
     else:
-        _git(source.path, "worktree", "add", "--quiet", "-b", branch, str(path), source.base_commit)
+        _git(source.path, "worktree", "add", "--force", "--quiet", "-b", branch, str(path), source.base_commit)
     return Worktree(path, branch, source.base_commit, source.path)
 
 

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 import orjson
 
 from masterplan.cache.context import ProjectContext
+from masterplan.executor.checks import CheckResult
 from masterplan.executor.class_slots import ClassSlots
 from masterplan.executor.context import RunContext
 from masterplan.executor.gitrepo import GitRepo
+from masterplan.executor.landing import in_a_view, relocated_text
 from masterplan.executor.plan_execution import PlanExecution
 from masterplan.executor.sandbox import SandboxUnavailable
 from masterplan.executor.tags import json_artifact
+from masterplan.executor.workspace import Workspace, WorkspaceError
 from masterplan.llm.budget import BudgetExceeded
 from masterplan.llm.errors import LLMCallFailed, LLMRequestRejected
 from masterplan.llm.pricing import PriceTable
@@ -26,6 +31,7 @@ from masterplan.llm.ratelimit import RateLimiter
 from masterplan.llm.routing import class_of_model, model_class_for
 from masterplan.models import (
     DiscoveryDocument,
+    GeneratedFile,
     InvalidTransition,
     ModelClass,
     RunStatus,
@@ -118,7 +124,10 @@ class RunPipeline:
             return
         try:
             await self._write_documents(ctx, None, target, None, error=error)
-        except OSError as problem:  # the report is stored all the same (GET /runs/{id}/artifacts/REPORT.md)
+        except (
+            OSError,
+            WorkspaceError,
+        ) as problem:  # the report is stored all the same (GET /runs/{id}/artifacts/REPORT.md)
             logger.warning(
                 "run %s: its documents could not be written into %s: %s", ctx.run.id, ctx.run.workspace, problem
             )
@@ -189,14 +198,18 @@ class RunPipeline:
         commands = ctx.check_commands
         if not commands:
             return None
-        if ctx.suite is not None:
-            check, suite = await ctx.suite.run(
-                ctx.workspace.root, sandbox=ctx.sandbox, timeout_s=ctx.settings.check_timeout_s
-            )
-            await record_final_suite(ctx, suite)
-            results = [check]
-        else:
-            results = await ctx.run_checks(ctx.workspace.root)
+        suite_check = ctx.suite
+
+        async def check(view: Path) -> list[CheckResult]:
+            if suite_check is None:
+                results = await ctx.run_checks(view)
+            else:
+                result, suite = await suite_check.run(view, sandbox=ctx.sandbox, timeout_s=ctx.settings.check_timeout_s)
+                await record_final_suite(ctx, suite)
+                results = [result]
+            return [replace(r, output=relocated_text(r.output, view, ctx.workspace.root)) for r in results]
+
+        results = await in_a_view(ctx, "final", check)
         passed = all(result.passed for result in results)
         last = results[-1]
         await ctx.journal.event(
@@ -254,17 +267,18 @@ class RunPipeline:
             await tx.append_event(ctx.run.id, "documents.rendered", {"names": rendered})
         async with ctx.workspace_lock:
             ctx.workspace.ensure()  # a run that stopped before its first task still gets its report
-            folder = ctx.workspace.root / ctx.documents_dir
-            folder.mkdir(exist_ok=True)
-            written = []
-            for name, artifact in documents.items():
-                if artifact is not None:
-                    (folder / name).write_text(artifact.content, encoding="utf-8")
-                    written.append(name)
+            files = [
+                GeneratedFile(
+                    path=f"{ctx.documents_dir}/{name}" if ctx.documents_dir else name, content=artifact.content
+                )
+                for name, artifact in documents.items()
+                if artifact is not None
+            ]
+            # Written like a task's files, never through a link (a ``.masterplan`` the repository holds as one).
+            Workspace(ctx.workspace.root, internal_dirs=(), durable=False).write(files)
             if git is not None and git.available:
                 if ctx.documents_dir:  # on a repository's branch: the documents only, whatever it ignores
-                    paths = [f"{ctx.documents_dir}/{name}" for name in written]
-                    await git.commit_all("masterplan: discovery, plan and report", paths, force=True)
+                    await git.commit_all("masterplan: discovery, plan and report", [file.path for file in files])
                 else:
                     await git.commit_all("masterplan: discovery, plan and report")
 

@@ -13,16 +13,20 @@ import dataclasses
 import shlex
 from pathlib import Path
 
+import orjson
+
 from masterplan.executor.context import RunContext
 from masterplan.executor.gitrepo import GitRepo
+from masterplan.executor.landing import in_a_view
 from masterplan.executor.suite_check import SuiteCheck, suite_from_json, suite_to_json
 from masterplan.executor.tags import json_artifact
-from masterplan.executor.test_results import SuiteResult, compare_suites, run_suite, suite_command
+from masterplan.executor.test_results import SuiteComparison, SuiteResult, compare_suites, run_suite, suite_command
 from masterplan.models import Artifact, RepositoryRef, TaskStatus
 from masterplan.repository.checkout import (
     RepositoryRefused,
     Worktree,
     branch_commits,
+    branch_name,
     diff_stat,
     inspect_repository,
     open_worktree,
@@ -47,21 +51,25 @@ class RepositoryOutcome:
     base_commit: str
     commits: list[str]
     diff_stat: str
-    test_command: str | None
     baseline: SuiteResult | None
     final: SuiteResult | None
+    checks_off: bool
+    """The run's checks were turned off (``checks: []``): no suite ran, whatever the repository has."""
+    comparison: SuiteComparison | None = None
+    """The final suite against the baseline, when both ran."""
 
     @property
     def new_failures(self) -> list[str]:
-        if self.baseline is None or self.final is None:
-            return []
-        return compare_suites(self.baseline, self.final).new_failures
+        return self.comparison.new_failures if self.comparison is not None else []
 
     @property
     def fixed(self) -> list[str]:
-        if self.baseline is None or self.final is None:
-            return []
-        return compare_suites(self.baseline, self.final).fixed
+        return self.comparison.fixed if self.comparison is not None else []
+
+
+def run_branch(run_id: str) -> str:
+    """The branch a repository run commits to."""
+    return branch_name(run_id)
 
 
 def reference_of(ctx: RunContext) -> RepositoryRef | None:
@@ -80,7 +88,9 @@ async def open_run_worktree(ctx: RunContext) -> Worktree | None:
     assert reference.base_commit is not None, "the service resolves the base when it creates the run"
     ctx.documents_dir = DOCUMENTS_DIR
     try:
-        source = await asyncio.to_thread(inspect_repository, reference.path, reference.base_commit, allowed_roots=None)
+        source = await asyncio.to_thread(
+            inspect_repository, reference.path, reference.base_commit, allowed_roots=None, look_for_changes=False
+        )
         existed = (Path(ctx.run.workspace) / ".git").is_file()
         worktree = await asyncio.to_thread(
             open_worktree,
@@ -90,8 +100,6 @@ async def open_run_worktree(ctx: RunContext) -> Worktree | None:
         )
     except RepositoryRefused as error:
         raise PhaseFailed(f"the repository cannot be worked on: {error}") from None
-    if source.common_dir is not None:
-        ctx.readable = (source.common_dir,)
     if not existed:
         await ctx.journal.event(
             ctx.run.id,
@@ -149,35 +157,49 @@ async def repository_map(ctx: RunContext) -> str | None:
 async def prepare_checks(ctx: RunContext) -> None:
     """A repository run's checks: the suite with its baseline, run on the base before the first task.
 
-    The suite is the run's one ``checks`` command when it names one, else the detected test command; a
-    repository without either keeps only the syntax checks of every answer.
+    The suite is the run's one ``checks`` command when it names one, else the test command detected on the
+    base; a repository without either keeps only the syntax checks of every answer, and that is stored too,
+    so a resume after the tasks added tests still runs none. ``checks: []`` turns them off.
     """
     if reference_of(ctx) is None:
+        return
+    if ctx.run.options.checks == []:
+        ctx.default_checks = ()
         return
     async with ctx.journal.read() as tx:
         stored = await tx.get_artifact(ctx.run.id, TEST_BASELINE)
     if stored is not None:
-        ctx.suite = SuiteCheck(suite_from_json(stored.content), ctx.readable)
-        return
-    argv = await _suite_argv(ctx)
-    if argv is None:
-        ctx.default_checks = ()
-        await ctx.journal.event(
-            ctx.run.id, "tests.none", {"reason": "the repository has no test command masterplan found"}
-        )
+        baseline = stored_baseline(stored.content)
+        if baseline is None:
+            ctx.default_checks = ()
+        else:
+            ctx.suite = SuiteCheck(baseline)
         return
     async with ctx.journal.read() as tx:
         started = any(task.status is not TaskStatus.PENDING for task in await tx.list_tasks(ctx.run.id))
-    if started:  # a baseline is taken on the base only: its loss after the first task cannot be made good
+    if started:  # the baseline is taken on the base only: its loss after the first task cannot be made good
         raise PhaseFailed("the repository's test baseline is missing though tasks have run")
+    argv = await _suite_argv(ctx)
+    if argv is None:
+        ctx.default_checks = ()
+        reason = "the repository has no test command masterplan found"
+        async with ctx.journal.write() as tx:
+            await tx.put_artifact(json_artifact(ctx.run.id, TEST_BASELINE, {"command": None, "reason": reason}))
+            await tx.append_event(ctx.run.id, "tests.none", {"reason": reason})
+        return
     await ctx.journal.event(ctx.run.id, "tests.baseline_started", {"command": suite_command(argv)})
-    baseline = await run_suite(
-        argv, ctx.workspace.root, sandbox=ctx.sandbox, timeout_s=ctx.settings.check_timeout_s, readable=ctx.readable
+    baseline = await in_a_view(
+        ctx, "baseline", lambda view: run_suite(argv, view, sandbox=ctx.sandbox, timeout_s=ctx.settings.check_timeout_s)
     )
     async with ctx.journal.write() as tx:
         await tx.put_artifact(json_artifact(ctx.run.id, TEST_BASELINE, suite_to_json(baseline)))
         await tx.append_event(ctx.run.id, "tests.baseline", suite_event(baseline))
-    ctx.suite = SuiteCheck(baseline, ctx.readable)
+    ctx.suite = SuiteCheck(baseline)
+
+
+def stored_baseline(text: str) -> SuiteResult | None:
+    """TEST_BASELINE.json's suite; None when the repository had no tests."""
+    return None if orjson.loads(text).get("command") is None else suite_from_json(text)
 
 
 async def _suite_argv(ctx: RunContext) -> list[str] | None:
@@ -198,7 +220,7 @@ async def repository_outcome(ctx: RunContext) -> RepositoryOutcome | None:
     reference = reference_of(ctx)
     if reference is None or reference.base_commit is None:
         return None
-    worktree = Worktree(ctx.workspace.root, f"masterplan/{ctx.run.id}", reference.base_commit, Path(reference.path))
+    worktree = Worktree(ctx.workspace.root, branch_name(ctx.run.id), reference.base_commit, Path(reference.path))
     try:
         commits = await asyncio.to_thread(branch_commits, worktree)
         stat = await asyncio.to_thread(diff_stat, worktree)
@@ -207,7 +229,8 @@ async def repository_outcome(ctx: RunContext) -> RepositoryOutcome | None:
     async with ctx.journal.read() as tx:
         baseline = await tx.get_artifact(ctx.run.id, TEST_BASELINE)
         final = await tx.get_artifact(ctx.run.id, TEST_FINAL)
-    baseline_suite = suite_from_json(baseline.content) if baseline is not None else None
+    baseline_suite = stored_baseline(baseline.content) if baseline is not None else None
+    final_suite = suite_from_json(final.content) if final is not None else None
     return RepositoryOutcome(
         repository=reference.path,
         branch=worktree.branch,
@@ -215,9 +238,10 @@ async def repository_outcome(ctx: RunContext) -> RepositoryOutcome | None:
         base_commit=reference.base_commit,
         commits=commits,
         diff_stat=stat,
-        test_command=baseline_suite.command if baseline_suite is not None else None,
         baseline=baseline_suite,
-        final=suite_from_json(final.content) if final is not None else None,
+        final=final_suite,
+        checks_off=ctx.run.options.checks == [],
+        comparison=compare_suites(baseline_suite, final_suite) if baseline_suite and final_suite else None,
     )
 
 

@@ -120,7 +120,11 @@ class RunService:
         if options.repository is not None:
             roots = None if local else list(self.settings.repository_roots)
             source = await asyncio.to_thread(
-                inspect_repository, options.repository.path, options.repository.base, allowed_roots=roots
+                inspect_repository,
+                options.repository.path,
+                options.repository.base,
+                allowed_roots=roots,
+                look_for_changes=False,
             )
             workspace = worktree_path(source, run_id, root)
             resolved = RepositoryRef(path=str(source.path), base=source.base, base_commit=source.base_commit)

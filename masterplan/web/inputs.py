@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from masterplan import models
 from masterplan.models import BUDGET_DECIMALS, MAX_BUDGET_USD, MAX_TASKS, ApprovalMode, QAMode, check_budget
@@ -126,11 +126,20 @@ class RunRequest(Input):
     options: RunOptions = Field(default_factory=RunOptions)
     repository: RepositoryInput | None = Field(default=None, description="change this repository (else a new project)")
 
+    @model_validator(mode="after")
+    def _one_suite_for_a_repository(self) -> RunRequest:
+        if self.repository is not None and self.options.checks is not None and len(self.options.checks) > 1:
+            raise ValueError(
+                "options.checks: a repository run takes at most one check command, its test suite (compared "
+                "with the suite's result on the base)"
+            )
+        return self
+
     def to_domain(self) -> models.RunRequest:
         options = self.options.to_domain()
         if self.repository is not None:
             reference = models.RepositoryRef(path=self.repository.path, base=self.repository.base)
-            options = options.model_copy(update={"repository": reference})
+            options = models.RunOptions.model_validate({**dict(options), "repository": reference})
         return models.RunRequest(request=self.request, options=options)
 
 

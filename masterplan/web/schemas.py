@@ -28,7 +28,7 @@ from masterplan.models import (
     TaskStatus,
     TaskType,
 )
-from masterplan.repository.checkout import BRANCH_PREFIX
+from masterplan.service.repository_run import run_branch
 
 
 class Schema(BaseModel):
@@ -123,7 +123,7 @@ def _repository_view(run: Run) -> RepositoryView | None:
         path=reference.path,
         base=reference.base or "HEAD",
         base_commit=reference.base_commit,
-        branch=BRANCH_PREFIX + run.id,
+        branch=run_branch(run.id),
     )
 
 

@@ -136,12 +136,18 @@ def test_serve_then_run_on_the_server_and_watch_it(tmp_path: Path) -> None:
     assert server.returncode == 0, (tmp_path / "serve.log").read_text()[-3000:]
 
 
-def test_run_with_custom_checks_runs_them_in_the_workspace(tmp_path: Path) -> None:
-    check = "python -c \"open('CHECKED', 'a').write('ran ')\""
+def test_run_with_custom_checks_runs_them_on_copies_of_the_workspace(tmp_path: Path) -> None:
+    """The checks see the workspace's files (a copy of them): what they write never reaches it."""
+    check = (
+        "python -c \"import pathlib, sys; pathlib.Path('CHECKED').write_text('ran'); "
+        "sys.exit(0 if pathlib.Path('pyproject.toml').is_file() else 7)\""
+    )
     options = ["--sim", "--sim-latency", "none", "--tasks", "2", "--auto-answer", "--yes", "--checks", check]
     workspace = completed_run_workspace(tmp_path, [*options, "--check", "python -c pass"])
-    assert (workspace / "CHECKED").read_text().startswith("ran ")
-    assert "`python -c pass` after each task" in (workspace / "REPORT.md").read_text()
+    report = (workspace / "REPORT.md").read_text()
+    assert "`python -c pass` after each task" in report
+    assert "| final check | passed (" in report
+    assert not (workspace / "CHECKED").exists()
 
 
 def test_run_with_no_checks_runs_none_and_says_so(tmp_path: Path) -> None:

@@ -173,3 +173,27 @@ async def test_head_is_read_from_a_packed_ref_too(repo: GitRepo) -> None:
 
     assert not (repo.root / ".git" / "refs" / "heads" / "main").exists()
     assert await repo.head() == sha
+
+
+async def test_a_deletion_committed_already_commits_again_as_an_empty_commit(repo: GitRepo) -> None:
+    """A task done again after a restart names the file it deleted, which git no longer knows."""
+    write(repo.root, "old.py", "X = 1\n")
+    await repo.commit_all("T01: old", ["old.py"])
+    (repo.root / "old.py").unlink()
+    write(repo.root, "new.py", "Y = 2\n")
+    first = await repo.commit_all("T02: replace", ["new.py", "old.py"])
+    assert first is not None
+    again = await repo.commit_all("T02: replace", ["new.py", "old.py"], allow_empty=True)
+    assert again not in (None, first)
+    assert git_output(repo.root, "ls-files").splitlines() == ["new.py"]
+    assert await repo.commit_all("T02: replace", ["old.py"]) is None
+
+
+async def test_a_file_a_task_names_is_committed_even_where_a_gitignore_ignores_it(repo: GitRepo) -> None:
+    write(repo.root, ".gitignore", "*.csv\n")
+    await repo.commit_all("ignore csv", [".gitignore"])
+    write(repo.root, "fixtures/stock.csv", "a,b\n")
+    write(repo.root, "other.csv", "not named\n")
+    assert await repo.commit_all("T01: fixture", ["fixtures/stock.csv"]) is not None
+    assert "fixtures/stock.csv" in git_output(repo.root, "ls-files")
+    assert "other.csv" not in git_output(repo.root, "ls-files")

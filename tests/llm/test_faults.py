@@ -115,8 +115,12 @@ async def test_truncated_answer_is_reported_as_truncated(
     sim_gateway: SimGatewayFactory, task_requests: TaskRequests
 ) -> None:
     """Every part cut short (the fault hits each continuation too): continued up to the part limit, then truncated."""
+    # Each cut keeps 30-90% of what is left, so a short answer can end within the part limit: a task of many
+    # files gives an answer that seven cuts leave unfinished (seeds 0-9 checked).
+    many_files = [f"shop/module_{index}.py" for index in range(60)]
     async with sim_gateway(faults="truncated=1.0") as sg:
-        result = await sg.gateway.complete(task_requests.build("t1"), schema=TaskOutput, context=CONTEXT)
+        request = task_requests.build("t1", files=many_files)
+        result = await sg.gateway.complete(request, schema=TaskOutput, context=CONTEXT)
         assert isinstance(result.outcome, ParseFailure)
         assert result.outcome.truncated
         assert result.stop_reason == "max_tokens"

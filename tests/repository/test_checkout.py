@@ -34,7 +34,7 @@ def user_state(root: Path) -> tuple[str, str, str, str, str, str]:
         if path.is_file():
             digest.update(path.read_bytes())
     return (
-        git(root, "status", "--porcelain", "--untracked-files=all"),
+        git(root, "--no-optional-locks", "status", "--porcelain", "--untracked-files=all"),
         git(root, "rev-parse", "HEAD"),
         git(root, "symbolic-ref", "HEAD"),
         git(root, "stash", "list"),
@@ -136,5 +136,63 @@ def test_a_path_under_an_allowed_root_is_accepted_and_a_link_out_of_it_is_not(re
     allowed = tmp_path / "allowed"
     allowed.mkdir()
     (allowed / "sneaky").symlink_to(repository)
-    with pytest.raises(RepositoryRefused, match="not under an allowed"):
+    with pytest.raises(RepositoryRefused, match="leads outside the allowed repository roots"):
         inspect_repository(allowed / "sneaky", None, allowed_roots=[allowed])
+
+
+def test_looking_at_the_repository_leaves_its_index_alone(repository: Path) -> None:
+    """A status on an index whose stat data is stale would rewrite it: masterplan's never does."""
+    items = repository / "inventory" / "items.py"
+    items.write_bytes(items.read_bytes())  # same content, new mtime: the index's stat data is stale
+    index = (repository / ".git" / "index").read_bytes()
+    inspect_repository(repository, None, allowed_roots=None)
+    assert (repository / ".git" / "index").read_bytes() == index
+
+
+def test_the_repositorys_filter_drivers_never_run(repository: Path, tmp_path: Path) -> None:
+    """A filter driver in .git/config, chosen by the tree's .gitattributes, is a program: it is never run."""
+    marker = tmp_path / "filtered"
+    for kind in ("clean", "smudge", "process"):
+        git(repository, "config", f"filter.x.{kind}", f"sh -c 'touch {marker}-{kind}; cat'")
+    git(repository, "config", "filter.x.required", "true")
+    (repository / ".gitattributes").write_text("* filter=x\n", encoding="utf-8")
+    off = [
+        "-c",
+        "filter.x.clean=",
+        "-c",
+        "filter.x.smudge=",
+        "-c",
+        "filter.x.process=",
+        "-c",
+        "filter.x.required=false",
+    ]
+    git(repository, *off, "add", "-A")
+    git(repository, *off, "commit", "-q", "-m", "attributes")
+    (repository / "inventory" / "items.py").write_text("# changed\n", encoding="utf-8")
+    source = inspect_repository(repository, None, allowed_roots=None)
+    assert source.dirty
+    worktree = open_worktree(source, "run6", tmp_path / "worktrees" / "run6")
+    assert (worktree.path / "inventory" / "stock.py").is_file()
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith("filtered")) == []
+
+
+def test_opening_a_worktree_keeps_the_users_other_worktrees(repository: Path, tmp_path: Path) -> None:
+    """No prune: a worktree of the user's on a disk not mounted now stays registered."""
+    elsewhere = tmp_path / "usb" / "feature"
+    git(repository, "worktree", "add", "-q", "-b", "feature", str(elsewhere))
+    shutil.rmtree(elsewhere.parent)  # the disk is unplugged
+    source = inspect_repository(repository, None, allowed_roots=None)
+    gone = open_worktree(source, "run7", tmp_path / "worktrees" / "run7")
+    shutil.rmtree(gone.path)
+    open_worktree(source, "run7", tmp_path / "worktrees" / "run7")  # rebuilt over its own registration
+    assert str(elsewhere) in git(repository, "worktree", "list", "--porcelain")
+
+
+def test_a_worktree_someone_moved_to_another_branch_is_refused_not_deleted(repository: Path, tmp_path: Path) -> None:
+    source = inspect_repository(repository, None, allowed_roots=None)
+    worktree = open_worktree(source, "run8", tmp_path / "worktrees" / "run8")
+    git(worktree.path, "switch", "-q", "-c", "mine")
+    (worktree.path / "work.txt").write_text("someone's\n", encoding="utf-8")
+    with pytest.raises(RepositoryRefused, match="is on 'mine', not masterplan/run8"):
+        open_worktree(source, "run8", worktree.path)
+    assert (worktree.path / "work.txt").read_text(encoding="utf-8") == "someone's\n"

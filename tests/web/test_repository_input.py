@@ -39,6 +39,9 @@ def repos(tmp_path: Path) -> Path:
     committed(Path(shutil.copytree(SAMPLE, root / "inventory")))
     (root / "plain").mkdir()
     (root / "escape").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (root / "proc").symlink_to("/proc/self/cwd")
+    (root / "pointer").mkdir()  # a work tree whose .git file names a repository outside the roots
+    (root / "pointer" / ".git").write_text(f"gitdir: {tmp_path / 'outside' / '.git'}\n", encoding="utf-8")
     committed(Path(shutil.copytree(SAMPLE, tmp_path / "outside")))
     (tmp_path / "outside" / "allowed").mkdir()
     return root
@@ -54,7 +57,11 @@ async def test_repository_inputs_are_refused_with_the_field_named_and_nothing_cr
     async with served(tmp_path, database_url=database_url, repository_roots=(repos,)) as app:
         refused = [
             (str(tmp_path / "outside"), None, 403, "repository.path", "not under an allowed repository root"),
-            (str(repos / "escape"), None, 403, "repository.path", "not under an allowed repository root"),
+            (str(repos / "escape"), None, 403, "repository.path", "leads outside the allowed repository roots"),
+            (str(repos / "proc"), None, 403, "repository.path", "leads outside the allowed repository roots"),
+            ("/proc/self/cwd", None, 403, "repository.path", "/proc/self/cwd is not under an allowed"),
+            (str(repos / "pointer"), None, 403, "repository.path", "belongs to a repository outside the allowed"),
+            ("repos/inventory", None, 422, "repository.path", "is not an absolute path"),
             (str(repos / ".." / "outside"), None, 403, "repository.path", "not under an allowed"),
             (str(tmp_path / "outside" / "nothing-here"), None, 403, "repository.path", "not under an allowed"),
             (str(repos / "missing"), None, 422, "repository.path", "no such directory"),
@@ -68,6 +75,7 @@ async def test_repository_inputs_are_refused_with_the_field_named_and_nothing_cr
                 assert response.status == status, (path, base, error)
             assert message in error["message"], error
             assert "\n" not in error["message"]
+            assert "/work" not in error["message"]  # nothing of what lies outside the roots is told
             assert error["fields"] == [{"field": field, "message": error["message"]}]
         assert await app.json("GET", "/runs") == []
         assert not (tmp_path / "workspaces").exists() or not any((tmp_path / "workspaces").iterdir())
@@ -151,5 +159,17 @@ async def test_a_root_inside_a_repository_does_not_open_the_repository_around_it
         async with app.http.post("/runs", json=body(str(repository / "inventory"))) as response:
             error = orjson.loads(await response.read())["error"]
             assert response.status == 403, error
-        assert f"{repository.resolve()} is not under an allowed repository root" in error["message"]
+        assert "belongs to a repository outside the allowed repository roots" in error["message"]
+        assert str(repository.resolve()) + " " not in error["message"]
+        assert await app.json("GET", "/runs") == []
+
+
+async def test_a_repository_run_takes_one_check_command(tmp_path: Path, repos: Path) -> None:
+    async with served(tmp_path, repository_roots=(repos,), allow_http_checks=True) as app:
+        document = body(str(repos / "inventory"))
+        document["options"]["checks"] = ["python -m pytest", "ruff check"]
+        async with app.http.post("/runs", json=document) as response:
+            error = orjson.loads(await response.read())["error"]
+            assert response.status == 422, error
+        assert "a repository run takes at most one check command" in str(error)
         assert await app.json("GET", "/runs") == []
