@@ -301,17 +301,7 @@ def _add_run_target_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="masterplan", description="Turn a software request into a workspace of working code."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    migrate = commands.add_parser("migrate", help="apply database migrations and load the shipped prompts")
-    migrate.add_argument("--db", help="database URL (default: MASTERPLAN_DATABASE_URL or the embedded SQLite file)")
-    migrate.set_defaults(handler=migrate_command)
-
-    run = commands.add_parser("run", help="turn a request into a workspace of code, in this process")
+def _add_run_command(run: argparse.ArgumentParser) -> None:
     run.add_argument("request", help="what to build, in plain words")
     run.add_argument("--tasks", type=int, default=12, help="target number of tasks in the plan (default 12)")
     run.add_argument("--auto-answer", action="store_true", help="let the model state assumptions instead of asking")
@@ -335,6 +325,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--watch", action="store_true", help="with --server: follow the run's progress until it ends")
     _add_run_target_arguments(run)
     run.set_defaults(handler=run_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="masterplan", description="Turn a software request into a workspace of working code."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and load the shipped prompts")
+    migrate.add_argument("--db", help="database URL (default: MASTERPLAN_DATABASE_URL or the embedded SQLite file)")
+    migrate.set_defaults(handler=migrate_command)
+
+    _add_run_command(commands.add_parser("run", help="turn a request into a workspace of code, in this process"))
 
     watch = commands.add_parser("watch", help="follow a run on a masterplan server, live")
     watch.add_argument("run_id")

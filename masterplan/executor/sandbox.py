@@ -104,13 +104,17 @@ class SandboxPolicy:
     prlimit: str = "prlimit"
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     hidden: tuple[Path, ...] = ()
-    """Directories the command must not see: the workspace root, the database's directory, HOME, /run."""
+    """Directories the command must not see: the workspace root, the repository roots, the database's directory,
+    HOME, /run."""
     readable: tuple[Path, ...] = field(default_factory=interpreter_paths)
     """Directories bound back read-only inside a hidden one (the interpreter)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SandboxPolicy:
-        hidden = [Path(settings.workspace_root).resolve(), *_home(), *_ALWAYS_HIDDEN]
+        # The repositories the API may change are other people's code and history (remote URLs, stashes): a
+        # check sees only its own view of the one its run works on.
+        roots = [Path(root).resolve() for root in settings.repository_roots]
+        hidden = [Path(settings.workspace_root).resolve(), *roots, *_home(), *_ALWAYS_HIDDEN]
         database = parse_database_url(settings.database_url)
         if database.sqlite_path is not None:
             hidden.append(database.sqlite_path.resolve().parent)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from masterplan.executor.answer_acceptance import AnswerAcceptance, clip, with_normal_paths
 from masterplan.executor.checks import CheckResult
 from masterplan.executor.context import CallResult, RunCancelled, RunContext
 from masterplan.executor.gitrepo import GitRepo, changed_paths, task_commit_message
@@ -27,10 +28,7 @@ from masterplan.executor.ordering import TaskGraph
 from masterplan.executor.precheck import SyntaxPrecheck
 from masterplan.executor.recovery import CommitLedger
 from masterplan.executor.redo import as_committed, base_after_restart
-from masterplan.executor.syntax import syntax_problems
 from masterplan.executor.tags import canonical_json, file_tags, tag
-from masterplan.executor.task_changes import resolve_changes
-from masterplan.executor.workspace import FileProblem, normalize
 from masterplan.llm.budget import BudgetExceeded
 from masterplan.llm.errors import LLMCallFailed
 from masterplan.models import Learning, QAReport, TaskOutput, TaskState, TaskStatus
@@ -63,6 +61,7 @@ class TaskRunner:
         self.commits = CommitLedger()
         """The task commits the history already holds, as recovery found them after a restart."""
         self.landing = Landing(ctx, git=shutil.which("git"))
+        self.answers = AnswerAcceptance(ctx, self.landing)
         self.graph: TaskGraph | None = None
         """The plan's dependencies, set by the execution (to tell concurrent tasks from dependencies)."""
         self._show_next: dict[str, list[str]] = {}
@@ -95,7 +94,7 @@ class TaskRunner:
             await tx.append_event(
                 state.run_id,
                 "task.interrupted",
-                {"task_id": state.task_id, "cause": f"{type(error).__name__}: {_clip(str(error), 300)}"},
+                {"task_id": state.task_id, "cause": f"{type(error).__name__}: {clip(str(error), 300)}"},
             )
 
     async def _attempts(self, state: TaskState) -> TaskState:
@@ -127,7 +126,7 @@ class TaskRunner:
             await self.ctx.journal.event(
                 state.run_id,
                 "task.retry" if rounds < limit else "task.attempt_failed",
-                {"task_id": state.task_id, "attempt": state.attempts, "cause": _clip(feedback or "", 500)},
+                {"task_id": state.task_id, "attempt": state.attempts, "cause": clip(feedback or "", 500)},
             )
         return await self._fail(state, feedback or "no usable answer")
 
@@ -144,7 +143,7 @@ class TaskRunner:
             await self.ctx.journal.event(
                 state.run_id,
                 "qa.unreviewed",
-                {"task_id": state.task_id, "cause": f"{type(error).__name__}: {_clip(str(error), 300)}"},
+                {"task_id": state.task_id, "cause": f"{type(error).__name__}: {clip(str(error), 300)}"},
             )
             raise
 
@@ -157,7 +156,7 @@ class TaskRunner:
             await self.ctx.journal.event(
                 state.run_id,
                 "qa.rework_failed",
-                {"task_id": state.task_id, "cause": _clip(attempt.feedback or "", 500)},
+                {"task_id": state.task_id, "cause": clip(attempt.feedback or "", 500)},
             )
             async with self.ctx.journal.write() as tx:
                 return await tx.update_task(state)
@@ -184,16 +183,16 @@ class TaskRunner:
             state, output, feedback, since = await self._call(state, feedback, persist=not rework)
             if output is None:
                 return state, Attempt(feedback=feedback)
-            output = _with_normal_paths(output)
+            output = with_normal_paths(output)
         else:
             # A stored answer from before a restart: it was valid then; the workspace may have changed since.
             if state.attempts == 0:
                 state = state.model_copy(update={"attempts": 1})
-            problems = await self._file_problems(output)
+            problems = await self.answers.file_problems(output)
             if problems is not None:
                 await self._clear_output(state)
                 return state, Attempt(feedback=problems)
-            output = _with_normal_paths(output)
+            output = with_normal_paths(output)
             if state.task_id in self.commits.latest:
                 output = as_committed(self.ctx.workspace, output)
             elif self.git is not None and self.git.available and self.graph is not None:
@@ -283,7 +282,7 @@ class TaskRunner:
 
         async def accept(output: TaskOutput) -> str | None:
             nonlocal resolved
-            problems, resolved = await self._accepted(state, output, precheck, since)
+            problems, resolved = await self.answers.accepted(state, output, precheck, since)
             return problems
 
         # An unusable answer (unparsable, or files that fail validation) is re-asked within the attempt with
@@ -314,47 +313,11 @@ class TaskRunner:
         invalid = (
             None
             if result.value is not None
-            else {"task_id": state.task_id, "outcome": result.outcome, "cause": _clip(result.feedback or "", 500)}
+            else {"task_id": state.task_id, "outcome": result.outcome, "cause": clip(result.feedback or "", 500)}
         )
         # Committed before the next call is sent (the journal's barrier): a crash after it never pays twice.
         self._defer_update(state, "task.invalid_output" if invalid else None, invalid)
         return state, value, result.feedback, since
-
-    async def _accepted(
-        self, state: TaskState, output: TaskOutput, precheck: SyntaxPrecheck | None, since: int
-    ) -> tuple[str | None, TaskOutput | None]:
-        """Why the answer is unusable (feedback for a re-ask), or the answer with its edits applied.
-
-        Edits apply to the files as the prompt showed them (landing generation ``since``); each one that does
-        not match once is recorded with its cause.
-        """
-        changes = resolve_changes(output, self.ctx.workspace, lambda paths: self.landing.as_of(paths, since))
-        for mismatch in changes.mismatches:
-            self.ctx.journal.defer_event(
-                state.run_id,
-                "task.edit_mismatch",
-                {"task_id": state.task_id, "path": mismatch.path, "edit": mismatch.index, "cause": mismatch.cause},
-            )
-        problems = changes.feedback
-        if changes.output is not None:
-            problems = await self._file_problems(changes.output, precheck)
-        if problems is not None:
-            self.ctx.journal.defer_event(
-                state.run_id, "task.answer_rejected", {"task_id": state.task_id, "cause": _clip(problems, 500)}
-            )
-            return problems, None
-        if changes.edited:
-            self.ctx.journal.defer_event(
-                state.run_id, "task.edits_applied", {"task_id": state.task_id, "files": changes.edited}
-            )
-        return None, changes.output
-
-    async def _file_problems(self, output: TaskOutput, precheck: SyntaxPrecheck | None = None) -> str | None:
-        """Why the answer's files cannot be written (paths, sizes, syntax), as feedback for the model; None if fine."""
-        problems = self.ctx.workspace.problems(output.files) + await syntax_problems(
-            output.files, precheck=precheck, sandbox=self.ctx.sandbox
-        )
-        return _problems_feedback(problems) if problems else None
 
     def _tail(self, state: TaskState, feedback: str | None) -> str:
         task = state.definition
@@ -367,7 +330,7 @@ class TaskRunner:
         if any(content is not None for content in current.values()):
             parts.append(tag("current_files", file_tags(current)))
         if feedback:
-            parts.append(tag("feedback", _clip(feedback, MAX_FEEDBACK_CHARS)))
+            parts.append(tag("feedback", clip(feedback, MAX_FEEDBACK_CHARS)))
         return "\n".join(parts)
 
     def _dependency_files(self, state: TaskState) -> dict[str, str | None]:
@@ -387,13 +350,13 @@ class TaskRunner:
             [
                 tag("task", canonical_json(state.definition)),
                 tag("task_output", canonical_json(attempt.output)),
-                tag("check_result", _clip(check_text, MAX_FEEDBACK_CHARS)),
+                tag("check_result", clip(check_text, MAX_FEEDBACK_CHARS)),
             ]
         )
         result = await self.ctx.caller.call("qa_review", QAReport, tail=tail, task_id=state.task_id)
         if result.value is None:
             await self.ctx.journal.event(
-                state.run_id, "qa.unparsed", {"task_id": state.task_id, "cause": _clip(result.feedback or "", 500)}
+                state.run_id, "qa.unparsed", {"task_id": state.task_id, "cause": clip(result.feedback or "", 500)}
             )
             return None
         report = result.value
@@ -476,12 +439,12 @@ class TaskRunner:
     async def _fail(self, state: TaskState, cause: str) -> TaskState:
         async with self.ctx.journal.write() as tx:
             state = await tx.update_task(
-                state.model_copy(update={"status": TaskStatus.FAILED, "error": _clip(cause, MAX_ERROR_CHARS)})
+                state.model_copy(update={"status": TaskStatus.FAILED, "error": clip(cause, MAX_ERROR_CHARS)})
             )
             await tx.append_event(
                 state.run_id,
                 "task.failed",
-                {"task_id": state.task_id, "attempts": state.attempts, "cause": _clip(cause, 500)},
+                {"task_id": state.task_id, "attempts": state.attempts, "cause": clip(cause, 500)},
             )
         return state
 
@@ -503,26 +466,8 @@ def _once(action: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
-def _with_normal_paths(output: TaskOutput) -> TaskOutput:
-    """The paths as the workspace writes them (``./a//b.py`` is ``a/b.py``): one file, one key for merging."""
-    files = [file.model_copy(update={"path": normalize(file.path)}) for file in output.files]
-    deletes = [normalize(path) for path in output.deletes]
-    if files == output.files and deletes == output.deletes:
-        return output
-    return output.model_copy(update={"files": files, "deletes": deletes})
-
-
 def accepted(report: QAReport) -> bool:
     return report.passed or not any(issue.fix_required for issue in report.issues)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 20] + "\n[... truncated ...]"
-
-
-def _problems_feedback(problems: list[FileProblem]) -> str:
-    lines = "\n".join(f"- {problem.path}: {problem.message}" for problem in problems)
-    return f"The files were rejected before anything was written:\n{lines}"
 
 
 def qa_feedback(report: QAReport) -> str:

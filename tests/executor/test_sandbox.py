@@ -187,6 +187,19 @@ print(json.dumps({{
     assert reported(result) == {"root": ["run-a"], "other": False, "home": []}
 
 
+async def test_the_repositories_the_api_may_change_are_not_visible(layout: Layout) -> None:
+    """Other people's code and history (a remote URL with a token in .git/config) under the repository roots."""
+    repository = layout.base / "repos" / "inventory"
+    (repository / ".git").mkdir(parents=True)
+    (repository / ".git" / "config").write_text('[remote "origin"]\n\turl = https://token@example.com/x\n')
+    settings = layout.settings.model_copy(update={"repository_roots": (layout.base / "repos",)})
+    code = f"import json, os; print(json.dumps({{'repos': os.listdir({str(layout.base / 'repos')!r})}}))"
+    result = await inside(Sandbox(SandboxPolicy.from_settings(settings)), layout.workspace, code)
+    assert reported(result) == {"repos": []}
+    seen = await inside(layout.sandbox(), layout.workspace, code)  # without the setting it is the host's file
+    assert reported(seen) == {"repos": ["inventory"]}
+
+
 async def test_the_environment_holds_no_secrets(layout: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret-key")
     monkeypatch.setenv("MASTERPLAN_API_TOKEN", "secret-token")
