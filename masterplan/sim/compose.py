@@ -18,6 +18,7 @@ from masterplan.sim.faults import FaultDraw, FaultKind
 from masterplan.sim.request import MessagesRequest
 from masterplan.sim.roles import Role
 from masterplan.sim.scripted import scripted_answer
+from masterplan.sim.structured import REFUSAL_TEXT
 from masterplan.sim.tokens import BYTES_PER_TOKEN, output_tokens
 
 
@@ -40,6 +41,8 @@ def compose_answer(
     role: Role, request: MessagesRequest, draw: FaultDraw, seed: int, *, rewrites: bool = False
 ) -> Answer:
     """``rewrites``: a repository run's existing files are written whole instead of edited (``edit_style``)."""
+    if draw.get("damage") == "refusal":  # the model declines, with or without structured outputs
+        return Answer(REFUSAL_TEXT, "refusal", output_tokens(REFUSAL_TEXT), ["refusal"])
     text, faults, truncated = whole_answer(role, request, draw, seed, rewrites=rewrites)
     return _fit(text, request.max_tokens, truncated=truncated, faults=faults)
 
@@ -77,7 +80,14 @@ def whole_answer(
     rng = random.Random(draw.detail_seed)
     applied = apply_object_faults(role, answer, draw, rng, request.user_text)
     text = orjson.dumps(answer).decode()
-    text, text_faults, truncated = apply_text_faults(text, draw, rng)
+    if request.output_schema is not None:
+        # Decoding is constrained to the schema: no prose, no fence, no broken JSON; a cut stays possible.
+        picks = {group: kind for group, kind in draw.picks.items() if group not in ("wrapping", "damage")}
+        if draw.get("damage") == "truncated":
+            picks["damage"] = "truncated"
+        text, text_faults, truncated = apply_text_faults(text, FaultDraw(picks, draw.detail_seed), rng)
+    else:
+        text, text_faults, truncated = apply_text_faults(text, draw, rng)
     return text, applied + text_faults, truncated
 
 

@@ -46,6 +46,11 @@ class SimConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8089, ge=0, le=65535)
     slow_seconds: float = Field(default=5.0, ge=0, description="extra delay of a 'slow' fault")
+    structured_outputs: bool = Field(
+        default=True,
+        description="answer output_config.format as the API does; off: a compatible server without the feature, "
+        "which refuses the parameter",
+    )
     edit_style: EditStyle = Field(
         default="edits",
         description="how the scripted model changes an existing file of a repository run: search/replace edits, "
@@ -86,6 +91,12 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of fault draws and scripted answers")
     parser.add_argument("--slow-seconds", type=float, default=5.0, help="extra delay of a 'slow' fault")
     parser.add_argument(
+        "--no-structured-outputs",
+        dest="structured_outputs",
+        action="store_false",
+        help="stand for a compatible server without structured outputs: output_config is refused with a 400",
+    )
+    parser.add_argument(
         "--edit-style",
         choices=["edits", "rewrite"],
         default="edits",
@@ -112,4 +123,5 @@ def sim_config_from_args(ns: argparse.Namespace) -> SimConfig:
         port=ns.port,
         slow_seconds=ns.slow_seconds,
         edit_style=ns.edit_style,
+        structured_outputs=ns.structured_outputs,
     )

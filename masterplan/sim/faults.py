@@ -31,13 +31,14 @@ FaultKind = Literal[
     "failing_tests",
     "path_escape",
     "edit_miss",
+    "refusal",
 ]
 
 FAULT_GROUPS: dict[str, tuple[FaultKind, ...]] = {
     "transport": ("overloaded", "server_error", "disconnect"),
     "slow": ("slow",),
     "wrapping": ("prose_json", "fenced_json"),
-    "damage": ("malformed_json", "truncated"),
+    "damage": ("malformed_json", "truncated", "refusal"),
     "plan": ("plan_cycle", "plan_unknown_dep"),
     "code": ("syntax_error", "failing_tests", "path_escape", "edit_miss"),
 }
@@ -51,6 +52,8 @@ FAULT_DESCRIPTIONS: dict[FaultKind, str] = {
     "fenced_json": "the JSON answer is wrapped in a markdown code fence",
     "malformed_json": "the JSON answer does not parse",
     "truncated": "the answer is cut short with stop_reason max_tokens",
+    "refusal": "the model declines: a short text that is not the JSON asked for, with stop_reason refusal (with "
+    "structured outputs too)",
     "plan_cycle": "a master plan has a dependency cycle",
     "plan_unknown_dep": "a master plan depends on a task that does not exist",
     "syntax_error": "a task's Python source has a syntax error",

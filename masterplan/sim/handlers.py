@@ -76,7 +76,9 @@ async def count_tokens(request: web.Request) -> web.Response:
     try:
         _check_auth(request)
         _, body = await _read_json(request)
-        parsed = parse_messages_request(body, state.table, counting=True)
+        parsed = parse_messages_request(
+            body, state.table, counting=True, structured_outputs=state.config.structured_outputs
+        )
     except SimAPIError as error:
         return _error_response(state, error, headers, None)
     state.stats.requests_by_status[200] += 1
@@ -91,7 +93,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     try:
         _check_auth(request)
         raw, body = await _read_json(request)
-        parsed = parse_messages_request(body, state.table)
+        parsed = parse_messages_request(body, state.table, structured_outputs=state.config.structured_outputs)
         rate_class = parsed.spec.rate_class
         return await _serve(request, state, parsed, raw=raw, headers=headers, message_id=message_id)
     except SimAPIError as error:

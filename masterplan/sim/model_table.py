@@ -23,6 +23,8 @@ class ModelSpec:
     ttft_s: float
     supports_prefill: bool
     """A request may end with an assistant message that the model continues (not on Claude 4.6)."""
+    structured_outputs: bool = False
+    """``output_config.format`` (structured outputs) is available for the model."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ def parse_model_table(data: dict[str, Any]) -> ModelTable:
             tokens_per_second=float(entry["tokens_per_second"]),
             ttft_s=float(entry["ttft_s"]),
             supports_prefill=bool(entry["supports_prefill"]),
+            structured_outputs=bool(entry.get("structured_outputs", False)),
         )
         for model_id in [name, *entry.get("aliases", [])]:
             models[model_id] = spec

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from masterplan.sim.errors import invalid_request, not_found
 from masterplan.sim.model_table import ModelSpec, ModelTable
+from masterplan.sim.structured import output_schema
 from masterplan.sim.tokens import MESSAGE_OVERHEAD_TOKENS, canonical_json, json_tokens, text_tokens
 
 MAX_CACHE_BREAKPOINTS = 4
@@ -53,6 +54,8 @@ class MessagesRequest:
     continuation: Continuation | None = None
     conversation_key: bytes = b""
     """Identifies the conversation the answer answers (a continuation's is that of its first part)."""
+    output_schema: dict[str, Any] | None = None
+    """The JSON schema ``output_config.format`` constrains the answer to (``structured``)."""
 
     @property
     def input_tokens(self) -> int:
@@ -251,8 +254,11 @@ def resolve_model(table: ModelTable, body: dict[str, Any]) -> tuple[str, ModelSp
     return model, spec
 
 
-def parse_messages_request(body: Any, table: ModelTable, *, counting: bool = False) -> MessagesRequest:
-    """Validate a ``/v1/messages`` body (``counting``: a ``count_tokens`` body, no max_tokens)."""
+def parse_messages_request(
+    body: Any, table: ModelTable, *, counting: bool = False, structured_outputs: bool = True
+) -> MessagesRequest:
+    """Validate a ``/v1/messages`` body (``counting``: a ``count_tokens`` body, no max_tokens;
+    ``structured_outputs`` False: a server without the feature, which refuses ``output_config``)."""
     if not isinstance(body, dict):
         raise invalid_request("the request body must be a JSON object")
     messages = _require(body, "messages", list)
@@ -277,6 +283,7 @@ def parse_messages_request(body: Any, table: ModelTable, *, counting: bool = Fal
     if not counting:
         _check_prefill(normalised, spec)
     answered, continuation = split_continuation(normalised)
+    schema = output_schema(body, model, supported=structured_outputs, model_supports=spec.structured_outputs)
     request = MessagesRequest(
         model,
         spec,
@@ -287,6 +294,7 @@ def parse_messages_request(body: Any, table: ModelTable, *, counting: bool = Fal
         segments,
         continuation,
         _conversation_key(body, spec, answered),
+        schema,
     )
     if not counting and request.input_tokens + max_tokens > spec.context_window:
         raise invalid_request(

@@ -136,6 +136,7 @@ def assert_visible(kind: str, outcomes: list[str], produced: int) -> None:
         "failing_tests": lambda: sum("assert sum(totals) == 7" in t for t in texts),
         "path_escape": lambda: sum(escapes(t) for t in texts),
         "edit_miss": lambda: sum(edit_misses(t) for t in texts),
+        "refusal": lambda: sum(o.startswith("refusal:") and not parses(o.split(":", 1)[1]) for o in outcomes),
     }
     assert checks[kind]() == produced
 
