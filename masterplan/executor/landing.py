@@ -198,14 +198,7 @@ class Landing:
         if blocked:
             merge = FileMerge([], conflicts=list(dict.fromkeys(problem.path for problem in blocked)))
         if merge.conflicts:
-            others = self._others(merge.conflicts)
-            await self.ctx.journal.event(
-                self.ctx.run.id,
-                "task.merge_conflict",
-                {"task_id": task_id, "files": merge.conflicts, "other_tasks": others},
-            )
-            feedback = conflict_feedback(merge.conflicts, self.landed_by)
-            return Refused(feedback, conflicts=merge.conflicts, shown=merge.conflicts)
+            return await self._conflict(task_id, merge.conflicts)
         if merge.merged:
             await self.ctx.journal.event(
                 self.ctx.run.id,
@@ -226,14 +219,16 @@ class Landing:
         """A file the task deletes that another task changed since: a conflict, never a silent loss."""
         now = self.ctx.workspace.read(list(deletes))
         changed = [path for path, content in deletes.items() if now[path] != content]
-        if not changed:
-            return None
+        return await self._conflict(task_id, changed) if changed else None
+
+    async def _conflict(self, task_id: str, paths: list[str]) -> Refused:
+        """The task's change of ``paths`` overlaps another task's: recorded, and sent back with their content."""
         await self.ctx.journal.event(
             self.ctx.run.id,
             "task.merge_conflict",
-            {"task_id": task_id, "files": changed, "other_tasks": self._others(changed)},
+            {"task_id": task_id, "files": paths, "other_tasks": self._others(paths)},
         )
-        return Refused(conflict_feedback(changed, self.landed_by), conflicts=changed, shown=changed)
+        return Refused(conflict_feedback(paths, self.landed_by), conflicts=paths, shown=paths)
 
     async def _check_in(
         self, view: Workspace, merge: FileMerge, base: dict[str, str | None], deletes: Mapping[str, str | None]

@@ -97,9 +97,8 @@ def _nodes(node: Any) -> Iterator[dict[str, Any]]:
     for key in ("items", "additionalProperties", "not"):
         if isinstance(node.get(key), dict):
             yield from _nodes(node[key])
-    for key in ("properties",):
-        for child in (node.get(key) or {}).values():
-            yield from _nodes(child)
+    for child in (node.get("properties") or {}).values():
+        yield from _nodes(child)
     for key in ("anyOf", "allOf", "oneOf", "prefixItems"):
         for child in node.get(key) or []:
             yield from _nodes(child)

@@ -108,6 +108,33 @@ def _task_statuses(database: Path) -> dict[str, str]:
         return {}
 
 
+def _run_until_killed(
+    tmp_path: Path, sim_url: str, database: Path, arguments: list[str], completed: int
+) -> dict[str, str]:
+    """``masterplan run ARGUMENTS`` in its own process, killed with SIGKILL once ``completed`` tasks completed;
+    the task statuses the database held at the kill."""
+    with (tmp_path / "run.log").open("wb") as output:
+        run = subprocess.Popen(
+            _masterplan("run", *arguments),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=_environment(tmp_path, sim_url),
+            cwd=tmp_path,
+        )
+    try:
+        _wait_for(
+            lambda: list(_task_statuses(database).values()).count("completed") >= completed,
+            f"{completed} completed tasks",
+        )
+        run.send_signal(signal.SIGKILL)
+        assert run.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    return _task_statuses(database)
+
+
 def _resume(tmp_path: Path, sim_url: str, target: list[str]) -> None:
     """``masterplan resume`` in its own process; it must resume the one run and succeed."""
     resume = subprocess.run(
@@ -143,26 +170,8 @@ def test_run_killed_mid_execution_resumes_without_recalling_finished_tasks(tmp_p
     database = tmp_path / "masterplan.db"
     database_url = f"sqlite://{database}"
     target = ["--db", database_url, "--workspace-root", str(tmp_path / "workspaces")]
-    with (tmp_path / "run.log").open("wb") as output:
-        run = subprocess.Popen(
-            _masterplan("run", REQUEST, "--tasks", str(TASKS), "--auto-answer", "--yes", *target),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=_environment(tmp_path, sim_url),
-            cwd=tmp_path,
-        )
-    try:
-        _wait_for(
-            lambda: list(_task_statuses(database).values()).count("completed") >= KILL_AFTER_COMPLETED,
-            f"{KILL_AFTER_COMPLETED} completed tasks",
-        )
-        run.send_signal(signal.SIGKILL)
-        assert run.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
-    at_kill = _task_statuses(database)
+    run_arguments = [REQUEST, "--tasks", str(TASKS), "--auto-answer", "--yes", *target]
+    at_kill = _run_until_killed(tmp_path, sim_url, database, run_arguments, KILL_AFTER_COMPLETED)
     finished_before = {task_id for task_id, status in at_kill.items() if status == "completed"}
     assert KILL_AFTER_COMPLETED <= len(finished_before) < TASKS
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import signal
-import subprocess
 from pathlib import Path
 
 from repository.test_checkout import user_state
@@ -15,13 +13,10 @@ from repository.test_repository_map import SAMPLE, committed, git
 from masterplan.models import RunStatus
 
 from .test_pipeline_kill_resume import (
-    _environment,
-    _masterplan,
     _record,
     _resume,
+    _run_until_killed,
     _sim_stats,
-    _task_statuses,
-    _wait_for,
     sim_url,  # noqa: F401 - the fixture
 )
 
@@ -36,23 +31,7 @@ def test_a_killed_repository_run_resumes_on_its_branch_without_recalling_finishe
     database = tmp_path / "masterplan.db"
     target = ["--db", f"sqlite://{database}", "--workspace-root", str(tmp_path / "workspaces")]
     request = ["Add a CSV export of the stock", "--repo", str(repository), "--tasks", "3", "--auto-answer", "--yes"]
-    with (tmp_path / "run.log").open("wb") as output:
-        run = subprocess.Popen(
-            _masterplan("run", *request, *target),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=_environment(tmp_path, sim_url),
-            cwd=tmp_path,
-        )
-    try:
-        _wait_for(lambda: "completed" in _task_statuses(database).values(), "a completed task")
-        run.send_signal(signal.SIGKILL)
-        assert run.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
-    at_kill = _task_statuses(database)
+    at_kill = _run_until_killed(tmp_path, sim_url, database, [*request, *target], 1)
     finished_before = {task_id for task_id, status in at_kill.items() if status == "completed"}
     assert 1 <= len(finished_before) < len(at_kill), at_kill
     (worktree,) = (path for path in (tmp_path / "workspaces").iterdir() if not path.name.startswith("."))
