@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         default=5, ge=1, le=20, description="attempts per LLM call on 429/529/5xx/connection errors"
     )
     request_timeout_s: float = Field(default=600.0, gt=0)
+    structured_outputs: bool = Field(
+        default=True,
+        description="send each phase's JSON schema as output_config.format to models that take it; a server "
+        "that refuses the parameter turns it off by itself",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)

@@ -480,6 +480,7 @@ CallOutcome = Literal[
     "server_error",
     "connection_error",
     "client_error",
+    "refused",
     "started",
     "abandoned",
 ]
@@ -514,6 +515,9 @@ class LLMCallRecord(Record):
         description="1 for the request itself, 2.. for continuations of an answer cut at max_tokens",
     )
     max_tokens: int | None = Field(default=None, description="the max_tokens the attempt asked for")
+    structured_output: bool = Field(
+        default=False, description="the attempt sent its JSON schema as output_config.format (structured outputs)"
+    )
     outcome: CallOutcome = "ok"
     error: str | None = None
     request_id: str | None = None

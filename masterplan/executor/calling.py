@@ -122,7 +122,9 @@ class PhaseCaller:
         escalate: bool = False,
         watcher: AnswerWatcher | None = None,
         model: str | None = None,
+        reask_of: str | None = None,
     ) -> CallResult[T]:
+        """One call of ``phase``; ``reask_of`` is the outcome of the unusable answer this call asks again for."""
         if self._is_cancelled():
             raise RunCancelled(self.run_id)
         setup = await self._setup(phase)
@@ -159,7 +161,7 @@ class PhaseCaller:
         finally:
             self._last_call_end = time.monotonic()
         self._record_size(size_key, result)
-        self._record(result, phase, task_id, spent_before)
+        self._record(result, phase, task_id, spent_before, reask_of)
         failure = result.failure
         return CallResult(
             value=result.parsed,
@@ -224,6 +226,7 @@ class PhaseCaller:
         attempts = await self.attempts_allowed(phase)
         total = Decimal(0)
         ask_tail = tail
+        reask_of: str | None = None
         for _ in range(attempts):
             result = await self.call(
                 phase,
@@ -235,6 +238,7 @@ class PhaseCaller:
                 escalate=escalate,
                 watcher=watcher,
                 model=model,
+                reask_of=reask_of,
             )
             total += result.cost_usd
             if on_answer is not None:
@@ -245,6 +249,7 @@ class PhaseCaller:
                     result = dataclasses.replace(result, value=None, feedback=problem, outcome="rejected")
             if result.value is not None:
                 break
+            reask_of = result.outcome
             ask_tail = tail + "\n" + tagged("feedback", "\n" + (result.feedback or "") + "\n")
         return dataclasses.replace(result, cost_usd=total)
 
@@ -259,7 +264,9 @@ class PhaseCaller:
         )
         self._journal.defer(self.run_id, lambda tx: tx.record_answer_size(size))
 
-    def _record(self, result: LLMResult[T], phase: str, task_id: str | None, spent_before: Decimal) -> None:
+    def _record(
+        self, result: LLMResult[T], phase: str, task_id: str | None, spent_before: Decimal, reask_of: str | None
+    ) -> None:
         """The call's event (and what it revealed: short cache prefixes, the budget warning), written behind."""
         threshold = self.budget.limit_usd * BUDGET_WARNING_SHARE
         events: list[tuple[str, dict[str, object]]] = [
@@ -281,6 +288,8 @@ class PhaseCaller:
                     "uncached_cost_usd": str(result.uncached_cost_usd),
                     "cache_read_share": round(result.cache_read_share, 4),
                     "usage_estimated": any(record.usage_estimated for record in result.records),
+                    "structured_output": result.records[-1].structured_output,
+                    "reask_of": reask_of,
                 },
             )
         ]

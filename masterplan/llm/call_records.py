@@ -25,6 +25,7 @@ def started_record(
         attempt=attempt,
         part=part,
         max_tokens=request.max_tokens,
+        structured_output=request.output_schema is not None,
         outcome="started",
         worst_case_usd=worst_case,
     )

@@ -12,8 +12,12 @@ configured maximum), the gateway asks the model to go on, and joins the parts:
   assistant message followed by ``{"role": "user", "content": CONTINUE_INSTRUCTION}``.
 
 Either way the joined answer is the answer so far without its trailing whitespace, then the
-continuation. The request's blocks and cache breakpoints are unchanged, so a continuation reads
-the prompt's prefix from the cache its first part wrote.
+continuation. A structured answer (``output_config.format``) is continued without the schema:
+the API does not combine structured outputs with a prefilled answer, and a schema would make the
+model start a new JSON object instead of finishing this one; the parser checks the joined text.
+The request's blocks and cache breakpoints are unchanged, so a continuation reads the prompt's
+prefix from the cache its first part wrote (not a structured first part's: the schema is part of
+what the API caches).
 
 A part cut at max_tokens whose text (joined with the parts before) already parses into the
 answer's schema is complete, a JSON object that ended right at the limit: it is not continued.
@@ -75,11 +79,17 @@ def continuation_request(
         max_tokens=min(request.max_tokens, remaining),
         continuation=Continuation(partial, None if prefill else CONTINUE_INSTRUCTION),
         expected_cache_read_tokens=_cached_by_first_part(request, min_cacheable_tokens),
+        output_schema=None,
     )
 
 
 def _cached_by_first_part(request: LLMRequest, min_cacheable_tokens: int) -> int:
-    """The first part wrote (or read) the prompt up to its last breakpoint: a continuation reads it."""
+    """The first part wrote (or read) the prompt up to its last breakpoint: a continuation reads it.
+
+    Not when the first part was structured: the schema is part of the cached prompt, and a continuation
+    goes without it."""
+    if request.output_schema is not None:
+        return request.expected_cache_read_tokens
     cached = [point.prefix_tokens for point in request.breakpoints() if point.prefix_tokens >= min_cacheable_tokens]
     return max([request.expected_cache_read_tokens, *cached])
 

@@ -42,6 +42,7 @@ from masterplan.llm.request import LLMRequest, RequestLayoutError
 from masterplan.llm.result import CallContext, LLMResult
 from masterplan.llm.retry import Backoff
 from masterplan.llm.routing import class_of_model, validate_configured_models
+from masterplan.llm.structured import StructuredOutputs
 from masterplan.llm.usage import TokenUsage
 from masterplan.models import LLMCallRecord, ModelClass
 
@@ -124,6 +125,7 @@ class LLMGateway:
             max_retries=0,
             timeout=settings.request_timeout_s,
         )
+        self._structured = StructuredOutputs(enabled=settings.structured_outputs, server=str(self._client.base_url))
 
     @property
     def settings(self) -> Settings:
@@ -184,10 +186,13 @@ class LLMGateway:
     ) -> LLMResult[T]:
         """Sends ``request`` (retrying transport failures within bounds) and parses the answer into ``schema``.
 
-        An answer cut at max_tokens before ``request.answer_limit`` is continued (``masterplan.llm.continuation``):
-        each part is a call of its own (rate-limited, budgeted, recorded with its ``part``), and the parser sees
-        the joined answer once it is complete. ``watcher`` sees the answer's text as it streams, every attempt's,
-        the answer so far again before each attempt of a continuation.
+        Where the model and server take structured outputs, the request carries ``schema`` as its
+        ``output_config.format`` (``masterplan.llm.structured``); a server refusing it gets the request again
+        without. An answer cut at max_tokens before ``request.answer_limit`` is continued
+        (``masterplan.llm.continuation``): each part is a call of its own (rate-limited, budgeted, recorded
+        with its ``part``), and the parser sees the joined answer once it is complete. ``watcher`` sees the
+        answer's text as it streams, every attempt's, the answer so far again before each attempt of a
+        continuation.
 
         Raises BudgetExceeded before any attempt whose worst case does not fit, LLMUnavailable when
         every attempt of a part failed in transport, LLMRequestRejected when the API refused a part.
@@ -200,6 +205,7 @@ class LLMGateway:
             )
         model_class = class_of_model(request.model, self._settings)
         call = _Call(context, budget, self._limiter.pool(model_class), model_class, price)
+        request = self._structured.apply(request, schema, price)
         records: list[LLMCallRecord] = []
         answer = AnswerParts()
         part_request, part_watcher = request, watcher
@@ -236,6 +242,12 @@ class LLMGateway:
                 return outcome, record
             records.append(record)
             await self._record(record)
+            refusal = self._structured.refused(request, outcome)
+            if refusal is not None:
+                if refusal.first:
+                    self._observer.on_structured_outputs_off(refusal)
+                request = dataclasses.replace(request, output_schema=None)  # the same part, parsed from text
+                continue
             if not outcome.retryable:
                 raise LLMRequestRejected(outcome.message, records, outcome.status_code or 0) from outcome.cause
             if outcome.outcome == "rate_limited":

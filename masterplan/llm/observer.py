@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from masterplan.llm.structured import StructuredOutputsOff
 from masterplan.models import LLMCallRecord, ModelClass
 
 
@@ -47,6 +48,9 @@ class GatewayObserver:
     def on_budget_exceeded(self, run_id: str | None, needed_usd: Decimal, remaining_usd: Decimal) -> None:
         """A call was not sent because its worst case did not fit the run's remaining budget."""
 
+    def on_structured_outputs_off(self, off: StructuredOutputsOff) -> None:
+        """A server refused ``output_config``: what it named (server, model or schema) goes without from now on."""
+
 
 class ObserverGroup(GatewayObserver):
     """Tells several observers the same thing, in order."""
@@ -77,3 +81,7 @@ class ObserverGroup(GatewayObserver):
     def on_budget_exceeded(self, run_id: str | None, needed_usd: Decimal, remaining_usd: Decimal) -> None:
         for observer in self._observers:
             observer.on_budget_exceeded(run_id, needed_usd, remaining_usd)
+
+    def on_structured_outputs_off(self, off: StructuredOutputsOff) -> None:
+        for observer in self._observers:
+            observer.on_structured_outputs_off(off)

@@ -3,7 +3,9 @@
 Three ways to find the JSON, in order: the whole text; a fenced code block; the first balanced
 ``{...}`` object. What was found is validated against the expected schema. A failure is a value
 (never an exception) whose ``feedback`` goes into the retry prompt; output cut at max_tokens is
-reported as truncation.
+reported as truncation, and an answer that ended with ``stop_reason: refusal`` (the model declined;
+Anthropic documents that such an answer may not match the schema, structured outputs or not) as a
+refusal, whatever its text.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 T = TypeVar("T", bound=BaseModel)
 
 Strategy = Literal["whole_text", "fenced_block", "balanced_object"]
-FailureKind = Literal["no_json", "invalid_json", "validation", "truncated"]
+FailureKind = Literal["no_json", "invalid_json", "validation", "truncated", "refused"]
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\r?\n(.*?)```", re.DOTALL)
 _MAX_ISSUES = 20
@@ -56,8 +58,10 @@ class ParseFailure:
         return False
 
     @property
-    def outcome(self) -> Literal["parse_error", "validation_error", "truncated"]:
+    def outcome(self) -> Literal["parse_error", "validation_error", "truncated", "refused"]:
         """The LLMCallRecord outcome this failure is recorded as."""
+        if self.kind == "refused":
+            return "refused"
         if self.truncated:
             return "truncated"
         return "validation_error" if self.kind == "validation" else "parse_error"
@@ -80,6 +84,11 @@ class ParseFailure:
         return "\n".join(lines)
 
     def _headline(self) -> str:
+        if self.kind == "refused":
+            return (
+                "Your previous answer declined the request. It is a software engineering task on the user's "
+                "own project, described in the prompt above; do the task as specified."
+            )
         if self.truncated:
             limit = f" ({self.max_tokens} tokens)" if self.max_tokens else ""
             return (
@@ -109,6 +118,9 @@ class LLMResponseParser:
     ) -> Parsed[T] | ParseFailure:
         truncated = stop_reason == "max_tokens"
         schema_name = schema.__name__
+        if stop_reason == "refusal":
+            issue = ParseIssue("answer", "the model declined to answer (stop_reason refusal)")
+            return ParseFailure("refused", schema_name, (issue,), max_tokens=max_tokens)
         found = _find_json(text)
         if isinstance(found, _NotFound):
             kind: FailureKind = "truncated" if truncated else found.kind

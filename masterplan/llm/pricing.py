@@ -56,6 +56,8 @@ class ModelPrice:
     """The model continues a final assistant message (prefill); the Claude 4.6 models answer 400 to one.
 
     False is the safe default: a continuation then ends with a user message, which every model takes."""
+    structured_outputs: bool = False
+    """The model takes ``output_config.format``: its answer is decoded to match the JSON schema sent."""
 
     def cost(self, usage: TokenUsage) -> Decimal:
         """Exact cost in USD: each disjoint usage field at its own price."""
@@ -155,5 +157,6 @@ def _parse_entry(model: str, entry: Any) -> ModelPrice:
         sampling_parameters=bool(entry.get("sampling_parameters", True)),
         replaced_by=str(entry["replaced_by"]) if "replaced_by" in entry else None,
         assistant_prefill=bool(entry.get("assistant_prefill", False)),
+        structured_outputs=bool(entry.get("structured_outputs", False)),
         **values,
     )

@@ -3,11 +3,14 @@
 One system block and the blocks of one user message, in cache-prefix order. The request knows
 its token estimates, its breakpoints and the exact bytes of its cacheable prefix. A continuation
 request (an answer cut at max_tokens, asked to go on) sends the same blocks, so it reads the same
-cached prefix, followed by the answer so far (see ``Continuation``).
+cached prefix, followed by the answer so far (see ``Continuation``). With structured outputs the
+request also carries the answer's JSON schema (``output_schema``), which is part of what the API
+caches: a request without it (a continuation) does not read the prefix a request with it wrote.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -97,6 +100,8 @@ class LLMRequest:
     maximum); None: ``max_tokens``, so an answer cut at it is not continued."""
     continuation: Continuation | None = None
     """Set on a continuation request: the answer so far follows the prompt."""
+    output_schema: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    """The JSON schema sent as ``output_config.format`` (structured outputs), or None: JSON asked in the prompt."""
     block_tokens: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +111,8 @@ class LLMRequest:
             raise RequestLayoutError(
                 f"max_tokens {self.max_tokens} exceeds the answer's maximum of {self.answer_max_tokens}"
             )
+        if self.continuation is not None and self.output_schema is not None:
+            raise RequestLayoutError("structured outputs cannot continue a prefilled answer: send it without a schema")
         if self.continuation is not None and not self.continuation.partial:
             raise RequestLayoutError("a continuation needs the answer so far; Anthropic rejects empty text")
         if not self.user:
@@ -175,6 +182,8 @@ class LLMRequest:
         }
         if self.continuation is not None:
             params["messages"].extend(self.continuation.messages())
+        if self.output_schema is not None:
+            params["output_config"] = {"format": {"type": "json_schema", "schema": dict(self.output_schema)}}
         if self.temperature is not None:
             params["extra_body"] = {"temperature": self.temperature}
         return params

@@ -12,10 +12,12 @@ from decimal import Decimal
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from masterplan.llm.observer import GatewayObserver, ShortCacheBreakpoint
+from masterplan.llm.structured import StructuredOutputsOff
 from masterplan.models import LLMCallRecord, ModelClass
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300)
 WAIT_BUCKETS_S = (0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120)
+UNUSABLE_OUTCOMES = frozenset({"parse_error", "validation_error", "truncated", "refused"})
 
 
 class LLMMetrics(GatewayObserver):
@@ -77,6 +79,19 @@ class LLMMetrics(GatewayObserver):
         self.budget_refusals = Counter(
             "masterplan_budget_refusals_total", "Calls not sent because they could exceed the budget", registry=registry
         )
+        self.parse_failures = Counter(
+            "masterplan_llm_parse_failures_total",
+            "Answers that could not be used (parse_error, validation_error, truncated, refused), by whether the "
+            "call sent its schema as output_config.format (structured_output true/false)",
+            ["phase", "outcome", "structured_output"],
+            registry=registry,
+        )
+        self.structured_outputs_off = Counter(
+            "masterplan_structured_outputs_off_total",
+            "Refusals of output_config that turned structured outputs off, by what they named (server, model, schema)",
+            ["scope"],
+            registry=registry,
+        )
 
     def on_call(self, record: LLMCallRecord) -> None:
         self.requests.labels(record.model, record.phase, record.outcome).inc()
@@ -92,6 +107,8 @@ class LLMMetrics(GatewayObserver):
             self.cost.labels(record.model, record.phase).inc(float(record.cost_usd))
         if record.usage_estimated:
             self.usage_estimated.labels(record.model).inc()
+        if record.outcome in UNUSABLE_OUTCOMES:
+            self.parse_failures.labels(record.phase, record.outcome, _flag(record.structured_output)).inc()
         self.duration.labels(record.model).observe(record.latency_ms / 1000)
         if record.ttft_ms is not None:
             self.ttft.labels(record.model).observe(record.ttft_ms / 1000)
@@ -110,3 +127,10 @@ class LLMMetrics(GatewayObserver):
 
     def on_budget_exceeded(self, run_id: str | None, needed_usd: Decimal, remaining_usd: Decimal) -> None:
         self.budget_refusals.inc()
+
+    def on_structured_outputs_off(self, off: StructuredOutputsOff) -> None:
+        self.structured_outputs_off.labels(off.scope).inc()
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"

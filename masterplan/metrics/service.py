@@ -56,7 +56,7 @@ FORECAST_QUANTITIES = {"cost": "cost", "wall_time": "wall_time_s"}
 """Metric label -> the event's field."""
 RANGE_POSITIONS = ("below", "inside", "above")
 WASTE_REASONS = ("retries", "parse_failures", "qa_rejections")
-PARSE_FAILURES = frozenset({"parse_error", "validation_error", "truncated"})
+PARSE_FAILURES = frozenset({"parse_error", "validation_error", "truncated", "refused"})
 RETRIED_FAILURES = frozenset({"rate_limited", "overloaded", "server_error", "connection_error"})
 
 
@@ -130,6 +130,14 @@ class ServiceMetrics(GatewayObserver):
             ["position"],
             registry=registry,
         )
+        self.reasks = Counter(
+            "masterplan_llm_reasks_total",
+            "Calls that asked again for an unusable answer, by phase, what was wrong with it (parse_error, "
+            "validation_error, truncated, refused, rejected) and whether the call sent its schema as "
+            "output_config.format (structured_output true/false)",
+            ["phase", "reason", "structured_output"],
+            registry=registry,
+        )
         for quantity in FORECAST_QUANTITIES:
             self.forecast_ratio.labels(quantity)
         for position in RANGE_POSITIONS:
@@ -195,6 +203,10 @@ class ServiceMetrics(GatewayObserver):
 
     def _on_llm_call(self, event: Event, tally: _RunTally) -> None:
         tally.cost_usd += _usd(event.data.get("cost_usd", 0))
+        reason = event.data.get("reask_of")
+        if reason is not None:
+            structured = "true" if event.data.get("structured_output") is True else "false"
+            self.reasks.labels(str(event.data["phase"]), str(reason), structured).inc()
 
     def _on_task_started(self, event: Event, tally: _RunTally) -> None:
         task_id = str(event.data["task_id"])

@@ -437,6 +437,7 @@ def _llm_call(row: Row) -> LLMCallRecord:
     values["cost_usd"] = from_nano(values.pop("cost_nanousd"))
     values["worst_case_usd"] = from_nano(values.pop("worst_case_nanousd"))
     values["usage_estimated"] = bool(values["usage_estimated"])
+    values["structured_output"] = bool(values["structured_output"])
     return LLMCallRecord.model_validate(values)
 
 

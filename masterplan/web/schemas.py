@@ -200,8 +200,10 @@ class CallView(Schema):
     attempt: int
     part: int = Field(description="1, or 2.. for the continuations of an answer cut at max_tokens")
     max_tokens: int | None = Field(description="the output tokens the attempt asked for")
+    structured_output: bool = Field(description="the attempt sent its JSON schema as output_config.format")
     outcome: CallOutcome = Field(
-        description="started: sent, no answer yet; abandoned: the service stopped before the answer arrived"
+        description="started: sent, no answer yet; abandoned: the service stopped before the answer arrived; "
+        "refused: the model declined (stop_reason refusal)"
     )
     error: str | None
     usage_estimated: bool = Field(description="the server reported no input tokens: the usage is our estimate")

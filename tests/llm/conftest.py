@@ -94,7 +94,8 @@ SimGatewayFactory = Callable[..., AbstractAsyncContextManager[SimGateway]]
 def sim_gateway() -> SimGatewayFactory:
     """``async with sim_gateway(tier="1", faults="...", max_attempts=3) as sg:`` gives a wired gateway.
 
-    The gateway's ``rate_limit_tier`` is the simulator's ``tier`` unless given apart."""
+    The gateway's ``rate_limit_tier`` is the simulator's ``tier`` unless given apart; other keywords are
+    settings. ``sim_structured_outputs=False`` starts a simulator that refuses ``output_config``."""
 
     @asynccontextmanager
     async def open_gateway(
@@ -104,10 +105,14 @@ def sim_gateway() -> SimGatewayFactory:
         seed: int = 0,
         max_attempts: int = 5,
         observer: GatewayObserver | None = None,
+        prices: PriceTable | None = None,
+        sim_structured_outputs: bool = True,
         **settings: Any,
     ) -> AsyncIterator[SimGateway]:
         sim_clock = SimClock(frozen=True)
-        config = SimConfig(port=0, tier=tier, faults=faults, seed=seed, latency=0)
+        config = SimConfig(
+            port=0, tier=tier, faults=faults, seed=seed, latency=0, structured_outputs=sim_structured_outputs
+        )
         async with running_simulator(config, sim_clock) as sim:
             clock = SimDrivenClock(sim_clock)
             recorded = Recorded()
@@ -121,6 +126,7 @@ def sim_gateway() -> SimGatewayFactory:
                 recorder=recorded,
                 clock=clock,
                 observer=observer,
+                prices=prices,
             )
             async with gateway:
                 yield SimGateway(gateway, sim, recorded, clock)

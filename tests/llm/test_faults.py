@@ -90,7 +90,8 @@ async def test_429_holds_the_pool_for_retry_after_and_then_succeeds(
 async def test_wrapped_json_still_parses(
     sim_gateway: SimGatewayFactory, task_requests: TaskRequests, fault: str
 ) -> None:
-    async with sim_gateway(faults=f"{fault}=1.0") as sg:
+    """Without structured outputs (they spare the answer these faults: ``test_structured_outputs``)."""
+    async with sim_gateway(faults=f"{fault}=1.0", structured_outputs=False) as sg:
         result = await sg.gateway.complete(task_requests.build("t1"), schema=TaskOutput, context=CONTEXT)
         assert isinstance(result.outcome, Parsed)
         assert result.outcome.strategy != "whole_text"
@@ -100,7 +101,7 @@ async def test_wrapped_json_still_parses(
 async def test_malformed_json_gives_structured_feedback(
     sim_gateway: SimGatewayFactory, task_requests: TaskRequests
 ) -> None:
-    async with sim_gateway(faults="malformed_json=1.0") as sg:
+    async with sim_gateway(faults="malformed_json=1.0", structured_outputs=False) as sg:
         result = await sg.gateway.complete(task_requests.build("t1"), schema=TaskOutput, context=CONTEXT)
         assert isinstance(result.outcome, ParseFailure)
         assert result.outcome.kind in {"invalid_json", "no_json"}

@@ -67,7 +67,10 @@ async def _faulty_run(root: Path) -> FaultyRun:
     (neighbour / "keep.txt").write_text("another run's file\n", encoding="utf-8")
     area_before, tmp_before = tree_snapshot(area), _tmp_entries()
     async with simulator(seed=SEED, faults=FAULTS) as sim:
-        settings = service_settings(sim, f"sqlite://{root / 'masterplan.db'}", area / "workspaces")
+        # The JSON faults are for the parser: a model without structured outputs (they would spare the answers).
+        settings = service_settings(
+            sim, f"sqlite://{root / 'masterplan.db'}", area / "workspaces", structured_outputs=False
+        )
         async with open_service(settings) as service:
             run = await service.wait((await service.create(run_request(TASKS, checks=QUICK_CHECKS))).id)
             record = await load_record(service.store, run.id)

@@ -19,7 +19,7 @@ async def test_a_malformed_discovery_answer_is_asked_again_before_the_run_fails(
     faults = "malformed_json=0.1"
     async with (
         simulator(seed=SEED, faults=faults) as sim,
-        open_service(service_settings(sim, sqlite_url, tmp_path)) as service,
+        open_service(service_settings(sim, sqlite_url, tmp_path, structured_outputs=False)) as service,
     ):
         run = await service.wait((await service.create(run_request(3, checks=QUICK_CHECKS))).id)
         record = await load_record(service.store, run.id)

@@ -147,3 +147,18 @@ def test_odd_forecast_comparisons_never_raise(data: dict[str, Any]) -> None:
     registry = CollectorRegistry()
     RunFeed(ServiceMetrics(registry)).event("forecast.compared", **data)
     assert value(registry, "masterplan_forecast_cost_range_total", position="sideways") == 0
+
+
+def test_reasks_are_counted_by_reason_and_by_whether_the_schema_was_sent() -> None:
+    registry = CollectorRegistry()
+    feed = RunFeed(ServiceMetrics(registry))
+    feed.event("run.created")
+    answer = {"phase": "task_execution", "task_id": "t1", "cost_usd": "0.01", "outcome": "ok"}
+    feed.event("llm.call", **answer, structured_output=False, reask_of=None)
+    feed.event("llm.call", **answer, structured_output=False, reask_of="parse_error")
+    feed.event("llm.call", **answer, structured_output=True, reask_of="refused")
+    feed.event("llm.call", **answer, structured_output=True, reask_of="refused")
+    name = "masterplan_llm_reasks_total"
+    assert value(registry, name, phase="task_execution", reason="parse_error", structured_output="false") == 1
+    assert value(registry, name, phase="task_execution", reason="refused", structured_output="true") == 2
+    assert value(registry, name, phase="task_execution", reason="parse_error", structured_output="true") == 0

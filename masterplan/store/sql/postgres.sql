@@ -150,12 +150,12 @@ LIMIT :limit;
 -- name: insert_accounted_llm_call
 INSERT INTO llm_calls (run_id, task_id, phase, role, prompt_name, prompt_version, model, input_tokens,
                        cache_write_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_nanousd,
-                       latency_ms, ttft_ms, attempt, part, max_tokens, outcome, error, request_id,
-                       usage_estimated, worst_case_nanousd, created_at)
+                       latency_ms, ttft_ms, attempt, part, max_tokens, structured_output, outcome, error,
+                       request_id, usage_estimated, worst_case_nanousd, created_at)
 VALUES (:run_id, :task_id, :phase, :role, :prompt_name, :prompt_version, :model, :input_tokens,
         :cache_write_tokens, :cache_write_1h_tokens, :cache_read_tokens, :output_tokens, :cost_nanousd,
-        :latency_ms, :ttft_ms, :attempt, :part, :max_tokens, :outcome, :error, :request_id,
-        :usage_estimated, :worst_case_nanousd, :created_at)
+        :latency_ms, :ttft_ms, :attempt, :part, :max_tokens, :structured_output, :outcome, :error,
+        :request_id, :usage_estimated, :worst_case_nanousd, :created_at)
 RETURNING id;
 
 -- name: finish_started_llm_call
