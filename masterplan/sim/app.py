@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
+from masterplan.sim.batch_handlers import add_batch_routes
 from masterplan.sim.clock import SimClock
 from masterplan.sim.config import SimConfig
 from masterplan.sim.errors import SimAPIError, invalid_request
@@ -32,7 +33,9 @@ async def anthropic_errors(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def stats(request: web.Request) -> web.Response:
-    return json_response(request.app[SIM_STATE].stats.snapshot())
+    state = request.app[SIM_STATE]
+    state.settle_batches()
+    return json_response(state.stats.snapshot())
 
 
 async def reset(request: web.Request) -> web.Response:
@@ -63,6 +66,7 @@ def create_sim_app(config: SimConfig, clock: SimClock | None = None) -> web.Appl
     app[SIM_STATE] = SimState.create(config, clock or SimClock())
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
+    add_batch_routes(app.router)
     app.router.add_get("/sim/stats", stats)
     app.router.add_post("/sim/reset", reset)
     app.router.add_post("/sim/clock/advance", advance_clock)

@@ -51,6 +51,12 @@ class SimConfig(BaseModel):
         description="answer output_config.format as the API does; off: a compatible server without the feature, "
         "which refuses the parameter",
     )
+    batch_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="seconds of the simulator's clock a message batch takes to process; past 86400 (24 h) a batch "
+        "expires before it is done",
+    )
     edit_style: EditStyle = Field(
         default="edits",
         description="how the scripted model changes an existing file of a repository run: search/replace edits, "
@@ -91,6 +97,12 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of fault draws and scripted answers")
     parser.add_argument("--slow-seconds", type=float, default=5.0, help="extra delay of a 'slow' fault")
     parser.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=2.0,
+        help="seconds of the simulator's clock a message batch takes (default 2; over 86400 it expires first)",
+    )
+    parser.add_argument(
         "--no-structured-outputs",
         dest="structured_outputs",
         action="store_false",
@@ -114,6 +126,8 @@ def sim_config_from_args(ns: argparse.Namespace) -> SimConfig:
         latency = parse_latency(ns.latency)
     except ValueError as error:
         raise ValueError(f"--latency: {error}") from None
+    if ns.batch_seconds < 0:
+        raise ValueError(f"--batch-seconds: must not be negative; got {ns.batch_seconds}")
     return SimConfig(
         tier=ns.tier,
         latency=latency,
@@ -124,4 +138,5 @@ def sim_config_from_args(ns: argparse.Namespace) -> SimConfig:
         slow_seconds=ns.slow_seconds,
         edit_style=ns.edit_style,
         structured_outputs=ns.structured_outputs,
+        batch_seconds=ns.batch_seconds,
     )

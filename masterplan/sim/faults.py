@@ -32,9 +32,10 @@ FaultKind = Literal[
     "path_escape",
     "edit_miss",
     "refusal",
+    "batch_expired",
 ]
 
-FAULT_GROUPS: dict[str, tuple[FaultKind, ...]] = {
+_FIRST_GROUPS: dict[str, tuple[FaultKind, ...]] = {
     "transport": ("overloaded", "server_error", "disconnect"),
     "slow": ("slow",),
     "wrapping": ("prose_json", "fenced_json"),
@@ -42,6 +43,13 @@ FAULT_GROUPS: dict[str, tuple[FaultKind, ...]] = {
     "plan": ("plan_cycle", "plan_unknown_dep"),
     "code": ("syntax_error", "failing_tests", "path_escape", "edit_miss"),
 }
+LATER_GROUPS: dict[str, tuple[FaultKind, ...]] = {
+    "batch": ("batch_expired",),
+}
+"""Groups drawn after a draw's detail seed, so adding them left every seed's earlier draws as they were."""
+FAULT_GROUPS: dict[str, tuple[FaultKind, ...]] = {**_FIRST_GROUPS, **LATER_GROUPS}
+BATCH_FAULT_KINDS: tuple[FaultKind, ...] = ("batch_expired",)
+"""Kinds that happen only to the requests of a message batch (``batches``)."""
 FAULT_KINDS: tuple[FaultKind, ...] = tuple(kind for kinds in FAULT_GROUPS.values() for kind in kinds)
 FAULT_DESCRIPTIONS: dict[FaultKind, str] = {
     "overloaded": "529 overloaded_error",
@@ -61,6 +69,8 @@ FAULT_DESCRIPTIONS: dict[FaultKind, str] = {
     "path_escape": "a task writes to a path outside the workspace (../ or absolute)",
     "edit_miss": "an edit's search text is not in the file, or matches more than once (the first edit of a task "
     "answer that has edits; a re-ask whose feedback is about a search text is spared)",
+    "batch_expired": "a message batch request's result is expired, as when a batch runs out of its 24 hours before "
+    "reaching it (message batches only)",
 }
 
 
@@ -146,8 +156,15 @@ class FaultInjector:
             return FaultDraw({}, occurrence)
         material = hashlib.sha256(f"{self._seed}:{occurrence}:".encode() + digest).digest()
         rng = random.Random(int.from_bytes(material[:8], "big"))
+        picks = self._pick(rng, _FIRST_GROUPS)
+        detail_seed = rng.getrandbits(63)
+        picks.update(self._pick(rng, LATER_GROUPS))
+        return FaultDraw(picks, detail_seed)
+
+    def _pick(self, rng: random.Random, groups: Mapping[str, tuple[FaultKind, ...]]) -> dict[str, FaultKind]:
+        """At most one kind per group: one uniform draw each, cut into consecutive intervals of the rates."""
         picks: dict[str, FaultKind] = {}
-        for group, kinds in FAULT_GROUPS.items():
+        for group, kinds in groups.items():
             draw = rng.random()
             edge = 0.0
             for kind in kinds:
@@ -155,4 +172,4 @@ class FaultInjector:
                 if draw < edge:
                     picks[group] = kind
                     break
-        return FaultDraw(picks, rng.getrandbits(63))
+        return picks

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from masterplan.sim.compose import Answer, OutputCharge, compose_answer, compose_continuation
+from masterplan.sim.answering import compose, count_request, message_object, record_tokens
+from masterplan.sim.compose import Answer, OutputCharge
 from masterplan.sim.errors import (
     SimAPIError,
     authentication_error,
@@ -21,7 +22,6 @@ from masterplan.sim.faults import FaultDraw
 from masterplan.sim.latency import LatencyModel
 from masterplan.sim.prompt_cache import CachePlan
 from masterplan.sim.request import MessagesRequest, parse_messages_request
-from masterplan.sim.roles import Role, recognise_role, task_id_of
 from masterplan.sim.sse import stream_answer
 from masterplan.sim.state import SIM_STATE, SimState
 
@@ -32,7 +32,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return web.Response(body=orjson.dumps(data), status=status, headers=headers, content_type="application/json")
 
 
-def _check_auth(request: web.Request) -> None:
+def check_auth(request: web.Request) -> None:
     if request.headers.get("x-api-key", "").strip():
         return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -41,20 +41,26 @@ def _check_auth(request: web.Request) -> None:
     raise authentication_error("x-api-key header is required (or Authorization: Bearer <key>)")
 
 
-async def _read_json(request: web.Request) -> tuple[bytes, Any]:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise request_too_large(f"Request exceeds the maximum allowed number of bytes ({MAX_BODY_BYTES}).")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise request_too_large(f"Request exceeds the maximum allowed number of bytes ({MAX_BODY_BYTES}).") from None
+async def read_json(request: web.Request, limit: int = MAX_BODY_BYTES) -> tuple[bytes, Any]:
+    """The body and its JSON; 413 past ``limit`` bytes (each endpoint has its own, as Anthropic's do)."""
+    too_large = request_too_large(f"Request exceeds the maximum allowed number of bytes ({limit}).")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         return raw, orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise invalid_request(f"the request body is not valid JSON: {error}") from None
 
 
-def _error_response(
+def error_response(
     state: SimState, error: SimAPIError, headers: dict[str, str], rate_class: str | None
 ) -> web.Response:
     state.stats.requests_by_status[error.status] += 1
@@ -62,6 +68,11 @@ def _error_response(
         state.stats.rate_limited += 1
     elif rate_class is not None:
         headers.update(state.limiter.headers(rate_class))
+    return plain_error_response(error, headers)
+
+
+def plain_error_response(error: SimAPIError, headers: dict[str, str]) -> web.Response:
+    """The error in Anthropic's shape, with its headers; counted by the caller, if at all."""
     headers.update(error.headers)
     response = json_response(error.body(headers["request-id"]), status=error.status, headers=headers)
     if error.status == 413:
@@ -74,13 +85,13 @@ async def count_tokens(request: web.Request) -> web.Response:
     request_id, _ = state.next_ids()
     headers = {"request-id": request_id}
     try:
-        _check_auth(request)
-        _, body = await _read_json(request)
+        check_auth(request)
+        _, body = await read_json(request)
         parsed = parse_messages_request(
             body, state.table, counting=True, structured_outputs=state.config.structured_outputs
         )
     except SimAPIError as error:
-        return _error_response(state, error, headers, None)
+        return error_response(state, error, headers, None)
     state.stats.requests_by_status[200] += 1
     return json_response({"input_tokens": parsed.input_tokens}, headers=headers)
 
@@ -91,13 +102,13 @@ async def messages(request: web.Request) -> web.StreamResponse:
     headers = {"request-id": request_id}
     rate_class: str | None = None
     try:
-        _check_auth(request)
-        raw, body = await _read_json(request)
+        check_auth(request)
+        raw, body = await read_json(request)
         parsed = parse_messages_request(body, state.table, structured_outputs=state.config.structured_outputs)
         rate_class = parsed.spec.rate_class
         return await _serve(request, state, parsed, raw=raw, headers=headers, message_id=message_id)
     except SimAPIError as error:
-        return _error_response(state, error, headers, rate_class)
+        return error_response(state, error, headers, rate_class)
 
 
 async def _serve(
@@ -115,7 +126,6 @@ async def _serve(
     (a dropped connection after it is still charged in full); a stream is charged the text it sent
     before it ended or broke off; a 529 or 500 is charged nothing.
     """
-    role = recognise_role(parsed.system_text, parsed.user_text)
     draw = state.faults.draw(raw)
     plan = state.cache.plan(parsed)
     rate_class = parsed.spec.rate_class
@@ -124,33 +134,17 @@ async def _serve(
     )
     charge = OutputCharge()
     try:
-        state.stats.requests_by_role[role] += 1
-        task_id = task_id_of(parsed.user_text) if role == "task_execution" else None
-        if task_id is not None:
-            state.stats.requests_by_task[task_id] += 1
+        role = count_request(state, parsed)
         _raise_transport_fault(state, draw)
         state.cache.commit(plan)
-        answer = _compose(state, role, parsed, draw)
+        answer = compose(state, role, parsed, draw)
+        state.stats.faults.update(answer.faults)
         headers.update(state.limiter.headers(rate_class))
-        message = _message(message_id, parsed, plan, answer)
+        message = message_object(message_id, parsed, plan, answer)
         _count_delivery(state, plan, answer, draw)
         return await _deliver(request, state, parsed, message, answer, draw=draw, headers=headers, charge=charge)
     finally:
         state.limiter.settle(rate_class, reserved, charge.tokens)
-
-
-def _compose(state: SimState, role: Role, parsed: MessagesRequest, draw: FaultDraw) -> Answer:
-    """The answer; a continuation's whole answer has the content faults of the one it continues (``continuation``)."""
-    rewrites = state.config.edit_style == "rewrite"
-    if parsed.continuation is not None:
-        whole_draw = state.cut_answers.whole_answer_draw(parsed.conversation_key)
-        answer = compose_continuation(role, parsed, whole_draw, draw, state.config.seed, rewrites=rewrites)
-    else:
-        answer = compose_answer(role, parsed, draw, state.config.seed, rewrites=rewrites)
-        if answer.stop_reason == "max_tokens":
-            state.cut_answers.remember(parsed.conversation_key, draw)
-    state.stats.faults.update(answer.faults)
-    return answer
 
 
 async def _deliver(
@@ -218,32 +212,4 @@ def _count_delivery(state: SimState, plan: CachePlan, answer: Answer, draw: Faul
 
 def _record_served(state: SimState, plan: CachePlan, answer: Answer) -> None:
     state.stats.requests_by_status[200] += 1
-    state.stats.record_tokens(
-        input_tokens=plan.uncached_tokens,
-        cache_write=plan.write_tokens,
-        cache_read=plan.read_tokens,
-        output=answer.output_tokens,
-    )
-
-
-def _message(message_id: str, parsed: MessagesRequest, plan: CachePlan, answer: Answer) -> dict[str, Any]:
-    return {
-        "id": message_id,
-        "type": "message",
-        "role": "assistant",
-        "model": parsed.model,
-        "content": [{"type": "text", "text": answer.text}],
-        "stop_reason": answer.stop_reason,
-        "stop_sequence": None,
-        "usage": {
-            "input_tokens": plan.uncached_tokens,
-            "cache_creation_input_tokens": plan.write_tokens,
-            "cache_read_input_tokens": plan.read_tokens,
-            "cache_creation": {
-                "ephemeral_5m_input_tokens": plan.write_5m_tokens,
-                "ephemeral_1h_input_tokens": plan.write_1h_tokens,
-            },
-            "output_tokens": answer.output_tokens,
-            "service_tier": "standard",
-        },
-    }
+    record_tokens(state, plan, answer)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+import orjson
+
 from masterplan.sim.clock import SimClock
 from masterplan.sim.request import TTL_SECONDS, CacheTTL, MessagesRequest
 
@@ -69,6 +71,8 @@ class PromptCache:
     def plan(self, request: MessagesRequest) -> CachePlan:
         now = self._clock.now()
         running = hashlib.sha256(request.spec.name.encode())
+        if request.output_schema is not None:  # the schema is part of the prompt: another schema, another prefix
+            running.update(orjson.dumps(request.output_schema, option=orjson.OPT_SORT_KEYS))
         digests: list[bytes] = []
         ends: list[int] = []
         total = 0

@@ -18,6 +18,11 @@ from masterplan.sim.tokens import MESSAGE_OVERHEAD_TOKENS, canonical_json, json_
 MAX_CACHE_BREAKPOINTS = 4
 CacheTTL = Literal["5m", "1h"]
 TTL_SECONDS: dict[str, float] = {"5m": 300.0, "1h": 3600.0}
+PREFILL_WITH_FORMAT = (
+    "output_config.format: structured outputs cannot be combined with a prefilled assistant message; "
+    "the conversation must end with a user message"
+)
+"""Anthropic lists message prefilling among the features incompatible with JSON outputs."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +289,8 @@ def parse_messages_request(
         _check_prefill(normalised, spec)
     answered, continuation = split_continuation(normalised)
     schema = output_schema(body, model, supported=structured_outputs, model_supports=spec.structured_outputs)
+    if not counting and schema is not None and continuation is not None and continuation.prefilled:
+        raise invalid_request(PREFILL_WITH_FORMAT)
     request = MessagesRequest(
         model,
         spec,

@@ -31,7 +31,10 @@ class SimulatorHandle:
     app: web.Application
 
     def stats(self) -> dict[str, Any]:
-        return self.app[SIM_STATE].stats.snapshot()
+        """The counters of ``GET /sim/stats`` (message batches whose time is over are answered first)."""
+        state = self.app[SIM_STATE]
+        state.settle_batches()
+        return state.stats.snapshot()
 
     def reset(self, *, everything: bool = False) -> None:
         """Clear the counters (``everything``: also the cache, buckets and seen bodies)."""

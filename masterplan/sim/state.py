@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from masterplan.sim.batch_answers import answer_batch_request
+from masterplan.sim.batches import BatchStore
 from masterplan.sim.clock import SimClock
 from masterplan.sim.config import SimConfig
 from masterplan.sim.continuation import CutAnswers
@@ -26,6 +28,7 @@ class SimState:
     cache: PromptCache
     limiter: RateLimiter
     faults: FaultInjector
+    batches: BatchStore
     stats: SimStats = field(default_factory=SimStats)
     cut_answers: CutAnswers = field(default_factory=CutAnswers)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
@@ -40,6 +43,7 @@ class SimState:
             cache=PromptCache(clock),
             limiter=RateLimiter(table, config.tier, clock),
             faults=FaultInjector(config.faults, config.seed),
+            batches=BatchStore(config.seed),
         )
 
     def next_ids(self) -> tuple[str, str]:
@@ -48,13 +52,20 @@ class SimState:
         digest = hashlib.sha256(f"{self.config.seed}:{n}".encode()).hexdigest()
         return f"req_sim{digest[:24]}", f"msg_sim{digest[24:48]}"
 
+    def settle_batches(self) -> None:
+        """Answer the message batches whose processing time is over (``batches``: whenever anything looks)."""
+        for batch in self.batches.settle_due(self.clock.now(), lambda params: answer_batch_request(self, params)):
+            self.stats.batches.ended += 1
+            self.stats.batches.requests_by_result.update(result["type"] for result in batch.results)
+
     def reset(self) -> None:
-        """Forget counters, cached prefixes, rate-limit buckets, seen bodies and cut answers."""
+        """Forget counters, cached prefixes, rate-limit buckets, seen bodies, cut answers and batches."""
         self.stats.reset()
         self.cache.clear()
         self.limiter.reset()
         self.faults.reset()
         self.cut_answers.clear()
+        self.batches.clear()
 
 
 SIM_STATE = web.AppKey("sim_state", SimState)

@@ -204,9 +204,12 @@ def _cached_task_request(task_requests: TaskRequests, model: str, max_tokens: in
     return dataclasses.replace(task_requests.build("t1", model=model, run=run), max_tokens=max_tokens)
 
 
+@pytest.mark.parametrize("structured", [False, True], ids=["text", "structured"])
 @pytest.mark.parametrize("model", [PREFILL_MODEL, NO_PREFILL_MODEL])
-async def test_each_part_is_a_call_of_its_own_priced_on_its_usage(task_requests: TaskRequests, model: str) -> None:
-    async with _proxied_gateway() as proxied:
+async def test_each_part_is_a_call_of_its_own_priced_on_its_usage(
+    task_requests: TaskRequests, model: str, structured: bool
+) -> None:
+    async with _proxied_gateway(structured_outputs=structured) as proxied:
         request = _cached_task_request(task_requests, model, SMALL_PART)
         budget = RunBudget(Decimal(5), run_id="r1")
         watcher = Collecting()
@@ -223,9 +226,18 @@ async def test_each_part_is_a_call_of_its_own_priced_on_its_usage(task_requests:
     assert result.cost_usd == sum(record.cost_usd for record in records) == budget.spent_usd
     assert budget.held_usd == 0
     assert result.answer_output_tokens == sum(record.output_tokens for record in records)
-    # The continuations re-send the prompt's blocks: they read the prefix the first part wrote.
+    # The continuations re-send the prompt's blocks: they read the prefix the first part wrote. Not a structured
+    # first part's: the schema is part of the cached prompt, and continuations go without it (no prefill with
+    # structured outputs), so the first continuation writes the prefix again and the later ones read that.
     prefix = request.breakpoints()[-1].prefix_tokens
-    assert all(record.cache_read_tokens == prefix for record in records[1:])
+    assert [record.structured_output for record in records] == [structured] + [False] * (len(records) - 1)
+    assert ("output_config" in proxied.bodies[0]) is structured
+    assert not any("output_config" in body for body in proxied.bodies[1:])
+    readers = records[2:] if structured else records[1:]
+    assert all(record.cache_read_tokens == prefix for record in readers)
+    if structured:
+        assert records[1].cache_read_tokens == 0
+        assert records[1].cache_write_tokens == prefix
     # A continuation's worst case covers the answer so far (uncached input) on top of the prompt.
     assert all(later.worst_case_usd > records[0].worst_case_usd for later in records[1:])
     assert watcher.text == result.text

@@ -9,7 +9,7 @@ from typing import Any
 import anthropic
 import pydantic
 import pytest
-from sim_helpers import FAST_MODEL, StartSim, sdk_client, system_for, user_blocks
+from sim_helpers import FAST_MODEL, StartSim, long_text, sdk_client, system_for, user_blocks
 
 from masterplan import models
 
@@ -115,3 +115,52 @@ async def test_refusal_and_max_tokens_still_end_a_structured_answer(start_sim: S
     assert cut.stop_reason == "max_tokens"
     assert short.stop_reason == "max_tokens"
     assert short.usage.output_tokens == 20
+
+
+async def test_a_prefilled_answer_cannot_be_combined_with_structured_outputs(start_sim: StartSim) -> None:
+    messages: list[anthropic.types.MessageParam] = [
+        {"role": "user", "content": user_blocks(tail=TASK_TAIL)},
+        {"role": "assistant", "content": '{"files": ['},
+    ]
+    async with start_sim() as sim, sdk_client(sim) as client:
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            await client.messages.create(
+                model=FAST_MODEL,
+                max_tokens=8000,
+                system=system_for("TaskOutput"),
+                messages=messages,
+                output_config=task_format(),
+            )
+        continued = await client.messages.create(  # without output_config, the prefill is continued as ever
+            model=FAST_MODEL, max_tokens=8000, system=system_for("TaskOutput"), messages=messages
+        )
+    assert refused.value.status_code == 400
+    assert "'type': 'invalid_request_error'" in str(refused.value)
+    assert (
+        "output_config.format: structured outputs cannot be combined with a prefilled assistant message; "
+        "the conversation must end with a user message"
+    ) in str(refused.value)
+    assert continued.stop_reason == "end_turn"
+
+
+async def test_the_schema_is_part_of_the_cached_prompt(start_sim: StartSim) -> None:
+    """The same blocks read each other's cache only with the same output_config.format (or none)."""
+
+    def prompt(tail: str) -> list[dict[str, Any]]:
+        return [{"role": "user", "content": user_blocks(long_text(5000), tail=tail)}]
+
+    async with start_sim() as sim, sdk_client(sim) as client:
+
+        async def usage(tail: str, **extra: Any) -> tuple[int, int]:
+            message = await client.messages.create(
+                model=FAST_MODEL, max_tokens=4000, system=system_for("TaskOutput"), messages=prompt(tail), **extra
+            )
+            return message.usage.cache_creation_input_tokens or 0, message.usage.cache_read_input_tokens or 0
+
+        written, read = await usage(f"{TASK_TAIL} 1", output_config=task_format())
+        assert written > 0
+        assert read == 0
+        assert await usage(f"{TASK_TAIL} 2", output_config=task_format()) == (0, written)
+        plain_written, plain_read = await usage(f"{TASK_TAIL} 3")  # no schema: another prefix
+        assert plain_read == 0
+        assert plain_written == written
