@@ -103,6 +103,39 @@ class Caller(Protocol):
         ...
 
 
+class BackgroundWork:
+    """Tasks started beside the run's calls; ``drain`` waits for them and raises the first error.
+
+    A task that failed stays until ``drain`` has seen it, however long before it failed: a finished task
+    that removed itself would take its error along (asyncio would only log it as never retrieved).
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._forget_if_clean)
+        return task
+
+    def _forget_if_clean(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            self._tasks.discard(task)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            waited = tuple(self._tasks)
+            results = await asyncio.gather(*waited, return_exceptions=True)
+            self._tasks.difference_update(waited)
+            for result in results:
+                if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                    raise result
+
+
 @dataclass
 class RunContext:
     run: Run
@@ -133,19 +166,14 @@ class RunContext:
     compile_pool: CompilePool | None = None
     """Worker processes that compile generated Python while answers stream (see ``precheck``)."""
 
-    background: set[asyncio.Task[None]] = field(default_factory=set)
+    background: BackgroundWork = field(default_factory=BackgroundWork)
     """Work that need not delay the next call (git commits); awaited by ``drain``."""
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.create_task(work)
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
-        return task
+        return self.background.spawn(work)
 
     async def drain(self) -> None:
-        """Wait for the background work; its first error is raised."""
-        while self.background:
-            await asyncio.gather(*self.background)
+        await self.background.drain()
 
     @property
     def check_commands(self) -> tuple[str, ...]:

@@ -124,9 +124,9 @@ async def test_a_nul_answer_over_the_websocket_is_an_error_message_and_the_socke
 
 
 async def test_a_request_line_over_8_kb_is_a_json_400_and_one_log_line(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with served(tmp_path) as app:
+    async with served(tmp_path, database_url=database_url) as app:
         host, port = app.url.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(f"GET /runs?{'a' * 9000} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
@@ -157,15 +157,16 @@ async def test_a_request_line_over_8_kb_is_a_json_400_and_one_log_line(
         ({"qa": 1}, "options.qa"),
     ],
 )
-async def test_loose_types_are_refused(tmp_path: Path, options: dict[str, Any], field: str) -> None:
-    async with served(tmp_path) as app:
+async def test_loose_types_are_refused(tmp_path: Path, database_url: str, options: dict[str, Any], field: str) -> None:
+    async with served(tmp_path, database_url=database_url) as app:
         body = {"request": "An API", "options": {"checks": [], **options}}
         error = await refusal(app, "POST", "/runs", 422, json=body)
         assert named(error) == {field}
+        assert await app.json("GET", "/runs") == []
 
 
-async def test_duplicate_keys_are_a_400_naming_the_key(tmp_path: Path) -> None:
-    async with served(tmp_path) as app:
+async def test_duplicate_keys_are_a_400_naming_the_key(tmp_path: Path, database_url: str) -> None:
+    async with served(tmp_path, database_url=database_url) as app:
         twice = b'{"request": "An API", "options": {"tasks": 1, "checks": [], "tasks": 50}}'
         error = await refusal(app, "POST", "/runs", 400, data=twice, headers=JSON)
         assert "'tasks' appears twice" in error["message"]

@@ -4,8 +4,10 @@
 SELECT 1 AS ok;
 
 -- name: write_probe
--- A write that changes nothing: it fails on a read-only database (file, directory or server), where ping passes.
-DELETE FROM schema_migrations WHERE version < 0;
+-- A write that changes no value but rewrites a page: it fails on a database that cannot be written (a read-only
+-- or immutable file, a full disk), where ping passes. A statement that touches no row writes nothing, and passes
+-- on a connection opened before the file became unwritable.
+UPDATE schema_migrations SET version = version WHERE version = (SELECT MAX(version) FROM schema_migrations);
 
 -- name: advisory_lock
 -- SQLite serialises writers with BEGIN IMMEDIATE already; nothing more to lock.
