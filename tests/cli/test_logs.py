@@ -87,13 +87,20 @@ def test_text_is_the_default_and_shows_the_context() -> None:
     assert line.endswith("INFO masterplan.test [run_id=r3 task_id=T01]: hello")
 
 
-def test_serve_logs_json_lines_when_asked(tmp_path: Path) -> None:
+@pytest.mark.parametrize("asked_by", ["flag", "setting"])
+def test_serve_logs_json_lines_when_asked(tmp_path: Path, asked_by: str) -> None:
     port = free_port()
     log_path = tmp_path / "serve.log"
+    command = [*MASTERPLAN, "serve", "--sim", "--port", str(port)]
+    env = clean_env(tmp_path)
+    if asked_by == "flag":
+        command += ["--log-format", "json"]
+    else:
+        env["MASTERPLAN_LOG_FORMAT"] = "json"
     with log_path.open("w") as log:
         server = subprocess.Popen(
-            [*MASTERPLAN, "serve", "--sim", "--port", str(port), "--log-format", "json"],
-            env=clean_env(tmp_path),
+            command,
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
         )

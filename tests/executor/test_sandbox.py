@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -358,7 +359,8 @@ async def test_required_refuses_when_bwrap_does_not_work(layout: Layout) -> None
     assert "apt-get install bubblewrap" in str(refused.value)
 
 
-async def test_auto_runs_unconfined_when_bwrap_does_not_work(layout: Layout) -> None:
+async def test_auto_runs_unconfined_when_bwrap_does_not_work(layout: Layout, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="masterplan.executor.sandbox")
     settings = layout.settings.model_copy(update={"sandbox_bwrap": "/nonexistent/bwrap", "sandbox": "auto"})
     sandbox = Sandbox(SandboxPolicy.from_settings(settings))
 
@@ -369,3 +371,5 @@ async def test_auto_runs_unconfined_when_bwrap_does_not_work(layout: Layout) -> 
     assert "/nonexistent/bwrap" in (status.reason or "")
     assert "WITHOUT a sandbox" in status.describe()
     assert "the other run's code" in result.output  # unconfined, as the warning says
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([w for w in warnings if "checks run UNCONFINED" in w and "/nonexistent/bwrap" in w]) == 1, warnings

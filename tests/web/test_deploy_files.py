@@ -164,3 +164,11 @@ def test_dockerfile_runs_as_a_non_root_user_with_a_healthcheck_on_health() -> No
     assert 'ENTRYPOINT ["masterplan"]' in instructions
     assert 'CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]' in instructions
     assert "EXPOSE 8080" in instructions
+
+
+def test_the_image_installs_the_sandbox_and_requires_it() -> None:
+    """Every check in the image runs under bubblewrap; without it the service refuses to run checks."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    installs = [line for line in text.splitlines() if "apt-get install" in line]
+    assert any("bubblewrap" in line.split() for line in installs), installs
+    assert "MASTERPLAN_SANDBOX=required" in text.split()
