@@ -288,7 +288,7 @@ class PhaseCaller:
                     "uncached_cost_usd": str(result.uncached_cost_usd),
                     "cache_read_share": round(result.cache_read_share, 4),
                     "usage_estimated": any(record.usage_estimated for record in result.records),
-                    "structured_output": result.records[-1].structured_output,
+                    "structured_output": result.structured_output,
                     "reask_of": reask_of,
                 },
             )

@@ -210,7 +210,9 @@ class LLMGateway:
         answer = AnswerParts()
         part_request, part_watcher = request, watcher
         while True:
-            outcome, record = await self._send_part(call, part_request, answer.parts + 1, records, part_watcher)
+            outcome, record, sent = await self._send_part(call, part_request, answer.parts + 1, records, part_watcher)
+            if answer.parts == 0:
+                request = sent  # what part 1 was sent as (without its schema if the server refused it)
             answer.add(outcome.text, outcome.usage.output_tokens, outcome.stop_reason)
             parsed = self._parser.parse(
                 answer.text, schema, stop_reason=answer.stop_reason, max_tokens=answer.output_tokens
@@ -218,7 +220,9 @@ class LLMGateway:
             # A cut answer that already parses is complete (a JSON object that ended right at the limit).
             following = None if isinstance(parsed, Parsed) else self._continuation(request, answer, price)
             if following is None or following.continuation is None:
-                return await self._finish(parsed, call, answer, record, records)
+                return await self._finish(
+                    parsed, call, answer, record, records, structured=request.output_schema is not None
+                )
             records.append(record)
             await self._record(record)
             part_request = following
@@ -232,27 +236,33 @@ class LLMGateway:
         part: int,
         records: list[LLMCallRecord],
         watcher: AnswerWatcher | None,
-    ) -> tuple[AttemptSuccess, LLMCallRecord]:
-        """One part of the answer, retried within bounds; failed attempts are recorded and join ``records``."""
-        attempt = 0
+    ) -> tuple[AttemptSuccess, LLMCallRecord, LLMRequest]:
+        """One part of the answer, retried within bounds; failed attempts are recorded and join ``records``.
+
+        Returns the answer, its record and the request it was sent as. A refusal of the schema is not a
+        failure of the part: it goes again at once without it, and does not use up one of its attempts."""
+        attempt = refusals = 0
         while True:
             attempt += 1
+            if request.output_schema is not None and not self._structured.available(call.price, request.schema_name):
+                request = dataclasses.replace(request, output_schema=None)  # another call's refusal turned it off
             outcome, record = await self._attempt(call, request, part=part, attempt=attempt, watcher=watcher)
             if isinstance(outcome, AttemptSuccess):
-                return outcome, record
+                return outcome, record, request
             records.append(record)
             await self._record(record)
-            refusal = self._structured.refused(request, outcome)
+            refusal = self._structured.refused(request, outcome, call.price)
             if refusal is not None:
                 if refusal.first:
                     self._observer.on_structured_outputs_off(refusal)
+                refusals += 1
                 request = dataclasses.replace(request, output_schema=None)  # the same part, parsed from text
                 continue
             if not outcome.retryable:
                 raise LLMRequestRejected(outcome.message, records, outcome.status_code or 0) from outcome.cause
             if outcome.outcome == "rate_limited":
                 self._hold_pool(outcome, call.pool, call.model_class, attempt)
-            if attempt >= self._settings.max_attempts:
+            if attempt - refusals >= self._settings.max_attempts:
                 raise LLMUnavailable(
                     f"{request.model} unavailable after {attempt} attempts; last: {outcome.message}",
                     records,
@@ -273,10 +283,16 @@ class LLMGateway:
         answer: AnswerParts,
         record: LLMCallRecord,
         earlier: list[LLMCallRecord],
+        *,
+        structured: bool,
     ) -> LLMResult[T]:
-        """Records the joined answer's last attempt with its parse outcome, and sums the call up."""
+        """Records the joined answer's last attempt with its parse outcome, and sums the call up.
+
+        ``structured``: the answer's first part was asked with its schema (the last part of a continued
+        answer never is): what the unusable-answer count is labelled with."""
         if isinstance(parsed, ParseFailure):
             record = record.model_copy(update={"outcome": parsed.outcome, "error": parsed.summary})
+            self._observer.on_unusable_answer(call.context.phase, parsed.outcome, structured)
         await self._record(record)
         records = (*earlier, record)
         usage = sum((TokenUsage.from_record(r) for r in records), TokenUsage())
@@ -292,6 +308,7 @@ class LLMGateway:
             records=records,
             parts=answer.parts,
             answer_output_tokens=answer.output_tokens,
+            structured_output=structured,
         )
 
     async def _attempt(

@@ -51,6 +51,10 @@ class GatewayObserver:
     def on_structured_outputs_off(self, off: StructuredOutputsOff) -> None:
         """A server refused ``output_config``: what it named (server, model or schema) goes without from now on."""
 
+    def on_unusable_answer(self, phase: str, outcome: str, structured: bool) -> None:
+        """A complete answer could not be used (``outcome``: parse_error, validation_error, truncated, refused);
+        ``structured``: it was asked with its schema as ``output_config.format``."""
+
 
 class ObserverGroup(GatewayObserver):
     """Tells several observers the same thing, in order."""
@@ -85,3 +89,7 @@ class ObserverGroup(GatewayObserver):
     def on_structured_outputs_off(self, off: StructuredOutputsOff) -> None:
         for observer in self._observers:
             observer.on_structured_outputs_off(off)
+
+    def on_unusable_answer(self, phase: str, outcome: str, structured: bool) -> None:
+        for observer in self._observers:
+            observer.on_unusable_answer(phase, outcome, structured)

@@ -50,6 +50,8 @@ class LLMResult(Generic[T]):
     parts: int = 1
     answer_output_tokens: int = 0
     """Output tokens of the answer: its parts' answered attempts (failed attempts left out)."""
+    structured_output: bool = False
+    """The answer's first part was asked with its schema as ``output_config.format`` (continuations go without)."""
 
     @property
     def cut(self) -> bool:

@@ -30,6 +30,7 @@ from masterplan.llm.request import LLMRequest
 logger = logging.getLogger(__name__)
 
 PARAMETER = "output_config"
+REFUSAL_STATUSES = frozenset({400, 422})
 Scope = Literal["server", "model", "schema"]
 
 
@@ -71,16 +72,20 @@ class StructuredOutputs:
             return False
         return ("model", price.model) not in self._off and ("schema", schema_name) not in self._off
 
-    def refused(self, request: LLMRequest, failure: AttemptFailure) -> StructuredOutputsOff | None:
-        """Whether ``failure`` is the server refusing ``request``'s schema; if so, it is off from now on."""
-        if request.output_schema is None or failure.status_code != 400 or PARAMETER not in failure.message:
+    def refused(self, request: LLMRequest, failure: AttemptFailure, price: ModelPrice) -> StructuredOutputsOff | None:
+        """Whether ``failure`` is the server refusing ``request``'s schema; if so, it is off from now on.
+
+        400 is Anthropic's status for it; 422 that of compatible servers built on request validation."""
+        if request.output_schema is None or failure.status_code not in REFUSAL_STATUSES:
+            return None
+        if PARAMETER not in failure.message:
             return None
         scope: Scope = "server"
         if f"{PARAMETER}.format.schema" in failure.message:
             scope = "schema"
-        elif request.model in failure.message:
+        elif request.model in failure.message or price.model in failure.message:
             scope = "model"
-        key = {"server": "", "model": request.model, "schema": request.schema_name}[scope]
+        key = {"server": "", "model": price.model, "schema": request.schema_name}[scope]
         first = (scope, key) not in self._off
         off = StructuredOutputsOff(scope, self._server, request.model, request.schema_name, failure.message, first)
         if first:

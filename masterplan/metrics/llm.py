@@ -17,7 +17,6 @@ from masterplan.models import LLMCallRecord, ModelClass
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300)
 WAIT_BUCKETS_S = (0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120)
-UNUSABLE_OUTCOMES = frozenset({"parse_error", "validation_error", "truncated", "refused"})
 
 
 class LLMMetrics(GatewayObserver):
@@ -107,8 +106,7 @@ class LLMMetrics(GatewayObserver):
             self.cost.labels(record.model, record.phase).inc(float(record.cost_usd))
         if record.usage_estimated:
             self.usage_estimated.labels(record.model).inc()
-        if record.outcome in UNUSABLE_OUTCOMES:
-            self.parse_failures.labels(record.phase, record.outcome, _flag(record.structured_output)).inc()
+
         self.duration.labels(record.model).observe(record.latency_ms / 1000)
         if record.ttft_ms is not None:
             self.ttft.labels(record.model).observe(record.ttft_ms / 1000)
@@ -130,6 +128,9 @@ class LLMMetrics(GatewayObserver):
 
     def on_structured_outputs_off(self, off: StructuredOutputsOff) -> None:
         self.structured_outputs_off.labels(off.scope).inc()
+
+    def on_unusable_answer(self, phase: str, outcome: str, structured: bool) -> None:
+        self.parse_failures.labels(phase, outcome, _flag(structured)).inc()
 
 
 def _flag(value: bool) -> str:

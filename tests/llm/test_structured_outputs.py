@@ -98,21 +98,22 @@ async def test_a_model_the_server_refuses_it_for_goes_without_while_others_keep_
     prices = PriceTable.from_toml(wrong)
     assert prices.get("claude-opus-4-1").structured_outputs
     observer = OffReports()
-    async with sim_gateway(prices=prices, observer=observer, strong_model="claude-opus-4-1") as sg:
-        opus = await sg.gateway.complete(
-            task_requests.build("t1", model="claude-opus-4-1"), schema=TaskOutput, context=CONTEXT
-        )
+    dated = "claude-opus-4-1-20250805"  # configured by its dated id: the refusal must still stick
+    async with sim_gateway(prices=prices, observer=observer, strong_model=dated) as sg:
+        first = await sg.gateway.complete(task_requests.build("t1", model=dated), schema=TaskOutput, context=CONTEXT)
         haiku = await sg.gateway.complete(task_requests.build("t2"), schema=TaskOutput, context=CONTEXT)
-        assert isinstance(opus.outcome, Parsed)
-        assert isinstance(haiku.outcome, Parsed)
+        again = await sg.gateway.complete(task_requests.build("t3", model=dated), schema=TaskOutput, context=CONTEXT)
+        for result in (first, haiku, again):
+            assert isinstance(result.outcome, Parsed)
         assert [(r.model, r.outcome, r.structured_output) for r in sg.recorded.records] == [
-            ("claude-opus-4-1", "client_error", True),
-            ("claude-opus-4-1", "ok", False),
+            (dated, "client_error", True),
+            (dated, "ok", False),
             ("claude-haiku-4-5", "ok", True),
+            (dated, "ok", False),  # no second refusal
         ]
     [off] = observer.reports
-    assert (off.scope, off.model) == ("model", "claude-opus-4-1")
-    assert "not supported by the model claude-opus-4-1" in off.reason
+    assert (off.scope, off.model) == ("model", dated)
+    assert "not supported by the model" in off.reason
 
 
 async def test_a_refusal_is_an_unusable_answer_with_feedback(
@@ -159,3 +160,24 @@ async def test_a_cut_structured_answer_is_continued_without_the_schema(
         assert continued is not None, "no answer of ten was cut and completed"
         assert [record.structured_output for record in continued.records] == [True] + [False] * (continued.parts - 1)
         assert all(record.outcome == "ok" for record in continued.records)
+
+
+async def test_a_structured_answer_cut_beyond_its_parts_counts_as_structured(
+    sim_gateway: SimGatewayFactory, task_requests: TaskRequests
+) -> None:
+    """Its last part went without the schema (a continuation), but the answer was asked with it."""
+    registry = CollectorRegistry()
+    many_files = [f"shop/module_{index}.py" for index in range(60)]  # seven cuts never finish it
+    async with sim_gateway(faults="truncated=1.0", observer=LLMMetrics(registry)) as sg:
+        request = task_requests.build("t1", files=many_files)
+        result = await sg.gateway.complete(request, schema=TaskOutput, context=CONTEXT)
+    assert isinstance(result.outcome, ParseFailure)
+    assert result.outcome.truncated
+    assert result.structured_output
+    assert not result.records[-1].structured_output
+    labels = {"phase": "task_execution", "outcome": "truncated", "structured_output": "true"}
+    assert registry.get_sample_value("masterplan_llm_parse_failures_total", labels) == 1
+    assert (
+        registry.get_sample_value("masterplan_llm_parse_failures_total", dict(labels, structured_output="false"))
+        is None
+    )
