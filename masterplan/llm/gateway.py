@@ -245,7 +245,7 @@ class LLMGateway:
         while True:
             attempt += 1
             if request.output_schema is not None and not self._structured.available(call.price, request.schema_name):
-                request = dataclasses.replace(request, output_schema=None)  # another call's refusal turned it off
+                request = dataclasses.replace(request, output_schema=None)  # a refusal (this call's or another's)
             outcome, record = await self._attempt(call, request, part=part, attempt=attempt, watcher=watcher)
             if isinstance(outcome, AttemptSuccess):
                 return outcome, record, request
@@ -256,8 +256,7 @@ class LLMGateway:
                 if refusal.first:
                     self._observer.on_structured_outputs_off(refusal)
                 refusals += 1
-                request = dataclasses.replace(request, output_schema=None)  # the same part, parsed from text
-                continue
+                continue  # the same part again: the refusal turned the schema off, so it goes without
             if not outcome.retryable:
                 raise LLMRequestRejected(outcome.message, records, outcome.status_code or 0) from outcome.cause
             if outcome.outcome == "rate_limited":

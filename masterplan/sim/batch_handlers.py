@@ -61,10 +61,11 @@ async def _create(request: web.Request, state: SimState, headers: dict[str, str]
     _, body = await read_json(request, MAX_BATCH_BODY_BYTES)
     requests = parse_batch_body(body)
     limit = QUEUE_LIMITS.get(state.config.tier)
-    if limit is not None and state.batches.queued() + len(requests) > limit:
+    queued = state.batches.queued()
+    if limit is not None and queued + len(requests) > limit:
         raise rate_limited(
             f"Number of batch requests in the processing queue would exceed your organization's limit of {limit} "
-            f"({state.batches.queued()} queued, {len(requests)} in this batch). Wait for batches to end.",
+            f"({queued} queued, {len(requests)} in this batch). Wait for batches to end.",
             QUEUE_RETRY_AFTER_S,
         )
     batch = state.batches.create(requests, state.clock.now(), state.config.batch_seconds)
