@@ -8,6 +8,7 @@ constraint violated, a query cancelled) passes through unchanged.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, suppress
 from typing import Any, TypeVar
@@ -60,6 +61,29 @@ def unreachable_as_unavailable(description: str, connection: Any = None) -> Iter
             raise
         reason = str(error) or type(error).__name__
         raise StoreUnavailable(f"PostgreSQL at {description} is unreachable: {reason}") from error
+
+
+async def to_the_end(operation: Awaitable[T]) -> T:
+    """Await a transaction boundary (BEGIN, COMMIT, ROLLBACK) to its end even if the caller is cancelled meanwhile.
+
+    A boundary cut short leaves asyncpg's connection half inside a
+    transaction: the pool then rolls it back on release, but logs "Resetting
+    connection with an active transaction" as an error. A cancelled caller
+    (a WebSocket whose client left) waits for the boundary, then is cancelled.
+    """
+    step = asyncio.ensure_future(operation)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(step)
+        except asyncio.CancelledError:
+            if step.done():  # the operation itself was cancelled, not its caller
+                raise
+            cancelled = True
+            continue
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
 
 
 class PostgresTransaction:
@@ -135,16 +159,17 @@ class PostgresConnector:
             connection = await self._pool.acquire(timeout=CONNECT_TIMEOUT_S)
         try:
             transaction = connection.transaction()
-            with unreachable_as_unavailable(self._description, connection):
-                await transaction.start()
             try:
+                with unreachable_as_unavailable(self._description, connection):
+                    await to_the_end(transaction.start())
                 yield PostgresTransaction(connection, self._queries, self._description)
             except BaseException:
-                if not is_closed(connection):  # a lost connection has nothing left to roll back
+                # a lost connection has nothing left to roll back; a cancelled BEGIN still began
+                if not is_closed(connection) and connection.is_in_transaction():
                     with suppress(*UNREACHABLE):
-                        await transaction.rollback()
+                        await to_the_end(transaction.rollback())
                 raise
             with unreachable_as_unavailable(self._description, connection):
-                await transaction.commit()
+                await to_the_end(transaction.commit())
         finally:
             await self._pool.release(connection)
