@@ -114,6 +114,7 @@ def _run_request(args: argparse.Namespace) -> RunRequest:
         checks=[] if args.no_checks else args.checks,
         approval="auto" if args.yes else "manual",
         repository=_repository(args),
+        mode="batch" if args.batch else "interactive",
     )
     return RunRequest(request=args.request, options=options)
 
@@ -308,6 +309,11 @@ def _add_run_command(run: argparse.ArgumentParser) -> None:
     run.add_argument("--budget", type=budget_argument, help="budget in USD (default: MASTERPLAN_BUDGET_USD)")
     run.add_argument("--concurrency", type=int, default=1, help="independent tasks run side by side (default 1)")
     run.add_argument("--qa", choices=["off", "task", "milestone"], default="off", help="QA review (default off)")
+    run.add_argument(
+        "--batch",
+        action="store_true",
+        help="send the calls as Message Batches at half price; each step waits for its batch (minutes to 24 hours)",
+    )
     checks = run.add_mutually_exclusive_group()
     checks.add_argument(
         "--checks",

@@ -65,6 +65,18 @@ class Settings(BaseSettings):
         description="send each phase's JSON schema as output_config.format to models that take it; a server "
         "that refuses the parameter turns it off by itself",
     )
+    batch_poll_initial_s: float = Field(
+        default=5.0, gt=0, le=3600, description="batch mode: first wait before asking whether a batch has ended"
+    )
+    batch_poll_max_s: float = Field(
+        default=60.0, gt=0, le=3600, description="batch mode: the longest wait between two polls of a batch"
+    )
+    batch_gather_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="batch mode: how long a batch waits for more of the run's calls after the last one joined",
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)

@@ -149,6 +149,9 @@ class RepositoryRef(Record):
     )
 
 
+RunMode = Literal["interactive", "batch"]
+
+
 class RunOptions(Record):
     tasks: int = Field(default=12, ge=1, le=MAX_TASKS, description="target number of tasks in the plan")
     auto_answer: bool = Field(default=False, description="let the model state assumptions instead of asking")
@@ -161,6 +164,11 @@ class RunOptions(Record):
         default="manual", description="manual: wait in awaiting_approval with the priced plan; auto: execute at once"
     )
     repository: RepositoryRef | None = Field(default=None, description="change this repository instead of a new one")
+    mode: RunMode = Field(
+        default="interactive",
+        description="interactive: every call streamed at once; batch: the calls that can go together are sent "
+        "as one Message Batch at half price, answered within minutes to 24 hours",
+    )
 
     @field_validator("budget_usd")
     @classmethod
@@ -481,11 +489,15 @@ CallOutcome = Literal[
     "connection_error",
     "client_error",
     "refused",
+    "expired",
+    "canceled",
     "started",
     "abandoned",
 ]
 """``started``: sent, answer not yet recorded (its worst case counts against the budget meanwhile);
-``abandoned``: the service stopped before the answer arrived, so its real usage is unknown for good."""
+``abandoned``: the service stopped before the answer arrived, so its real usage is unknown for good;
+``expired``, ``canceled``: a request of a Message Batch that ended (24 hours passed, or the run was cancelled)
+before it was processed: not billed."""
 
 
 class LLMCallRecord(Record):
@@ -529,6 +541,10 @@ class LLMCallRecord(Record):
     )
     created_at: datetime = Field(default_factory=utcnow)
     """When the attempt ended (when it started, while it is ``started``)."""
+    batch_id: str | None = Field(default=None, description="the Message Batch the attempt was sent in (batch mode)")
+    custom_id: str | None = Field(
+        default=None, description="the attempt's name inside its batch: the same for the same call after a restart"
+    )
 
     @property
     def usage(self) -> Usage:
@@ -538,6 +554,30 @@ class LLMCallRecord(Record):
             cache_read_tokens=self.cache_read_tokens,
             output_tokens=self.output_tokens,
         )
+
+
+BatchStatus = Literal["in_progress", "ended"]
+
+
+class BatchRecord(Record):
+    """A Message Batch one run created: stored as soon as the API answered with its id."""
+
+    id: str
+    run_id: str
+    requests: int
+    status: BatchStatus = "in_progress"
+    created_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+
+
+class BatchedCall(Record):
+    """What the store knows of an attempt sent in a batch, found by its custom_id."""
+
+    call_id: int
+    batch_id: str
+    outcome: CallOutcome
+    counted_usd: Decimal
+    """What the run's spend counts for it: its worst case while unanswered, its cost once answered."""
 
 
 class Event(Record):

@@ -30,7 +30,9 @@ from masterplan.executor.context import CallResult, RunCancelled
 from masterplan.executor.journal import Journal
 from masterplan.llm.answer_history import AnswerSizeBook
 from masterplan.llm.attempt import AnswerWatcher
+from masterplan.llm.batching import RunBatches
 from masterplan.llm.budget import RunBudget
+from masterplan.llm.errors import CallCanceled
 from masterplan.llm.gateway import LLMGateway
 from masterplan.llm.observer import GatewayObserver, ShortCacheBreakpoint
 from masterplan.llm.result import CallContext, LLMResult
@@ -81,8 +83,10 @@ class PhaseCaller:
         is_cancelled: Callable[[], bool],
         short_prefixes: ShortPrefixReports | None = None,
         answer_sizes: AnswerSizeBook | None = None,
+        batches: RunBatches | None = None,
     ) -> None:
-        """``answer_sizes`` defaults to a book of this run that reads earlier runs' sizes through ``journal``."""
+        """``answer_sizes`` defaults to a book of this run that reads earlier runs' sizes through ``journal``;
+        ``batches``: a batch-mode run's Message Batches, which every call then goes through."""
         self.run_id = run_id
         self.answer_sizes = answer_sizes or AnswerSizeBook(journal.read, run_id=run_id)
         self._gateway = gateway
@@ -97,6 +101,8 @@ class PhaseCaller:
         self._last_call_end: float | None = None
         self._gaps: deque[float] = deque(maxlen=RECENT_GAPS)
         self._usage_missing_reported = False
+        self.batches = batches
+        self._asks: dict[tuple[str, str | None], int] = defaultdict(int)
 
     async def _setup(self, phase: str) -> _PhaseSetup:
         setup = self._setups.get(phase)
@@ -141,6 +147,7 @@ class PhaseCaller:
             include_completed_tasks=phase in PHASES_WITH_LOG,
             max_tokens=await self.answer_sizes.max_tokens(size_key, ceiling),
         )
+        self._asks[phase, task_id] += 1
         context = CallContext(
             phase=phase,
             role=setup.config.role,
@@ -148,6 +155,8 @@ class PhaseCaller:
             prompt_version=setup.prompt.version,
             run_id=self.run_id,
             task_id=task_id,
+            # A resumed run asks again in the same order, so the same call gets the same key (batch mode).
+            call_key=f"ask{self._asks[phase, task_id]}",
         )
         await self._journal.settle(self.run_id)  # nothing is sent before what came before it is durable
         spent_before = self.budget.spent_usd
@@ -156,8 +165,10 @@ class PhaseCaller:
             self._gaps.append(started - self._last_call_end)
         try:
             result = await self._gateway.complete(
-                request, schema=schema, context=context, budget=self.budget, watcher=watcher
+                request, schema=schema, context=context, budget=self.budget, watcher=watcher, batches=self.batches
             )
+        except CallCanceled:
+            raise RunCancelled(self.run_id) from None
         finally:
             self._last_call_end = time.monotonic()
         self._record_size(size_key, result)

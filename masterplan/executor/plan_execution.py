@@ -55,7 +55,7 @@ class PlanExecution:
         expected = await self.ctx.caller.expected_task_output_tokens([task.definition for task in tasks])
         durations = {task_id: float(tokens) for task_id, tokens in expected.items()}
         scheduler = TaskScheduler(
-            tasks, concurrency=self.ctx.run.options.concurrency, durations=durations, rate_waits=self.rate_waits
+            tasks, concurrency=self._concurrency(len(tasks)), durations=durations, rate_waits=self.rate_waits
         )
         try:
             states = await scheduler.run(self._execute, self._skip, self.ctx.cancel.is_set)
@@ -73,6 +73,12 @@ class PlanExecution:
         self._summarize_finished_phases()
         await self._join_summaries(len(self._summaries))
         return states
+
+    def _concurrency(self, tasks: int) -> int:
+        """Batch mode starts every ready task at once: their calls go as one batch, which answers them all."""
+        if self.ctx.run.options.mode == "batch":
+            return max(tasks, 1)
+        return self.ctx.run.options.concurrency
 
     async def _join_summaries(self, upto: int) -> None:
         """The summaries started before the ``upto``-th are finished and in the prompt context, in start order."""

@@ -207,20 +207,33 @@ async def _require_event_stream(response: httpx2.Response, base_url: str) -> Non
     raise NotAnEventStream(content_type, base_url, text[:BODY_EXCERPT_CHARS])
 
 
+def failure_of_error(error: anthropic.APIError) -> AttemptFailure:
+    """An API error raised outside a stream (creating a Message Batch, say) as a failed attempt."""
+    progress = _StreamProgress()
+    if isinstance(error, anthropic.APIStatusError):
+        return _status_failure(error, progress)
+    return AttemptFailure(
+        "connection_error", True, _describe(error), error, progress.usage, None, progress.elapsed_ms(), None
+    )
+
+
+def outcome_of_error(error_type: str | None, status: int) -> CallOutcome:
+    """How an API error is recorded (and retried): by its ``type`` where known, else by its HTTP status."""
+    if error_type in _OUTCOME_BY_ERROR_TYPE:
+        return _OUTCOME_BY_ERROR_TYPE[error_type]
+    if status in _RETRYABLE_STATUS:
+        return _RETRYABLE_STATUS[status]
+    if status >= 500:
+        return "server_error"
+    if status == 200:
+        # An error event inside a streamed answer of a type we do not know: a server-side failure.
+        return "server_error"
+    return "client_error"
+
+
 def _status_failure(error: anthropic.APIStatusError, progress: _StreamProgress) -> AttemptFailure:
     status = error.status_code
-    outcome: CallOutcome
-    if error.type in _OUTCOME_BY_ERROR_TYPE:
-        outcome = _OUTCOME_BY_ERROR_TYPE[error.type]
-    elif status in _RETRYABLE_STATUS:
-        outcome = _RETRYABLE_STATUS[status]
-    elif status >= 500:
-        outcome = "server_error"
-    elif status == 200:
-        # An error event inside a streamed answer of a type we do not know: a server-side failure.
-        outcome = "server_error"
-    else:
-        outcome = "client_error"
+    outcome = outcome_of_error(error.type, status)
     headers = error.response.headers
     return AttemptFailure(
         outcome=outcome,

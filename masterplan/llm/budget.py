@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -59,6 +60,20 @@ class RunBudget:
                 raise BudgetExceeded(worst_case, max(remaining, Decimal(0)))
             self._held += worst_case
             return BudgetHold(worst_case)
+
+    async def reserve_all(self, worst_cases: Sequence[Decimal]) -> list[BudgetHold]:
+        """Sets every worst case aside, or none of them: BudgetExceeded names their sum if it does not fit."""
+        total = sum(worst_cases, Decimal(0))
+        async with self._lock:
+            remaining = self.remaining_usd
+            if total > remaining:
+                raise BudgetExceeded(total, max(remaining, Decimal(0)))
+            self._held += total
+            return [BudgetHold(worst_case) for worst_case in worst_cases]
+
+    def rebook(self, counted: Decimal, actual_cost: Decimal) -> None:
+        """An answer whose call a resumed run counted as spent at ``counted`` (its worst case) cost ``actual_cost``."""
+        self.spent_usd += actual_cost - counted
 
     def settle(self, hold: BudgetHold, actual_cost: Decimal) -> None:
         """Releases the hold and books the real cost (idempotent per hold)."""

@@ -35,3 +35,7 @@ class LLMRequestRejected(LLMCallFailed):
     def __init__(self, message: str, records: Sequence[LLMCallRecord], status_code: int) -> None:
         super().__init__(message, records)
         self.status_code = status_code
+
+
+class CallCanceled(LLMCallFailed):
+    """The run was cancelled while the call waited in a Message Batch; the batch was cancelled too."""

@@ -14,9 +14,11 @@ An answer cut at max_tokens before its maximum is continued, each continuation a
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import random
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -29,11 +31,12 @@ from pydantic import BaseModel
 
 from masterplan.config import Settings
 from masterplan.llm.attempt import AnswerWatcher, AttemptFailure, AttemptSuccess, stream_attempt
+from masterplan.llm.batching import BatchLedger, BatchSettings, RunBatches, batch_custom_id
 from masterplan.llm.budget import BudgetExceeded, RunBudget
 from masterplan.llm.call_records import finished_record, started_record
 from masterplan.llm.clock import Clock, SystemClock
 from masterplan.llm.continuation import AnswerParts, ContinuedWatcher, continuation_request
-from masterplan.llm.errors import GatewayConfigError, LLMRequestRejected, LLMUnavailable
+from masterplan.llm.errors import CallCanceled, GatewayConfigError, LLMRequestRejected, LLMUnavailable
 from masterplan.llm.observer import GatewayObserver
 from masterplan.llm.parser import LLMResponseParser, Parsed, ParseFailure
 from masterplan.llm.pricing import ModelPrice, PriceTable
@@ -68,6 +71,8 @@ class _Call:
     pool: RatePool
     model_class: ModelClass
     price: ModelPrice
+    """At the batch price for a call sent in Message Batches."""
+    batches: RunBatches | None = None
 
 
 def limiter_for_settings(
@@ -126,6 +131,7 @@ class LLMGateway:
             timeout=settings.request_timeout_s,
         )
         self._structured = StructuredOutputs(enabled=settings.structured_outputs, server=str(self._client.base_url))
+        self._run_batches: weakref.WeakSet[RunBatches] = weakref.WeakSet()  # a finished run's go with it
 
     @property
     def settings(self) -> Settings:
@@ -139,7 +145,38 @@ class LLMGateway:
     def limiter(self) -> RateLimiter:
         return self._limiter
 
+    def open_batches(
+        self,
+        run_id: str,
+        ledger: BatchLedger,
+        *,
+        budget: RunBudget | None,
+        cancel: asyncio.Event | None = None,
+    ) -> RunBatches:
+        """The Message Batches of one batch-mode run: pass them to ``complete`` for each of its calls."""
+        if self._starter is None:
+            raise GatewayConfigError("batch mode needs a starter: a batch's attempts are durable before it is sent")
+        batches = RunBatches(
+            self._client,
+            run_id=run_id,
+            ledger=ledger,
+            starter=self._starter,
+            budget=budget,
+            clock=self._clock,
+            observer=self._observer,
+            settings=BatchSettings(
+                gather_s=self._settings.batch_gather_s,
+                poll_initial_s=self._settings.batch_poll_initial_s,
+                poll_max_s=self._settings.batch_poll_max_s,
+            ),
+            cancel=cancel,
+        )
+        self._run_batches.add(batches)
+        return batches
+
     async def aclose(self) -> None:
+        for batches in list(self._run_batches):
+            await batches.aclose()
         await self._limiter.aclose()
         await self._client.close()
 
@@ -151,8 +188,10 @@ class LLMGateway:
     ) -> None:
         await self.aclose()
 
-    def worst_case_cost(self, request: LLMRequest) -> Decimal:
-        """Nothing cached, every breakpoint written, max_tokens of output: the most one attempt can cost."""
+    def worst_case_cost(self, request: LLMRequest, price: ModelPrice | None = None) -> Decimal:
+        """Nothing cached, every breakpoint written, max_tokens of output: the most one attempt can cost.
+
+        ``price``: the model's, at the batch price for a request sent in a batch (default: its list price)."""
         split = request.full_miss_split()
         usage = TokenUsage(
             input_tokens=split.uncached,
@@ -160,7 +199,7 @@ class LLMGateway:
             cache_write_1h_tokens=split.write_1h,
             output_tokens=request.max_tokens,
         )
-        return self._prices.get(request.model).cost(usage)
+        return (price or self._prices.get(request.model)).cost(usage)
 
     def fit_to_pool(self, request: LLMRequest) -> LLMRequest:
         """What an attempt of ``request`` sends: max_tokens at most its model class's output tokens per minute.
@@ -183,6 +222,7 @@ class LLMGateway:
         context: CallContext,
         budget: RunBudget | None = None,
         watcher: AnswerWatcher | None = None,
+        batches: RunBatches | None = None,
     ) -> LLMResult[T]:
         """Sends ``request`` (retrying transport failures within bounds) and parses the answer into ``schema``.
 
@@ -197,14 +237,18 @@ class LLMGateway:
         Raises BudgetExceeded before any attempt whose worst case does not fit, LLMUnavailable when
         every attempt of a part failed in transport, LLMRequestRejected when the API refused a part.
         A parse or validation failure is not an exception: it is ``result.outcome``.
+
+        With ``batches`` (a batch-mode run's), each attempt goes in the run's next Message Batch at the batch
+        price instead of being streamed (``masterplan.llm.batching``); the Messages API's rate limits do not
+        apply to it. Raises CallCanceled when the run was cancelled while it waited.
         """
-        price = self._prices.get(request.model)
+        price = self._prices.get(request.model) if batches is None else self._prices.get_batched(request.model)
         if request.answer_limit > price.max_output_tokens:
             raise RequestLayoutError(
                 f"max_tokens {request.answer_limit} exceeds {request.model}'s maximum of {price.max_output_tokens}"
             )
         model_class = class_of_model(request.model, self._settings)
-        call = _Call(context, budget, self._limiter.pool(model_class), model_class, price)
+        call = _Call(context, budget, self._limiter.pool(model_class), model_class, price, batches)
         request = self._structured.apply(request, schema, price)
         records: list[LLMCallRecord] = []
         answer = AnswerParts()
@@ -251,6 +295,8 @@ class LLMGateway:
                 return outcome, record, request
             records.append(record)
             await self._record(record)
+            if outcome.outcome == "canceled":
+                raise CallCanceled(outcome.message, records)
             refusal = self._structured.refused(request, outcome, call.price)
             if refusal is not None:
                 if refusal.first:
@@ -320,6 +366,8 @@ class LLMGateway:
         watcher: AnswerWatcher | None,
     ) -> tuple[AttemptSuccess | AttemptFailure, LLMCallRecord]:
         """One attempt: fitted to the pool's limits, its worst case set aside, admitted, sent, settled."""
+        if call.batches is not None:
+            return await self._batched_attempt(call, request, part=part, attempt=attempt, watcher=watcher)
         request = self.fit_to_pool(request)
         worst_case = self.worst_case_cost(request)
         budget, pool = call.budget, call.pool
@@ -359,6 +407,41 @@ class LLMGateway:
             if budget is not None and hold is not None:
                 budget.settle(hold, cost)
         return outcome, finished_record(started, outcome, cost)
+
+    async def _batched_attempt(
+        self,
+        call: _Call,
+        request: LLMRequest,
+        *,
+        part: int,
+        attempt: int,
+        watcher: AnswerWatcher | None,
+    ) -> tuple[AttemptSuccess | AttemptFailure, LLMCallRecord]:
+        """One attempt sent in the run's next Message Batch; its worst case is set aside with the whole batch's."""
+        assert call.batches is not None
+        worst_case = self.worst_case_cost(request, call.price)
+        started = started_record(request, call.context, part=part, attempt=attempt, worst_case=worst_case)
+        started = started.model_copy(update={"custom_id": batch_custom_id(call.context, part, attempt)})
+        try:
+            answer = await call.batches.send(request, started, worst_case)
+        except BudgetExceeded as refused:
+            if call.budget is not None:
+                self._observer.on_budget_exceeded(call.budget.run_id, refused.needed, refused.remaining)
+            raise
+        outcome = answer.outcome
+        if isinstance(outcome, AttemptSuccess):
+            if outcome.usage.total_input_tokens == 0:
+                outcome = self._estimate_missing_usage(request, call.context, outcome)
+            if watcher is not None:
+                watcher.restart()
+                watcher.feed(outcome.text)
+        cost = call.price.cost(outcome.usage)
+        if call.budget is not None:
+            if answer.hold is not None:
+                call.budget.settle(answer.hold, cost)
+            elif not answer.booked:
+                call.budget.rebook(answer.counted_usd, cost)  # a resumed run counted its worst case as spent
+        return outcome, finished_record(answer.started, outcome, cost)
 
     def _estimate_missing_usage(
         self, request: LLMRequest, context: CallContext, outcome: AttemptSuccess

@@ -55,6 +55,14 @@ class GatewayObserver:
         """A complete answer could not be used (``outcome``: parse_error, validation_error, truncated, refused);
         ``structured``: it was asked with its schema as ``output_config.format``."""
 
+    def on_batch_submitted(self, run_id: str, requests: int, resubmitted: int) -> None:
+        """A batch-mode run created a Message Batch; ``resubmitted`` of its requests errored or expired before."""
+
+    def on_batch_ended(
+        self, run_id: str, waited_s: float, *, succeeded: int, errored: int, expired: int, canceled: int
+    ) -> None:
+        """A batch the run waited ``waited_s`` for has ended, with its requests' results counted."""
+
 
 class ObserverGroup(GatewayObserver):
     """Tells several observers the same thing, in order."""
@@ -93,3 +101,15 @@ class ObserverGroup(GatewayObserver):
     def on_unusable_answer(self, phase: str, outcome: str, structured: bool) -> None:
         for observer in self._observers:
             observer.on_unusable_answer(phase, outcome, structured)
+
+    def on_batch_submitted(self, run_id: str, requests: int, resubmitted: int) -> None:
+        for observer in self._observers:
+            observer.on_batch_submitted(run_id, requests, resubmitted)
+
+    def on_batch_ended(
+        self, run_id: str, waited_s: float, *, succeeded: int, errored: int, expired: int, canceled: int
+    ) -> None:
+        for observer in self._observers:
+            observer.on_batch_ended(
+                run_id, waited_s, succeeded=succeeded, errored=errored, expired=expired, canceled=canceled
+            )

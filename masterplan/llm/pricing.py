@@ -6,6 +6,7 @@ start-up error naming the known ones, never a silent zero.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -70,6 +71,13 @@ class ModelPrice:
         )
         return micro_units / PER_MILLION
 
+    def batched(self, share: Decimal) -> ModelPrice:
+        """The price of a request sent in a Message Batch: every way a token is billed at ``share`` of its price.
+
+        Anthropic bills batches at 50% of input and output, and the prompt-caching multipliers stack on
+        the batch input price (a cache read is 0.1 of it, a 5-minute write 1.25), so each field scales."""
+        return dataclasses.replace(self, **{field: getattr(self, field) * share for field in _PRICE_FIELDS})
+
     def uncached_cost(self, usage: TokenUsage) -> Decimal:
         """The counterfactual: the same call with no prompt caching, every prompt token at the base input price."""
         return (usage.total_input_tokens * self.input + usage.output_tokens * self.output) / PER_MILLION
@@ -78,9 +86,17 @@ class ModelPrice:
 class PriceTable:
     """Model id (or alias) -> ModelPrice."""
 
-    def __init__(self, prices: Mapping[str, ModelPrice], aliases: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        prices: Mapping[str, ModelPrice],
+        aliases: Mapping[str, str] | None = None,
+        *,
+        batch_share: Decimal = Decimal("0.5"),
+    ) -> None:
+        """``batch_share``: what a request in a Message Batch costs, as a share of the list price."""
         self._prices = dict(prices)
         self._aliases = dict(aliases or {})
+        self.batch_share = batch_share
 
     @classmethod
     def load(cls, path: Path | None = None) -> PriceTable:
@@ -109,7 +125,7 @@ class PriceTable:
                     f"pricing.toml: [models.{price.model}] replaced_by names {price.replaced_by!r}, "
                     "which the table does not list"
                 )
-        return cls(prices, aliases)
+        return cls(prices, aliases, batch_share=_batch_share(data.get("batch_share", Decimal("0.5"))))
 
     @property
     def models(self) -> list[str]:
@@ -128,10 +144,20 @@ class PriceTable:
     def cost(self, model: str, usage: TokenUsage) -> Decimal:
         return self.get(model).cost(usage)
 
+    def get_batched(self, model: str) -> ModelPrice:
+        """``model``'s price for a request sent in a Message Batch."""
+        return self.get(model).batched(self.batch_share)
+
     def require(self, *models: str) -> None:
         """Raises UnknownModel for the first model the table does not list (a start-up check)."""
         for model in models:
             self.get(model)
+
+
+def _batch_share(raw: Any) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, Decimal | int) or not 0 < Decimal(raw) <= 1:
+        raise PriceTableError(f"pricing.toml: batch_share must be a number above 0 and at most 1, got {raw!r}")
+    return Decimal(raw)
 
 
 def _parse_entry(model: str, entry: Any) -> ModelPrice:

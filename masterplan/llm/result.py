@@ -25,6 +25,8 @@ class CallContext:
     prompt_version: int
     run_id: str | None = None
     task_id: str | None = None
+    call_key: str | None = None
+    """Names the call within its run, the same for the same call after a restart (a batch's custom_ids)."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from masterplan.cache.context import RunCacheContext
 from masterplan.cache.manager import PromptCacheManager
 from masterplan.config import Settings
+from masterplan.executor.batch_ledger import JournalBatchLedger
 from masterplan.executor.calling import PhaseCaller, ShortPrefixReports
 from masterplan.executor.context import RunContext
 from masterplan.executor.journal import Journal
@@ -256,17 +257,22 @@ class RunService:
     def _context(self, run: Run, cancel: asyncio.Event) -> RunContext:
         self.compile_pool.start()  # started with the first run: a service that only serves pages needs none
         cache = RunCacheContext(run_id=run.id)
+        # Calls whose real usage is unknown (cut off by a stop) count at their worst case.
+        budget = RunBudget(run.budget_usd, run.cost_usd + run.reserved_usd, run_id=run.id)
+        batches = None
+        if run.options.mode == "batch":
+            batches = self.gateway.open_batches(run.id, JournalBatchLedger(self.journal), budget=budget, cancel=cancel)
         caller = PhaseCaller(
             run_id=run.id,
             gateway=self.gateway,
             cache_manager=self.cache_manager,
             journal=self.journal,
             settings=self.settings,
-            # Calls whose real usage is unknown (cut off by a stop) count at their worst case.
-            budget=RunBudget(run.budget_usd, run.cost_usd + run.reserved_usd, run_id=run.id),
+            budget=budget,
             cache=cache,
             is_cancelled=cancel.is_set,
             short_prefixes=self.short_prefixes,
+            batches=batches,
         )
         workspace = Workspace(
             Path(run.workspace),

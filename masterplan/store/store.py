@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
 from masterplan.models import (
     Artifact,
+    BatchedCall,
+    BatchRecord,
     DiscoveryQuestion,
     Event,
     Learning,
@@ -207,6 +209,8 @@ class StoreTx(AnswerSizeQueries):
             row = await self._tx.fetch_one("finish_started_llm_call", **_call_params(record))
             if row is not None:
                 released = int(row["worst_case_nanousd"])
+        if record.id is not None and row is None and await self._tx.fetch_one("llm_call_exists", id=record.id):
+            return record  # finished already: a resumed batch-mode run reading its batch's answer again
         if record.id is None or row is None:
             row = await self._tx.fetch_one("insert_accounted_llm_call", **_call_params(record))
             assert row is not None
@@ -253,6 +257,38 @@ class StoreTx(AnswerSizeQueries):
             error="the service stopped before the answer arrived; its worst case stays counted as spent",
         )
         return len(rows), sum((from_nano(row["worst_case_nanousd"]) for row in rows), Decimal(0))
+
+    async def record_batch(self, batch: BatchRecord, call_ids: Sequence[int]) -> None:
+        """The batch the API just created, and the started attempts it carries."""
+        await self._tx.execute(
+            "insert_batch",
+            id=batch.id,
+            run_id=batch.run_id,
+            requests=batch.requests,
+            status=batch.status,
+            created_at=batch.created_at,
+        )
+        for call_id in call_ids:
+            await self._tx.execute("assign_llm_call_batch", id=call_id, batch_id=batch.id)
+
+    async def end_batch(self, batch_id: str) -> None:
+        await self._tx.execute("end_batch", id=batch_id, status="ended", ended_at=utcnow())
+
+    async def list_batches(self, run_id: str) -> list[BatchRecord]:
+        return [BatchRecord.model_validate(row) for row in await self._tx.fetch_all("list_batches", run_id=run_id)]
+
+    async def find_batched_call(self, run_id: str, custom_id: str) -> BatchedCall | None:
+        """The run's newest attempt sent in a batch as ``custom_id``, if any."""
+        row = await self._tx.fetch_one("batched_llm_call", run_id=run_id, custom_id=custom_id)
+        if row is None:
+            return None
+        pending = row["outcome"] in ("started", "abandoned")
+        return BatchedCall(
+            call_id=int(row["id"]),
+            batch_id=row["batch_id"],
+            outcome=row["outcome"],
+            counted_usd=from_nano(row["worst_case_nanousd"] if pending else row["cost_nanousd"]),
+        )
 
     async def list_llm_calls(self, run_id: str) -> list[LLMCallRecord]:
         rows = await self._tx.fetch_all("list_llm_calls", run_id=run_id)

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from masterplan import models
-from masterplan.models import BUDGET_DECIMALS, MAX_BUDGET_USD, MAX_TASKS, ApprovalMode, QAMode, check_budget
+from masterplan.models import BUDGET_DECIMALS, MAX_BUDGET_USD, MAX_TASKS, ApprovalMode, QAMode, RunMode, check_budget
 
 MAX_PROMPT_CHARS = 200_000
 MAX_ANSWER_CHARS = 20_000
@@ -88,6 +88,11 @@ class RunOptions(Input):
         default="manual",
         description="manual: the run waits in awaiting_approval with its priced plan until approved; auto: it "
         "executes as soon as the plan is ready",
+    )
+    mode: RunMode = Field(
+        default="interactive",
+        description="interactive: every call is streamed at once; batch: the calls that can go together are sent "
+        "as one Message Batch at half the price, each step waiting for its batch (minutes, at most 24 hours)",
     )
 
     @field_validator("budget_usd")

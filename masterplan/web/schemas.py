@@ -203,12 +203,14 @@ class CallView(Schema):
     structured_output: bool = Field(description="the attempt sent its JSON schema as output_config.format")
     outcome: CallOutcome = Field(
         description="started: sent, no answer yet; abandoned: the service stopped before the answer arrived; "
-        "refused: the model declined (stop_reason refusal)"
+        "refused: the model declined (stop_reason refusal); expired, canceled: a batch ended before processing it"
     )
     error: str | None
     usage_estimated: bool = Field(description="the server reported no input tokens: the usage is our estimate")
     worst_case_usd: float = Field(description="the most the attempt could cost (counted while started/abandoned)")
     created_at: datetime
+    batch_id: str | None = Field(description="the Message Batch the attempt was sent in (batch mode), else null")
+    custom_id: str | None = Field(description="the attempt's custom_id in its batch, else null")
 
     @classmethod
     def of(cls, call: LLMCallRecord) -> CallView:

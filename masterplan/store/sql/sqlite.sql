@@ -155,11 +155,11 @@ LIMIT :limit;
 INSERT INTO llm_calls (run_id, task_id, phase, role, prompt_name, prompt_version, model, input_tokens,
                        cache_write_tokens, cache_write_1h_tokens, cache_read_tokens, output_tokens, cost_nanousd,
                        latency_ms, ttft_ms, attempt, part, max_tokens, structured_output, outcome, error,
-                       request_id, usage_estimated, worst_case_nanousd, created_at)
+                       request_id, usage_estimated, worst_case_nanousd, created_at, batch_id, custom_id)
 VALUES (:run_id, :task_id, :phase, :role, :prompt_name, :prompt_version, :model, :input_tokens,
         :cache_write_tokens, :cache_write_1h_tokens, :cache_read_tokens, :output_tokens, :cost_nanousd,
         :latency_ms, :ttft_ms, :attempt, :part, :max_tokens, :structured_output, :outcome, :error,
-        :request_id, :usage_estimated, :worst_case_nanousd, :created_at)
+        :request_id, :usage_estimated, :worst_case_nanousd, :created_at, :batch_id, :custom_id)
 RETURNING id;
 
 -- name: finish_started_llm_call
@@ -220,3 +220,26 @@ SELECT output_tokens, cut FROM answer_sizes
 WHERE phase = :phase AND model = :model AND (run_id IS NULL OR run_id <> :exclude_run_id)
 ORDER BY id DESC
 LIMIT :limit;
+
+-- name: insert_batch
+INSERT INTO batches (id, run_id, requests, status, created_at)
+VALUES (:id, :run_id, :requests, :status, :created_at);
+
+-- name: assign_llm_call_batch
+UPDATE llm_calls SET batch_id = :batch_id WHERE id = :id;
+
+-- name: end_batch
+UPDATE batches SET status = :status, ended_at = :ended_at WHERE id = :id;
+
+-- name: list_batches
+SELECT * FROM batches WHERE run_id = :run_id ORDER BY created_at, id;
+
+-- name: batched_llm_call
+-- The newest attempt of the run sent in a batch under this custom_id (a resumed run polls its batch).
+SELECT id, batch_id, outcome, worst_case_nanousd, cost_nanousd FROM llm_calls
+WHERE run_id = :run_id AND custom_id = :custom_id AND batch_id IS NOT NULL
+ORDER BY id DESC
+LIMIT 1;
+
+-- name: llm_call_exists
+SELECT id FROM llm_calls WHERE id = :id;
