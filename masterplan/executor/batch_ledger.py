@@ -22,7 +22,9 @@ class JournalBatchLedger:
             await tx.record_batch(batch, call_ids)
             await tx.append_event(batch.run_id, "batch.created", {"batch_id": batch.id, "requests": batch.requests})
 
-    async def ended(self, run_id: str, batch_id: str) -> None:
+    async def ended(self, run_id: str, batch_id: str) -> bool:
         async with self._journal.write() as tx:
-            await tx.end_batch(batch_id)
+            if not await tx.end_batch(batch_id):
+                return False
             await tx.append_event(run_id, "batch.ended", {"batch_id": batch_id})
+        return True

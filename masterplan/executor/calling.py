@@ -12,6 +12,7 @@ and its answer's size is recorded for the runs after it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -102,7 +103,7 @@ class PhaseCaller:
         self._gaps: deque[float] = deque(maxlen=RECENT_GAPS)
         self._usage_missing_reported = False
         self.batches = batches
-        self._asks: dict[tuple[str, str | None], int] = defaultdict(int)
+        self._asks: dict[tuple[str, str | None, str], int] = defaultdict(int)
 
     async def _setup(self, phase: str) -> _PhaseSetup:
         setup = self._setups.get(phase)
@@ -147,7 +148,8 @@ class PhaseCaller:
             include_completed_tasks=phase in PHASES_WITH_LOG,
             max_tokens=await self.answer_sizes.max_tokens(size_key, ceiling),
         )
-        self._asks[phase, task_id] += 1
+        asked = call_key(phase, task_id, tail)
+        self._asks[asked] += 1
         context = CallContext(
             phase=phase,
             role=setup.config.role,
@@ -156,7 +158,8 @@ class PhaseCaller:
             run_id=self.run_id,
             task_id=task_id,
             # A resumed run asks again in the same order, so the same call gets the same key (batch mode).
-            call_key=f"ask{self._asks[phase, task_id]}",
+            call_key=f"{asked[2]}ask{self._asks[asked]}",
+            reuse_answered=task_id is not None,
         )
         await self._journal.settle(self.run_id)  # nothing is sent before what came before it is durable
         spent_before = self.budget.spent_usd
@@ -342,6 +345,14 @@ class PhaseCaller:
             )
         for type_, data in events:
             self._journal.defer_event(self.run_id, type_, data)
+
+
+def call_key(phase: str, task_id: str | None, tail: str) -> tuple[str, str | None, str]:
+    """What tells a call apart from the run's other calls after a restart: its phase and task, and for a call
+    that is no task's, its question (the tail): the summary of phase 2 is not that of phase 1."""
+    if task_id is not None:
+        return phase, task_id, ""
+    return phase, None, hashlib.blake2b(tail.encode(), digest_size=4).hexdigest() + "-"
 
 
 def answer_size_key(phase: str, model: str, task_type: TaskType | None, complexity: Complexity | None) -> AnswerSizeKey:

@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 POLL_GROWTH = 1.5
 """Each poll of a batch that has not ended waits this much longer than the one before (up to the maximum)."""
+TRANSIENT = (anthropic.APIConnectionError, anthropic.RateLimitError, anthropic.InternalServerError)
+"""Failures of a poll that the next poll may not meet (529 overloaded is an InternalServerError)."""
 CANCELED_POLL_S = 1.0
 """How often a cancelled batch is polled until it has ended (cancelling takes the API a moment)."""
 
@@ -62,7 +64,9 @@ class BatchLedger(Protocol):
         """The batch the API just created, carrying these started attempts: committed before this returns."""
         ...
 
-    async def ended(self, run_id: str, batch_id: str) -> None: ...
+    async def ended(self, run_id: str, batch_id: str) -> bool:
+        """Marks the batch ended; False if it was already (a resumed run reading its results again)."""
+        ...
 
 
 CallStarter = Callable[[LLMCallRecord], Awaitable[int]]
@@ -136,18 +140,26 @@ class RunBatches:
         self._cancel = cancel or asyncio.Event()
         self._gathering: list[_Member] = []
         self._joined = 0
+        self._arriving = 0
         self._gatherer: asyncio.Future[None] | None = None
         self._polls: dict[str, _Poll] = {}
         self._work: set[asyncio.Future[Any]] = set()
 
-    async def send(self, request: LLMRequest, started: LLMCallRecord, worst_case: Decimal) -> BatchAnswer:
+    async def send(
+        self, request: LLMRequest, started: LLMCallRecord, worst_case: Decimal, *, reuse_answered: bool = False
+    ) -> BatchAnswer:
         """The attempt's result: from the batch it joins now, or from the batch the store says it was sent in.
 
         Raises BudgetExceeded when the worst case of the batch it joined does not fit the run's budget
-        (nothing of that batch is sent then)."""
+        (nothing of that batch is sent then). An attempt found answered is read again only with
+        ``reuse_answered``; otherwise it is a new question and joins the next batch."""
         assert started.custom_id is not None, "an attempt sent in a batch needs its custom_id"
-        known = await self._ledger.find(self.run_id, started.custom_id)
-        if known is not None:
+        self._arriving += 1
+        try:
+            known = await self._ledger.find(self.run_id, started.custom_id)
+        finally:
+            self._arriving -= 1
+        if known is not None and (reuse_answered or known.outcome in ("started", "abandoned")):
             return await self._answer_known(known, started)
         member = _Member(request, started, worst_case, asyncio.get_running_loop().create_future())
         self._gathering.append(member)
@@ -174,12 +186,14 @@ class RunBatches:
         while True:
             joined = self._joined
             await self._clock.sleep(self._settings.gather_s)
-            if self._joined == joined:
+            if self._joined == joined and not self._arriving:  # an attempt looking up its custom_id joins too
                 break
         members, self._gathering = self._gathering, []
+        # An attempt joining from now on starts the next batch: this one is closed.
+        self._gatherer = None
         members = [member for member in members if not member.answer.done()]
         if members:
-            await self._submit(members)
+            self._spawn(self._submit(members))
 
     async def _submit(self, members: list[_Member]) -> None:
         """Sets the batch's worst case aside, writes its started rows, creates it and stores its id."""
@@ -190,8 +204,9 @@ class RunBatches:
                 holds = await self._budget.reserve_all([member.worst_case for member in members])
                 for member, hold in zip(members, holds, strict=True):
                     member.hold = hold
-            for member in members:
-                call_id = await self._starter(member.started)
+            # together: the journal commits the started rows of one batch in one transaction
+            call_ids = await asyncio.gather(*(self._starter(member.started) for member in members))
+            for member, call_id in zip(members, call_ids, strict=True):
                 member.started = member.started.model_copy(update={"id": call_id})
             batch = await self._create(members)
         except BudgetExceeded as refused:
@@ -205,9 +220,12 @@ class RunBatches:
         except _CreateFailed as failed:
             self._answer_all(members, failed.failure)
             return
-        except BaseException as error:
-            self._fail_all(members, error)
+        except asyncio.CancelledError as stopped:
+            self._fail_all(members, stopped)
             raise
+        except Exception as error:  # the store unreachable, say: each attempt raises it, as a streamed one would
+            self._fail_all(members, error)
+            return
         poll = _Poll(batch.id, self._clock.now(), members=members)
         self._polls[batch.id] = poll
         resubmitted = sum(1 for member in members if member.started.attempt > 1)
@@ -253,9 +271,12 @@ class RunBatches:
     async def _deliver(self, poll: _Poll) -> None:
         try:
             results = await self._results_of(poll)
-        except BaseException as error:
-            self._fail_all(poll.members, error)
+        except asyncio.CancelledError as stopped:
+            self._fail_all(poll.members, stopped)
             raise
+        except Exception as error:
+            self._fail_all(poll.members, error)
+            return
         waited_ms = (self._clock.now() - poll.submitted_at) * 1000
         for member in poll.members:
             assert member.started.custom_id is not None
@@ -272,16 +293,17 @@ class RunBatches:
             delay = min(delay * POLL_GROWTH, self._settings.poll_max_s)
             if self._cancel.is_set() and not poll.canceled:
                 await self._cancel_at_api(poll)
+            waited_s = self._clock.now() - poll.submitted_at
             try:
                 batch = await self._client.messages.batches.retrieve(poll.batch_id)
-            except (anthropic.APIConnectionError, anthropic.RateLimitError, anthropic.InternalServerError) as error:
+                if batch.processing_status != "ended":
+                    continue
+                results = await self._read_results(poll.batch_id, waited_s * 1000)
+            except TRANSIENT as error:
                 logger.warning("run %s: polling batch %s failed (%s); trying again", self.run_id, poll.batch_id, error)
                 continue
-            if batch.processing_status != "ended":
-                continue
-            waited_s = self._clock.now() - poll.submitted_at
-            results = await self._read_results(poll.batch_id, waited_s * 1000)
-            await self._ledger.ended(self.run_id, poll.batch_id)
+            if not await self._ledger.ended(self.run_id, poll.batch_id):
+                return results  # seen ended by the process before a restart, and counted then
             counts = batch.request_counts
             self._observer.on_batch_ended(
                 self.run_id,

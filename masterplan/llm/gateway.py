@@ -305,7 +305,7 @@ class LLMGateway:
                 continue  # the same part again: the refusal turned the schema off, so it goes without
             if not outcome.retryable:
                 raise LLMRequestRejected(outcome.message, records, outcome.status_code or 0) from outcome.cause
-            if outcome.outcome == "rate_limited":
+            if outcome.outcome == "rate_limited" and call.batches is None:
                 self._hold_pool(outcome, call.pool, call.model_class, attempt)
             if attempt - refusals >= self._settings.max_attempts:
                 raise LLMUnavailable(
@@ -313,7 +313,7 @@ class LLMGateway:
                     records,
                     outcome.cause,
                 ) from outcome.cause
-            await self._wait_before_retry(outcome, call.model_class, attempt)
+            await self._wait_before_retry(outcome, call.model_class, attempt, batched=call.batches is not None)
 
     @staticmethod
     def _continuation(request: LLMRequest, answer: AnswerParts, price: ModelPrice) -> LLMRequest | None:
@@ -423,7 +423,7 @@ class LLMGateway:
         started = started_record(request, call.context, part=part, attempt=attempt, worst_case=worst_case)
         started = started.model_copy(update={"custom_id": batch_custom_id(call.context, part, attempt)})
         try:
-            answer = await call.batches.send(request, started, worst_case)
+            answer = await call.batches.send(request, started, worst_case, reuse_answered=call.context.reuse_answered)
         except BudgetExceeded as refused:
             if call.budget is not None:
                 self._observer.on_budget_exceeded(call.budget.run_id, refused.needed, refused.remaining)
@@ -473,8 +473,16 @@ class LLMGateway:
         pool.hold(hold_s)
         self._observer.on_rate_limited(model_class, hold_s)
 
-    async def _wait_before_retry(self, failure: AttemptFailure, model_class: ModelClass, failures: int) -> None:
-        if failure.outcome == "rate_limited":
+    async def _wait_before_retry(
+        self, failure: AttemptFailure, model_class: ModelClass, failures: int, *, batched: bool = False
+    ) -> None:
+        """``batched``: Message Batches do not wait in the Messages API's rate pools, so a 429 (a full batch
+        queue) is waited out here, for its retry-after."""
+        if failure.outcome == "rate_limited" and batched and failure.retry_after_s is not None:
+            self._observer.on_retry(model_class, failure.outcome, failure.retry_after_s)
+            await self._clock.sleep(failure.retry_after_s)
+            return
+        if failure.outcome == "rate_limited" and not batched:
             self._observer.on_retry(model_class, failure.outcome, failure.retry_after_s or 0.0)
             return  # the next acquire waits out the pool's hold, in line with every other caller
         delay = self._backoff.delay(failures)

@@ -27,6 +27,9 @@ class CallContext:
     task_id: str | None = None
     call_key: str | None = None
     """Names the call within its run, the same for the same call after a restart (a batch's custom_ids)."""
+    reuse_answered: bool = False
+    """Batch mode, after a restart: an answer the run already paid for under the same key may be read again
+    (a task's call, whose task had not landed). Other calls asked again are new questions (a plan sent back)."""
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,14 @@ from masterplan.models import LLMCallRecord, ModelClass
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300)
 WAIT_BUCKETS_S = (0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120)
+BATCH_WAIT_BUCKETS_S = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
+"""A Message Batch ends within minutes to 24 hours; most within an hour."""
 
 
 class LLMMetrics(GatewayObserver):
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, batch_share: Decimal = Decimal("0.5")) -> None:
+        """``batch_share``: the price table's; a batched call's cost over it is what it would have cost streamed."""
+        self._batch_saving = (1 - batch_share) / batch_share
         self.requests = Counter(
             "masterplan_llm_requests_total",
             "LLM request attempts by model, phase and outcome",
@@ -91,9 +95,47 @@ class LLMMetrics(GatewayObserver):
             ["scope"],
             registry=registry,
         )
+        self._add_batch_metrics(registry)
+
+    def _add_batch_metrics(self, registry: CollectorRegistry) -> None:
+        self.batches = Counter(
+            "masterplan_llm_batches_total", "Message Batches created by batch-mode runs", registry=registry
+        )
+        self.batch_requests = Counter(
+            "masterplan_llm_batch_requests_total",
+            "Requests of ended Message Batches by result (succeeded, errored, expired, canceled)",
+            ["result"],
+            registry=registry,
+        )
+        self.batch_resubmitted = Counter(
+            "masterplan_llm_batch_resubmitted_total",
+            "Requests sent again in a later batch because their batch errored or expired on them",
+            registry=registry,
+        )
+        self.batch_wait = Histogram(
+            "masterplan_llm_batch_wait_seconds",
+            "Time from a Message Batch's creation until masterplan saw it ended",
+            buckets=BATCH_WAIT_BUCKETS_S,
+            registry=registry,
+        )
+        self.cost_by_mode = Counter(
+            "masterplan_llm_cost_by_mode_usd_total",
+            "Cost of LLM calls in US dollars by how they were sent (mode: interactive, batch)",
+            ["mode"],
+            registry=registry,
+        )
+        self.batch_saved = Counter(
+            "masterplan_llm_batch_saved_usd_total",
+            "What batch-mode calls would have cost more if streamed at the list price, in US dollars",
+            registry=registry,
+        )
 
     def on_call(self, record: LLMCallRecord) -> None:
         self.requests.labels(record.model, record.phase, record.outcome).inc()
+        if record.cost_usd:
+            self.cost_by_mode.labels("batch" if record.batch_id else "interactive").inc(float(record.cost_usd))
+            if record.batch_id:
+                self.batch_saved.inc(float(record.cost_usd * self._batch_saving))
         for kind, count in (
             ("input", record.input_tokens),
             ("cache_write", record.cache_write_tokens),
@@ -131,6 +173,24 @@ class LLMMetrics(GatewayObserver):
 
     def on_unusable_answer(self, phase: str, outcome: str, structured: bool) -> None:
         self.parse_failures.labels(phase, outcome, _flag(structured)).inc()
+
+    def on_batch_submitted(self, run_id: str, requests: int, resubmitted: int) -> None:
+        self.batches.inc()
+        if resubmitted:
+            self.batch_resubmitted.inc(resubmitted)
+
+    def on_batch_ended(
+        self, run_id: str, waited_s: float, *, succeeded: int, errored: int, expired: int, canceled: int
+    ) -> None:
+        self.batch_wait.observe(waited_s)
+        for result, count in (
+            ("succeeded", succeeded),
+            ("errored", errored),
+            ("expired", expired),
+            ("canceled", canceled),
+        ):
+            if count:
+                self.batch_requests.labels(result).inc(count)
 
 
 def _flag(value: bool) -> str:

@@ -271,8 +271,9 @@ class StoreTx(AnswerSizeQueries):
         for call_id in call_ids:
             await self._tx.execute("assign_llm_call_batch", id=call_id, batch_id=batch.id)
 
-    async def end_batch(self, batch_id: str) -> None:
-        await self._tx.execute("end_batch", id=batch_id, status="ended", ended_at=utcnow())
+    async def end_batch(self, batch_id: str) -> bool:
+        """Marks the batch ended; False if it was already, or is no batch of the store."""
+        return await self._tx.fetch_one("end_batch", id=batch_id, status="ended", ended_at=utcnow()) is not None
 
     async def list_batches(self, run_id: str) -> list[BatchRecord]:
         return [BatchRecord.model_validate(row) for row in await self._tx.fetch_all("list_batches", run_id=run_id)]

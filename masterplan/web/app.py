@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 
 from masterplan.config import Settings
 from masterplan.llm.observer import ObserverGroup
+from masterplan.llm.pricing import PriceTable
 from masterplan.metrics import LLMMetrics, ServiceMetrics
 from masterplan.service.assembly import open_service
 from masterplan.service.runs import RunService
@@ -86,7 +87,8 @@ def _attach(app: web.Application, service: RunService) -> None:
 
 
 async def _service_context(app: web.Application) -> AsyncIterator[None]:
-    observer = ObserverGroup([LLMMetrics(app[REGISTRY]), app[METRICS]])
+    llm_metrics = LLMMetrics(app[REGISTRY], batch_share=PriceTable.load().batch_share)
+    observer = ObserverGroup([llm_metrics, app[METRICS]])
     async with open_service(app[SETTINGS], observer=observer, watchdog=True) as service:
         _attach(app, service)
         problem = await health.readiness_problem(service)

@@ -225,7 +225,8 @@ VALUES (:id, :run_id, :requests, :status, :created_at);
 UPDATE llm_calls SET batch_id = :batch_id WHERE id = :id;
 
 -- name: end_batch
-UPDATE batches SET status = :status, ended_at = :ended_at WHERE id = :id;
+UPDATE batches SET status = :status, ended_at = :ended_at WHERE id = :id AND status <> :status
+RETURNING id;
 
 -- name: list_batches
 SELECT * FROM batches WHERE run_id = :run_id ORDER BY created_at, id;
