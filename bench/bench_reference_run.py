@@ -9,6 +9,12 @@ when the attempt ended and ``latency_ms`` how long it waited on the simulator.
     .venv/bin/python bench/bench_reference_run.py                 # 50 tasks, checks off, git on
     .venv/bin/python bench/bench_reference_run.py --checks --tasks 12
     .venv/bin/python bench/bench_reference_run.py --no-git --breakdown   # where the own time goes
+    .venv/bin/python bench/bench_reference_run.py --batch --tasks 12     # interactive against batch mode
+
+With ``--batch`` the same plan (same request, same seed, a fresh simulator and database each) runs
+twice, once interactive and once in batch mode (Message Batches), and the bench prints both costs,
+their ratio (issue 14's target: batch at most 55% of interactive), the number of batches, and the
+batch run's wall time in batch turnarounds (wall seconds / the simulator's ``--batch-seconds``).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Any
 from masterplan.config import Settings
 from masterplan.llm.pricing import PriceTable
 from masterplan.llm.usage import TokenUsage
-from masterplan.models import LLMCallRecord, RunOptions, RunRequest
+from masterplan.models import LLMCallRecord, RunMode, RunOptions, RunRequest
 from masterplan.service.assembly import open_service
 
 REQUEST = "A task-tracking API with users and projects"
@@ -95,7 +101,7 @@ def free_port() -> int:
         return port
 
 
-def start_simulator(port: int, seed: int) -> subprocess.Popen[bytes]:
+def start_simulator(port: int, seed: int, batch_seconds: float | None = None) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -108,6 +114,8 @@ def start_simulator(port: int, seed: int) -> subprocess.Popen[bytes]:
         "--seed",
         str(seed),
     ]
+    if batch_seconds is not None:
+        command += ["--batch-seconds", str(batch_seconds)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -191,6 +199,91 @@ async def run(args: argparse.Namespace, base_url: str, home: Path) -> None:
         print(f"  {label:50s} {sum(seconds) * 1000 / len(records):6.2f} ms per call ({len(seconds)} times)")
 
 
+BATCH_POLL_INITIAL_S = 0.2
+BATCH_POLL_MAX_S = 0.5
+"""Polls of a batch in the bench: short, since the simulator's batches end within ``--batch-seconds``."""
+
+
+async def run_mode(args: argparse.Namespace, base_url: str, home: Path, mode: RunMode) -> dict[str, Any]:
+    """One run of the reference plan in ``mode`` (interactive or batch): what the comparison prints."""
+    settings = Settings(
+        anthropic_api_key="sim-key",
+        anthropic_base_url=base_url,
+        rate_limit_tier="none",
+        database_url=f"sqlite://{home / 'masterplan.db'}",
+        workspace_root=home / "workspaces",
+        batch_poll_initial_s=BATCH_POLL_INITIAL_S,
+        batch_poll_max_s=BATCH_POLL_MAX_S,
+        batch_gather_s=args.gather_seconds,
+    )
+    options = RunOptions(
+        tasks=args.tasks,
+        auto_answer=True,
+        approval="auto",
+        checks=None if args.checks else [],
+        git=args.git,
+        mode=mode,
+    )
+    async with open_service(settings) as service:
+        started = time.monotonic()
+        run = await service.create(RunRequest(request=REQUEST, options=options))
+        run = await service.wait(run.id)
+        wall_s = time.monotonic() - started
+        async with service.store.transaction() as tx:
+            records = await tx.list_llm_calls(run.id)
+            tasks = await tx.list_tasks(run.id)
+            batches = await tx.list_batches(run.id)
+    return {
+        "mode": mode,
+        "status": run.status,
+        "completed": sum(t.status == "completed" for t in tasks),
+        "tasks": len(tasks),
+        "calls": len(records),
+        "in_batches": sum(r.batch_id is not None for r in records),
+        "batches": len(batches),
+        "requests": sum(b.requests for b in batches),
+        "cost": run.cost_usd,
+        "wall_s": wall_s,
+    }
+
+
+def compare_modes(args: argparse.Namespace) -> None:
+    """The same plan interactive, then in batch mode, each against a fresh simulator with the same seed."""
+    results = []
+    modes: tuple[RunMode, ...] = ("interactive", "batch")
+    for mode in modes:
+        port = free_port()
+        simulator = start_simulator(port, args.seed, args.batch_seconds)
+        try:
+            with tempfile.TemporaryDirectory(prefix="mp-bench-") as home:
+                results.append(asyncio.run(run_mode(args, f"http://127.0.0.1:{port}", Path(home), mode)))
+        finally:
+            simulator.terminate()
+            simulator.wait(timeout=10)
+    interactive, batch = results
+    print(
+        f"{args.tasks} tasks, seed {args.seed}, simulator --batch-seconds {args.batch_seconds:g}, "
+        f"polls {BATCH_POLL_INITIAL_S:g}-{BATCH_POLL_MAX_S:g} s, gather {args.gather_seconds:g} s "
+        f"(checks {'on' if args.checks else 'off'}, git {'on' if args.git else 'off'})"
+    )
+    for result in results:
+        print(
+            f"{result['mode']:>11}: {result['status']}, {result['completed']}/{result['tasks']} tasks completed, "
+            f"{result['calls']} LLM calls ({result['in_batches']} in batches), "
+            f"cost ${result['cost']:.4f}, wall {result['wall_s']:.2f} s"
+        )
+    ratio = batch["cost"] / interactive["cost"] if interactive["cost"] else Decimal(0)
+    verdict = "meets" if ratio <= Decimal("0.55") else "misses"
+    print(f"cost batch / interactive: {ratio:.1%} ({verdict} the target of at most 55%)")
+    per_batch = batch["requests"] / max(batch["batches"], 1)
+    print(f"batches: {batch['batches']} ({batch['requests']} requests, {per_batch:.1f} a batch)")
+    turnarounds = batch["wall_s"] / args.batch_seconds
+    print(
+        f"batch run's wall time: {turnarounds:.1f} batch turnarounds ({batch['wall_s']:.2f} s / "
+        f"{args.batch_seconds:g} s), {turnarounds / max(batch['batches'], 1):.2f} turnarounds a batch"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=50)
@@ -199,7 +292,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file)")
     parser.add_argument("--breakdown", action="store_true", help="also print where masterplan's own time goes")
+    parser.add_argument(
+        "--batch", action="store_true", help="run the plan interactive and in batch mode and compare the two"
+    )
+    parser.add_argument(
+        "--batch-seconds", type=float, default=1.0, help="with --batch: the simulator's batch time (default 1)"
+    )
+    parser.add_argument(
+        "--gather-seconds",
+        type=float,
+        default=0.5,
+        help="with --batch: MASTERPLAN_BATCH_GATHER_S of the batch run (default 0.5, the setting's default)",
+    )
     args = parser.parse_args()
+    if args.batch:
+        if args.breakdown or args.db:
+            parser.error("--batch runs on fresh SQLite databases and takes no --breakdown or --db")
+        if args.batch_seconds <= 0:
+            parser.error("--batch-seconds must be above 0 (the wall time is counted in batch turnarounds)")
+        compare_modes(args)
+        return
     port = free_port()
     simulator = start_simulator(port, args.seed)
     try:
